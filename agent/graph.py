@@ -1,0 +1,57 @@
+"""The topology of one turn — the only place with add_node/add_edge.
+
+    context → transcribe → model ⇄ tools → guard → reply
+                  └──(voice note unreadable)──────────┘
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode
+
+from atende.agent import nodes
+from atende.agent.context import TurnContext
+from atende.agent.state import AgentState
+from atende.tools.toolset import TOOLS
+
+
+def after_transcribe(state: AgentState) -> Literal["model", "reply"]:
+    return "reply" if state.get("reply") else "model"
+
+
+MAX_MODEL_CALLS = 6  # per turn; a model still asking for tools after that gets a safe reply
+
+
+def after_model(state: AgentState) -> Literal["tools", "guard"]:
+    last = state["messages"][-1]
+    if isinstance(last, AIMessage) and last.tool_calls and state.get("model_calls", 0) < MAX_MODEL_CALLS:
+        return "tools"
+    return "guard"
+
+
+def after_guard(state: AgentState) -> Literal["model", "reply"]:
+    return "reply" if state.get("reply") is not None else "model"
+
+
+def build_graph(checkpointer: BaseCheckpointSaver | None = None
+                ) -> CompiledStateGraph[AgentState, TurnContext]:
+    graph = StateGraph(AgentState, context_schema=TurnContext)
+    graph.add_node("context", nodes.context)
+    graph.add_node("transcribe", nodes.transcribe)
+    graph.add_node("model", nodes.model)
+    graph.add_node("tools", ToolNode(TOOLS))
+    graph.add_node("guard", nodes.guard)
+    graph.add_node("reply", nodes.reply)
+    graph.add_edge(START, "context")
+    graph.add_edge("context", "transcribe")
+    graph.add_conditional_edges("transcribe", after_transcribe)
+    graph.add_conditional_edges("model", after_model)
+    graph.add_edge("tools", "model")
+    graph.add_conditional_edges("guard", after_guard)
+    graph.add_edge("reply", END)
+    return graph.compile(checkpointer=checkpointer)

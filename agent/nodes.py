@@ -1,0 +1,160 @@
+"""The nodes of one turn: context, transcribe, model, guard, reply (tools is LangGraph's ToolNode).
+
+Each is `async def node(state, runtime) -> dict`, returning a partial state update.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langgraph.runtime import Runtime
+
+from atende.agent import guard as truth
+from atende.agent.context import TurnContext
+from atende.agent.openai_model import OPENAI_ERRORS
+from atende.agent.state import AgentState
+from atende.agent.tokens import trim_to_budget
+from atende.errors import ModelUnavailable, TranscriptionFailed
+from atende.memory.store import Patient
+from atende.prompts.render import render_system_prompt
+from atende.tools.booking import my_appointments
+from atende.tools.toolset import TOOLS
+
+log = structlog.get_logger(__name__)
+
+AUDIO_MARK = "[áudio]"
+AUDIO_FAILED_REPLY = (
+    "Desculpe, não consegui ouvir o seu áudio. Pode me mandar por escrito, por favor?"
+)
+LOOP_LIMIT_REPLY = (
+    "Desculpe, me enrolei aqui. Pode me dizer de novo o que você precisa? "
+    "Se preferir, chamo alguém da nossa equipe."
+)
+
+
+def text_of(message: AnyMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") if isinstance(part, dict) else str(part)
+                   for part in content)
+
+
+def turn_artifacts(messages: list[AnyMessage], turn_id: str) -> list[dict[str, Any]]:
+    """The tool results (artifacts) produced in this turn, oldest first."""
+    return [
+        m.artifact for m in messages
+        if isinstance(m, ToolMessage) and isinstance(m.artifact, dict)
+        and m.artifact.get("turn_id") == turn_id
+    ]
+
+
+async def context(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Inject the clinic, the patient's record and upcoming appointments, and "now"."""
+    scope = runtime.context.scope
+    patient = await scope.store.get_patient(scope.tenant.id, scope.patient_phone)
+    upcoming = (await my_appointments(scope))["appointments"]
+    prompt, version = render_system_prompt(
+        scope.tenant, patient or Patient(scope.tenant.id, scope.patient_phone), upcoming,
+        scope.now,
+    )
+    return {"system_prompt": prompt, "prompt_version": version, "guard_feedback": None,
+            "guard_attempts": 0, "model_calls": 0, "reply": None}
+
+
+async def transcribe(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Turn this turn's voice notes into text on the turn's patient message."""
+    audio = state.get("audio") or []
+    if not audio:
+        return {}
+    transcriber = runtime.context.transcriber
+    texts: list[str] = []
+    try:
+        for note in audio:
+            if note.transcript is not None:
+                texts.append(note.transcript)
+            elif transcriber is None:
+                raise TranscriptionFailed("no transcriber configured")
+            else:
+                texts.append(await transcriber.transcribe(
+                    note.data, filename=note.filename, mime_type=note.mime_type))
+    except TranscriptionFailed as exc:
+        log.warning("transcription_failed", error=str(exc))
+        return {"audio": [], "reply": AUDIO_FAILED_REPLY,
+                "messages": [AIMessage(content=AUDIO_FAILED_REPLY)]}
+    last = state["messages"][-1]
+    spoken = "\n".join(f"{AUDIO_MARK} {t.strip()}" for t in texts if t.strip())
+    written = text_of(last).strip()
+    merged = HumanMessage(content=f"{written}\n{spoken}" if written else spoken, id=last.id)
+    return {"audio": [], "messages": [merged]}
+
+
+async def model(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Ask the chat model for the next step; fall back to the offline policy if it fails."""
+    ctx = runtime.context
+    tenant = ctx.scope.tenant
+    history = trim_to_budget(state["messages"], tenant.model.max_history_tokens,
+                             model=ctx.models.name)
+    system = state["system_prompt"]
+    if state.get("guard_feedback"):
+        system += "\n\n" + state["guard_feedback"]
+    prompt = [SystemMessage(content=system), *history]
+    used = ctx.models.name
+    try:
+        answer = await ctx.models.primary.bind_tools(TOOLS).ainvoke(prompt)
+    except (*OPENAI_ERRORS, ModelUnavailable) as exc:
+        if ctx.models.fallback is None:
+            raise ModelUnavailable(f"{used} failed: {exc}") from exc
+        log.warning("model_fallback", model=used, fallback=ctx.models.fallback_name,
+                    error=type(exc).__name__)
+        used = ctx.models.fallback_name or "fallback"
+        answer = await ctx.models.fallback.bind_tools(TOOLS).ainvoke(prompt)
+    answer.response_metadata["atende_model"] = used
+    return {"messages": [answer], "model_calls": state.get("model_calls", 0) + 1}
+
+
+async def guard(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Refuse a reply that claims a booking, cancellation or change no tool made this turn."""
+    last = state["messages"][-1]
+    if isinstance(last, AIMessage) and last.tool_calls:  # the model⇄tools loop hit its limit
+        return _final(last, LOOP_LIMIT_REPLY)
+    text = text_of(last).strip()
+    if not text:
+        return _final(last, LOOP_LIMIT_REPLY)
+    outcomes = turn_artifacts(state["messages"], runtime.context.scope.turn_id)
+    violations = truth.check_reply(text, outcomes)
+    if not violations:
+        return {"reply": text}
+    log.warning("guard_violation", reply=text, violations=[v.why for v in violations],
+                attempt=state.get("guard_attempts", 0))
+    if state.get("guard_attempts", 0) == 0:
+        return {"messages": [RemoveMessage(id=last.id)], "guard_attempts": 1,
+                "guard_feedback": truth.feedback(violations)}
+    return _final(last, truth.SAFE_REPLY)
+
+
+def _final(last: AnyMessage, text: str) -> dict[str, Any]:
+    replacement = AIMessage(content=text, id=last.id,
+                            response_metadata=getattr(last, "response_metadata", {}))
+    return {"messages": [replacement], "reply": text}
+
+
+async def reply(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Close the turn and bound what the checkpoint keeps (oldest whole exchanges go first)."""
+    keep = runtime.context.scope.tenant.model.max_stored_messages
+    messages = state["messages"]
+    if len(messages) <= keep:
+        return {"audio": []}
+    cut = len(messages) - keep
+    while cut < len(messages) and not isinstance(messages[cut], HumanMessage):
+        cut += 1  # never keep a tool result without the call that asked for it
+    return {"audio": [], "messages": [RemoveMessage(id=m.id) for m in messages[:cut] if m.id]}

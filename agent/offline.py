@@ -1,0 +1,475 @@
+"""`OfflineChatModel`: a deterministic pt-BR policy that drives the graph with the same tool calls
+an LLM would make. The default without an API key and the fallback when the provider fails.
+
+Its conversation state travels in each reply's `response_metadata["offline"]`
+(`intent`, `awaiting`, `pending`, `misses`, `seq`), so the next turn knows the stage even when
+older messages were trimmed away.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+
+from atende.agent import guard as truth
+from atende.agent import offline_replies as say
+from atende.agent.offline_intents import Reading, pick_option, read
+
+# Asking about something else keeps an open question open ("quanto custa?" between options).
+_SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "payment", "insurance")
+_NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
+_STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
+                             r"encaixe)\b")
+Call = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Memo:
+    """The policy's conversation state, carried from reply to reply."""
+
+    intent: str | None = None
+    awaiting: str | None = None
+    pending: dict[str, Any] = field(default_factory=dict)
+    misses: int = 0
+    seq: int = 0
+
+    @classmethod
+    def load(cls, data: Any) -> Memo:
+        if not isinstance(data, dict):
+            return cls()
+        pending = data.get("pending")
+        return cls(intent=data.get("intent"), awaiting=data.get("awaiting"),
+                   pending=dict(pending) if isinstance(pending, dict) else {},
+                   misses=int(data.get("misses") or 0), seq=int(data.get("seq") or 0))
+
+    def dump(self) -> dict[str, Any]:
+        return {"intent": self.intent, "awaiting": self.awaiting, "pending": self.pending,
+                "misses": self.misses, "seq": self.seq}
+
+
+@dataclass
+class Step:
+    """What the policy decided: tool calls to make, or a reply, plus the state after it."""
+
+    intent: str | None
+    text: str = ""
+    calls: list[Call] = field(default_factory=list)
+    awaiting: str | None = None
+    pending: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+
+
+def _compact_slots(slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"slot_id": s["slot_id"], "start": s["start"], "label": s.get("label", "")}
+            for s in slots if s.get("slot_id") and s.get("start")]
+
+
+def _compact_appt(appt: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "service", "service_id", "professional", "start", "label")
+    return {k: appt.get(k) for k in keys}
+
+
+def _starts(items: list[dict[str, Any]]) -> list[datetime]:
+    return [datetime.fromisoformat(i["start"]) for i in items]
+
+
+class OfflineChatModel(BaseChatModel):
+    """A rule-based pt-BR receptionist for `tenant`, deterministic for a given `now`."""
+
+    tenant: Any  # atende.tenant.Tenant (Any keeps pydantic from re-validating it per turn)
+    now: datetime
+
+    @property
+    def _llm_type(self) -> str:
+        return "atende-offline"
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None,
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """The policy knows the tool contract already; the schemas are not needed."""
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        message = _Policy(self.tenant, self.now).respond(messages)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class _Policy:
+    def __init__(self, tenant: Any, now: datetime):
+        self.tenant = tenant
+        self.now = now
+        self.today = now.astimezone(tenant.tz).date()
+
+    # -- entry ---------------------------------------------------------------------------------
+
+    def respond(self, messages: list[BaseMessage]) -> AIMessage:
+        convo = [m for m in messages if not isinstance(m, SystemMessage)]
+        last_ai = next((m for m in reversed(convo) if isinstance(m, AIMessage)), None)
+        offline = last_ai.response_metadata.get("offline") if last_ai is not None else None
+        memo = Memo.load(offline)
+        if not offline:
+            memo.seq = sum(len(m.tool_calls) for m in convo if isinstance(m, AIMessage))
+        results = self._trailing_results(convo, last_ai)
+        if results:
+            step = self._after_tools(results, memo, self._turn_artifacts(convo))
+        else:
+            texts: list[str] = []
+            for m in reversed(convo):
+                if not isinstance(m, HumanMessage):
+                    break
+                texts.insert(0, _text(m))
+            step = self._after_human(" \n".join(texts), memo)
+        return self._message(step, memo, self._turn_artifacts(convo))
+
+    @staticmethod
+    def _trailing_results(convo: list[BaseMessage], last_ai: AIMessage | None
+                          ) -> list[tuple[str, dict[str, Any], ToolMessage]]:
+        if not convo or not isinstance(convo[-1], ToolMessage) or last_ai is None:
+            return []
+        names = {c["id"]: c["name"] for c in last_ai.tool_calls}
+        start = next(i for i in range(len(convo) - 1, -1, -1) if convo[i] is last_ai)
+        out = []
+        for m in convo[start + 1:]:
+            if isinstance(m, ToolMessage):
+                art = m.artifact if isinstance(m.artifact, dict) else {"ok": False}
+                out.append((names.get(m.tool_call_id) or m.name or "", art, m))
+        return out
+
+    @staticmethod
+    def _turn_artifacts(convo: list[BaseMessage]) -> list[dict[str, Any]]:
+        since = max((i for i, m in enumerate(convo) if isinstance(m, HumanMessage)), default=-1)
+        return [m.artifact for m in convo[since + 1:]
+                if isinstance(m, ToolMessage) and isinstance(m.artifact, dict)]
+
+    def _message(self, step: Step, memo: Memo, artifacts: list[dict[str, Any]]) -> AIMessage:
+        calls = []
+        for name, args in step.calls:
+            memo.seq += 1
+            calls.append({"name": name, "args": args, "id": f"offline-{memo.seq}",
+                          "type": "tool_call"})
+        understood = step.intent != "unknown"
+        state = Memo(intent=step.intent, awaiting=step.awaiting, pending=step.pending,
+                     misses=0 if understood else memo.misses + 1, seq=memo.seq)
+        text = "" if calls else self._grounded(step.text, artifacts)
+        return AIMessage(content=text, tool_calls=calls,
+                         response_metadata={"offline": state.dump()},
+                         usage_metadata={"input_tokens": 0, "output_tokens": 0,
+                                         "total_tokens": 0})
+
+    @staticmethod
+    def _grounded(text: str, artifacts: list[dict[str, Any]]) -> str:
+        """Drop a sentence the truthfulness guard would refuse (e.g. a quoted tool message)."""
+        bad = {v.sentence for v in truth.check_reply(text, artifacts)}
+        if not bad:
+            return text
+        kept = [line for line in text.split("\n") if not any(b and b in line for b in bad)]
+        return "\n".join(kept).strip() or say.TOOL_TROUBLE
+
+    # -- a patient message ---------------------------------------------------------------------
+
+    def _after_human(self, text: str, memo: Memo) -> Step:
+        r = read(text, self.tenant, self.today)
+        lead: list[Call] = [("update_lead", {"name": r.name})] if r.name else []
+        if r.has("human") or (memo.awaiting == "handoff_confirm" and r.yes
+                              and not r.has(*_NEW_FLOW[:-1])):
+            reason = "paciente pediu atendente" if r.has("human") else "offline não entendeu"
+            return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
+        step = self._answer(r, memo) or self._new_intent(r, memo)
+        if lead:
+            step.calls = [*lead, *step.calls]
+            if not step.calls[1:] and step.text:
+                step.pending = {**step.pending, "say": step.text}
+                step.text = ""
+        return step
+
+    def _answer(self, r: Reading, memo: Memo) -> Step | None:
+        """The patient answering what the last reply asked; None if they moved on."""
+        a, p = memo.awaiting, memo.pending
+        other = r.has(*_NEW_FLOW, *_SIDE_INTENTS)
+        if a == "handoff_confirm" and r.no:
+            return Step("handoff_declined", say.handoff_declined())
+        if a == "slot_choice" and not r.has(*_NEW_FLOW):
+            return self._slot_answer(r, memo)
+        if a in ("cancel_pick", "reschedule_pick") and not other:
+            appts = p.get("appointments") or []
+            index = pick_option(r.text, _starts(appts), self.today)
+            if index is None and r.yes and len(appts) == 1:
+                index = 0
+            if index is not None:
+                appt = appts[index]
+                if a == "cancel_pick":
+                    return Step("cancel", say.confirm_cancel(appt), awaiting="cancel_confirm",
+                                pending={"appointment": appt})
+                return self._availability("reschedule", appt["service"], p.get("when") or r.when,
+                                          None, appointment=appt)
+            if r.no:
+                return Step(memo.intent, say.kept(None))
+        if a == "cancel_confirm" and not r.has("reschedule", "human", *_SIDE_INTENTS):
+            appt = p.get("appointment") or {}
+            if r.yes or (r.has("cancel") and not r.no):
+                return Step("cancel", calls=[("cancel_appointment", {"appointment_id": appt["id"]})],
+                            pending={"appointment": appt})
+            if r.no:
+                return Step("cancel", say.kept(appt))
+        if a == "service" and r.service is not None and not r.has(*_NEW_FLOW):
+            pro = r.professional.name if r.professional else p.get("professional")
+            return self._availability(p.get("flow") or "book", r.service.name,
+                                      r.when or p.get("when"), pro)
+        if a in ("book_offer", "look_again") and not other:
+            if r.yes or r.service is not None or r.when:
+                service = r.service.name if r.service else p.get("service")
+                when = r.when or (p.get("when") if a == "look_again" else None)
+                pro = r.professional.name if r.professional else p.get("professional")
+                if service:
+                    return self._availability("book", service, when, pro)
+                return Step("book", say.ask_service(self.tenant), awaiting="service",
+                            pending={"when": when, "professional": pro})
+            if r.no:
+                return Step(None, say.kept(None))
+        return None
+
+    def _slot_answer(self, r: Reading, memo: Memo) -> Step | None:
+        p = memo.pending
+        slots = p.get("slots") or []
+        index = pick_option(r.text, _starts(slots), self.today) if slots else None
+        if index is None and r.yes and len(slots) == 1 and not r.has(*_SIDE_INTENTS):
+            index = 0
+        if index is not None:
+            slot = slots[index]
+            appt = p.get("appointment")
+            if p.get("flow") == "reschedule" and appt:
+                call: Call = ("reschedule_appointment",
+                              {"appointment_id": appt["id"], "slot_id": slot["slot_id"]})
+            else:
+                call = ("book_appointment", {"slot_id": slot["slot_id"]})
+            return Step(p.get("flow") or "book", calls=[call], pending={**p, "chosen": slot})
+        if r.has(*_SIDE_INTENTS):
+            return None
+        service = r.service.name if r.service else p.get("service")
+        pro = r.professional.name if r.professional else p.get("professional")
+        if service and (r.when or r.professional or r.service):
+            flow = p.get("flow") or "book"
+            return self._availability(flow, service, r.when or p.get("when"), pro,
+                                      appointment=p.get("appointment"))
+        if r.yes and slots:
+            return Step(memo.intent, say.ASK_CHOICE, awaiting="slot_choice", pending=p)
+        if r.no or r.other_options:
+            return Step(memo.intent, "Sem problema! Me diga um dia ou período que fica melhor "
+                        "(ex.: amanhã à tarde, sexta de manhã).", awaiting="slot_choice",
+                        pending={**p, "slots": []})
+        return None
+
+    def _availability(self, flow: str, service: str, when: str | None, professional: str | None,
+                      appointment: dict[str, Any] | None = None) -> Step:
+        pending: dict[str, Any] = {"flow": flow, "service": service, "when": when,
+                                   "professional": professional}
+        if appointment:
+            pending["appointment"] = appointment
+        return Step(flow, calls=[("check_availability", {"service": service, "when": when,
+                                                         "professional": professional})],
+                    pending=pending)
+
+    def _new_intent(self, r: Reading, memo: Memo) -> Step:
+        keep = {"awaiting": memo.awaiting, "pending": memo.pending}
+        for intent in ("reschedule", "cancel", "my_appointments"):
+            if r.has(intent):
+                return Step(intent, calls=[("list_my_appointments", {})],
+                            pending={"when": r.when} if intent == "reschedule" else {})
+        strong_book = r.has("book") and not (r.has("prices", "promotions", "services")
+                                             and not _strong_booking(r.words))
+        if strong_book or ((r.service or r.professional) and r.when):
+            return self._booking(r)
+        if r.has("promotions"):
+            return Step("promotions", calls=[("list_promotions", {})], **keep)
+        if r.has("prices", "services") or (r.service and not r.has("insurance")):
+            query = r.service.name if r.service else None
+            return Step("prices", calls=[("list_services", {"query": query})],
+                        awaiting=memo.awaiting, pending={**memo.pending, "query": query})
+        info = [fn for key, fn in (("address", say.address), ("hours", say.hours),
+                                   ("payment", say.payment)) if r.has(key)]
+        texts = [fn(self.tenant) for fn in info]
+        if r.has("insurance"):
+            texts.append(say.insurance(self.tenant, r.plan, r.service.id if r.service else None))
+        if texts:
+            return Step("info", " ".join(texts), **keep)
+        if r.has("greeting"):
+            return Step("greeting", say.greeting(self.tenant, self.now))
+        if r.has("thanks"):
+            return Step("thanks", say.thanks(), **keep)
+        if r.has("bye"):
+            return Step("bye", say.bye())
+        if r.name:
+            return Step("name", f"Como posso ajudar? {say.MENU}", **keep)
+        return self._not_understood(memo)
+
+    def _booking(self, r: Reading) -> Step:
+        pro = r.professional
+        service = r.service
+        if service is None and pro is not None and len(pro.services) == 1:
+            service = self.tenant.service(pro.services[0])
+        if service is None:
+            names = ([self.tenant.service(s).name for s in pro.services] if pro else None)
+            return Step("book", say.ask_service(self.tenant, names), awaiting="service",
+                        pending={"flow": "book", "when": r.when,
+                                 "professional": pro.name if pro else None})
+        step = self._availability("book", service.name, r.when, pro.name if pro else None)
+        if r.has("prices"):
+            step.calls.insert(0, ("list_services", {"query": service.name}))
+        return step
+
+    def _not_understood(self, memo: Memo) -> Step:
+        misses = memo.misses + 1
+        if misses >= self.tenant.handoff.after_misunderstandings:
+            return Step("unknown", say.not_understood(self.tenant, offer_human=True),
+                        awaiting="handoff_confirm")
+        hints = {
+            "slot_choice": say.ASK_CHOICE,
+            "cancel_confirm": "Confirma o cancelamento? Responda sim ou não.",
+            "cancel_pick": "Responda com o número da consulta.",
+            "reschedule_pick": "Responda com o número da consulta.",
+            "service": say.ask_service(self.tenant),
+        }
+        return Step("unknown", say.not_understood(self.tenant, False,
+                                                  hints.get(memo.awaiting or "", "")),
+                    awaiting=memo.awaiting, pending=memo.pending)
+
+    # -- tool results --------------------------------------------------------------------------
+
+    def _after_tools(self, results: list[tuple[str, dict[str, Any], ToolMessage]], memo: Memo,
+                     artifacts: list[dict[str, Any]]) -> Step:
+        p = dict(memo.pending)
+        say_after = p.pop("say", None)
+        say_before = p.pop("say_before", None)
+        parts: list[str] = []
+        step = Step(memo.intent, awaiting=memo.awaiting, pending=p)
+        for name, art, _ in results:
+            ok = bool(art.get("ok"))
+            if name == "update_lead":
+                if ok:
+                    parts.append(say.hello_name((art.get("patient") or {}).get("name")))
+            elif name == "list_services":
+                parts.append(say.services(art, p.get("query")) if ok else say.failed(art, ""))
+                items = art.get("services") or []
+                if step.awaiting in (None, "book_offer"):
+                    one = p.get("query") and len(items) == 1
+                    step.awaiting = "book_offer"
+                    step.pending = {"service": items[0]["name"]} if one else {}
+            elif name == "list_promotions":
+                parts.append(say.promotions(art) if ok else say.failed(art, ""))
+                promos = art.get("promotions") or []
+                names = {s for promo in promos for s in promo.get("services") or []}
+                if step.awaiting in (None, "book_offer"):
+                    step.awaiting = "book_offer"
+                    step.pending = {"service": names.pop()} if len(names) == 1 else {}
+            elif name == "check_availability":
+                parts.append(self._offered(art, step, p))
+            elif name in ("book_appointment", "reschedule_appointment"):
+                if ok:
+                    parts.append(say.booked(art) if name == "book_appointment"
+                                 else say.rescheduled(art))
+                    step.awaiting, step.pending = None, {}
+                else:
+                    parts.append(say.failed(art, "Quer que eu veja outros horários?"))
+                    step.awaiting = "look_again"
+                    step.pending = {k: p.get(k) for k in ("service", "when", "professional")}
+            elif name == "cancel_appointment":
+                if ok:
+                    parts.append(say.cancelled(art))
+                    step.awaiting, step.pending = None, {}
+                else:
+                    parts.append(say.failed(art, "Se preferir, chamo alguém da equipe."))
+                    step.awaiting, step.pending = "handoff_confirm", {}
+            elif name == "list_my_appointments":
+                chained = self._appointments(art, memo, step, parts)
+                if chained is not None:
+                    before = _join([say_before or "", *parts])
+                    if before:
+                        chained.pending["say_before"] = before
+                    return chained
+            elif name == "request_human":
+                parts.append(art.get("message") or self.tenant.handoff.message)
+                step.awaiting, step.pending = None, {}
+        if say_before:
+            parts.insert(0, say_before)
+        if say_after:
+            parts.append(say_after)
+        if not parts:
+            parts.append(f"Como posso ajudar? {say.MENU}")
+        step.text = _join(parts)
+        return step
+
+    def _offered(self, art: dict[str, Any], step: Step, p: dict[str, Any]) -> str:
+        if not art.get("ok"):
+            step.awaiting = "slot_choice"
+            step.pending = {**p, "slots": []}
+            if art.get("code") == "not_found":
+                step.awaiting = "service"
+            return say.failed(art, "Pode me dizer outro dia ou serviço?")
+        slots = _compact_slots(art.get("slots") or [])
+        if not slots:
+            step.awaiting, step.pending = "handoff_confirm", {}
+        else:
+            step.awaiting = "slot_choice"
+            step.pending = {**p, "service": art.get("service") or p.get("service"),
+                            "slots": slots}
+        return say.options(art)
+
+    def _appointments(self, art: dict[str, Any], memo: Memo, step: Step, parts: list[str]
+                      ) -> Step | None:
+        if not art.get("ok"):
+            parts.append(say.failed(art, ""))
+            step.awaiting, step.pending = None, {}
+            return None
+        items = [_compact_appt(a) for a in art.get("appointments") or []]
+        intent = memo.intent
+        verb = {"cancel": "cancelar", "reschedule": "remarcar"}.get(intent or "")
+        step.awaiting, step.pending = None, {}
+        if verb is None:
+            parts.append(say.appointments(art.get("appointments") or []))
+        elif not items:
+            parts.append(say.no_appointments(verb))
+            step.awaiting = "book_offer"
+        elif len(items) > 1:
+            parts.append(say.pick_appointment(items, verb))
+            step.awaiting = f"{intent}_pick"
+            step.pending = {"appointments": items, "when": memo.pending.get("when")}
+        elif intent == "cancel":
+            parts.append(say.confirm_cancel(items[0]))
+            step.awaiting, step.pending = "cancel_confirm", {"appointment": items[0]}
+        else:
+            return self._availability("reschedule", items[0]["service"],
+                                      memo.pending.get("when"), None, appointment=items[0])
+        return None
+
+
+def _strong_booking(text: str) -> bool:
+    """A booking word other than "consulta" (which is also a service name in many clinics)."""
+    return bool(_STRONG_BOOKING.search(text))
+
+
+def _join(parts: list[str]) -> str:
+    out = ""
+    for part in filter(None, parts):
+        if not out:
+            out = part
+        elif out.endswith("!") and len(out) < 40:
+            out += " " + part  # "Prazer, Maria! ..." stays on one line
+        else:
+            out += "\n\n" + part
+    return out

@@ -1,0 +1,309 @@
+"""pt-BR reading of a patient message for the offline model: intents, names, dates, choices."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from atende.tenant import Professional, Service, Tenant, fold
+from atende.tools.catalog import find_professional, find_service
+from atende.tools.dates import parse_when
+
+# "[áudio] quero marcar", "[áudio transcrito]: ..." — the transcribe node's prefix.
+_AUDIO_MARKER = re.compile(r"^\s*\[\s*(?:[áa]udio|voz|transcri)[^\]]*\]\s*:?\s*", re.IGNORECASE)
+
+
+def _rx(*alternatives: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b")
+
+
+# Every pattern runs on `words()`: folded (no accents, lower case), punctuation as spaces.
+INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
+    "reschedule": _rx(r"remarca\w*", r"reagenda\w*", r"(?:mudar|trocar|alterar|passar) (?:o |a |de )?"
+                      r"(?:horario|dia|data|consulta)", "adiar", "antecipar"),
+    "cancel": _rx(r"cancel\w*", r"desmarca\w*",
+                  r"nao (?:vou|posso|vou poder|consigo|vou conseguir) (?:mais )?(?:ir|comparecer)"),
+    "my_appointments": _rx(r"minhas? consultas?", r"meus? (?:agendamentos?|horarios?)",
+                           r"tenho (?:alguma |uma )?(?:consulta|horario|agendamento)",
+                           r"quando e (?:a )?minha", r"(?:estou|to|ja estou) marcad[oa]",
+                           r"ja (?:marquei|agendei)", r"qual (?:e )?(?:o )?meu horario"),
+    "hours": _rx(r"horarios? de (?:funcionamento|atendimento)",
+                 r"que horas? (?:voces )?(?:abre|abrem|fecha|fecham|funciona)",
+                 r"ate que horas?", r"(?:abre|abrem|fecha|fecham|funciona|funcionam|atende|atendem)"
+                 r" (?:aos|no|na|de|que|sabado|domingo|feriado)", r"abert[oa]s?"),
+    "book": _rx("marcar", "marca", "agendar", "agenda", r"agendamento", r"horarios?", r"vagas?",
+                "disponibilidade", r"disponive(?:l|is)", "encaixe", "consulta",
+                r"(?:quero|queria|gostaria de|preciso) (?:fazer|uma|um)", r"tem (?:hora|horario)"),
+    "promotions": _rx(r"promo\w*", r"descontos?", r"ofertas?", "cupom", "black friday"),
+    "prices": _rx("quanto custa", r"quanto (?:e|fica|sai|cobra\w*)", r"precos?", r"valor(?:es)?",
+                  "custa", "custo", "tabela"),
+    "services": _rx(r"quais (?:sao )?(?:os )?(?:servicos|tratamentos|procedimentos)",
+                    r"servicos", r"procedimentos", r"tratamentos", r"o que voces fazem"),
+    "address": _rx(r"onde (?:fica|e|ficam|voces ficam)", r"endereco", r"localizacao",
+                   r"como (?:chego|chegar)", r"fica onde", "estacionamento", "mapa"),
+    "payment": _rx("pix", r"cartao", r"credito", r"debito", "dinheiro", "boleto", r"parcel\w*",
+                   r"formas? de pagamento", "pagamento", "pagar"),
+    "insurance": _rx(r"convenios?", r"planos?(?: de saude| odontologico)?"),
+    "thanks": _rx(r"obrigad[oa]s?", "obg", r"brigad[oa]", "valeu", r"agradec\w*", r"grat[oa]"),
+    "bye": _rx("tchau", r"ate (?:mais|logo|breve|amanha)", "falou", "flw"),
+    "greeting": _rx(r"oi+e?", "ola", "opa", "e ai", "bom dia", "boa tarde", "boa noite", "hey",
+                    "hello", r"tudo (?:bem|bom|certo)", "como vai"),
+}
+_YES = re.compile(r"^(?:sim|s|isso|pode|ok|okay|certo|claro|quero|confirm\w*|perfeito|fechado|"
+                  r"beleza|blz|correto|exato|aham|uhum|com certeza|por favor|bora|vamos|"
+                  r"isso mesmo|pode ser|manda|yes)\b")
+_NO = re.compile(r"^(?:nao|n|nem|negativo|melhor nao|deixa|deixa pra la|agora nao|nenhum\w*)\b")
+_OTHER_OPTIONS = _rx(r"outros? (?:horarios?|dias?|datas?|opcoes?)", r"nenhum\w*", "mais tarde",
+                     "mais cedo", r"outra (?:data|opcao)")
+_HUMAN_DEFAULT = ("atendente", "humano", "pessoa real", "falar com alguem", "falar com uma pessoa",
+                  "recepcionista")
+
+# -- names ------------------------------------------------------------------------------------
+
+_NAME_CUE = re.compile(
+    r"\b(?:meu nome (?:é|e)|me chamo|aqui (?:é|e) (?:o |a )?|sou (?:o |a )|(?<!eu )sou (?=[A-ZÀ-Ý]))"
+    r"\s*([A-Za-zÀ-ÿ']+(?:\s+[A-Za-zÀ-ÿ']+){0,3})",
+    re.IGNORECASE,
+)
+_NAME_STOP = {
+    "e", "quero", "queria", "gostaria", "tudo", "preciso", "tenho", "to", "estou", "vou", "e",
+    "gostaria", "bom", "boa", "oi", "ola", "com", "pra", "para", "que", "meu", "minha", "aqui",
+    "sou", "tambem", "ja", "nao", "sim", "da", "do", "de", "dos", "das", "na", "no", "em",
+}
+_NOT_NAMES = {"paciente", "cliente", "eu", "mae", "pai", "filho", "filha", "responsavel", "nova",
+              "novo", "ela", "ele", "dela", "dele", "esposa", "marido", "clinica", "dentista"}
+_PARTICLES = {"da", "de", "do", "dos", "das"}
+
+
+def extract_name(text: str) -> str | None:
+    """The name in "meu nome é Maria", "aqui é a Maria", "sou o João Pedro", or None."""
+    match = _NAME_CUE.search(text)
+    if not match:
+        return None
+    kept: list[str] = []
+    for token in match.group(1).split():
+        folded = fold(token)
+        if folded in _NAME_STOP and not (kept and folded in _PARTICLES):
+            break
+        kept.append(token)
+    while kept and fold(kept[-1]) in _PARTICLES:
+        kept.pop()
+    if not kept or fold(kept[0]) in _NOT_NAMES or len(kept[0]) < 2:
+        return None
+    return " ".join(w.lower() if fold(w) in _PARTICLES else w[:1].upper() + w[1:] for w in kept)
+
+
+# -- dates ------------------------------------------------------------------------------------
+
+_WEEKDAYS = r"(?:segunda|terca|quarta|quinta|sexta)(?:[- ]?feira)?|sabado|domingo"
+_MONTHS = ("janeiro|fevereiro|marco|abril|maio|junho|julho|agosto|setembro|outubro|novembro|"
+           "dezembro")
+_DATE_PIECES = re.compile("|".join((
+    r"\bdepois de amanha\b", r"\bamanha\b", r"\bhoje\b",
+    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:" + _WEEKDAYS + r")"
+    r"(?: que vem| seguinte)?\b",
+    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: que vem|"
+    r" seguinte)?\b",
+    r"\b(?:proximo )?(?:fim|final) de semana\b",
+    r"\b(?:dia )?\d{1,2}o? de (?:" + _MONTHS + r")\b", r"\bdia \d{1,2}\b",
+    r"(?<![\d/:])\d{1,2}/\d{1,2}(?:/\d{2,4})?(?![\d/])",
+    r"\b(?:(?:de|pela|a|na|durante a|no periodo da) )?(?<!boa )(?<!mais )"
+    r"(?:manha|tarde|noite)(?:zinha)?\b",
+    r"\b(?:(?:as|das|pelas|umas|la pelas|por volta das|depois das|antes das|a partir das|"
+    r"ate as|apos as) )?\d{1,2}(?::\d{2}|h\d{0,2}| ?horas?)(?: e meia)?(?![\d:])",
+    r"\b(?:as|das|pelas|umas|depois das|antes das|a partir das) \d{1,2}(?: e meia)?\b",
+    r"\b(?:ao |de |as |a partir do )?meio[- ]?dia(?: e meia)?\b",
+)))
+_JOINERS = {"", "de", "da", "do", "a", "as", "na", "no", "e", "pela", "pelo", "o", "em", "ou",
+            "la", "pra", "para", "que"}
+
+
+def _folded_with_map(text: str) -> tuple[str, list[int]]:
+    """`text` folded char by char (same letters, no accents) and each char's original index."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        decomposed = unicodedata.normalize("NFKD", ch.casefold())
+        for c in decomposed:
+            if not unicodedata.combining(c):
+                out.append(c)
+                where.append(i)
+    return "".join(out), where
+
+
+def extract_when(text: str, today: date) -> str | None:
+    """The patient's own words about day/time ("amanhã de manhã"), joined, or None."""
+    folded, where = _folded_with_map(text)
+    pieces = [m.span() for m in _DATE_PIECES.finditer(folded)]
+    if not pieces:
+        return parse_fallback(text, today)
+    groups: list[list[int]] = [list(pieces[0])]
+    for start, end in pieces[1:]:
+        gap = re.sub(r"[^a-z0-9]+", " ", folded[groups[-1][1]:start]).split()
+        if all(w in _JOINERS for w in gap):
+            groups[-1][1] = end
+        else:
+            groups.append([start, end])
+    said = " ".join(text[where[a]:where[b - 1] + 1].strip() for a, b in groups)
+    return said if parse_when(said, today) is not None else parse_fallback(text, today)
+
+
+def parse_fallback(text: str, today: date) -> str | None:
+    """When no known piece was found but the date parser still sees a date, pass it all."""
+    query = parse_when(text, today)
+    return text.strip() if query is not None else None
+
+
+# -- choices ----------------------------------------------------------------------------------
+
+_ORDINALS = {"primeir": 1, "segund": 2, "terceir": 3, "quart": 4, "quint": 5, "sext": 6,
+             "setim": 7, "oitav": 8}
+_ORDINAL = re.compile(r"\b(?:(a|o) )?(primeir|segund|terceir|quart|quint|sext|setim|oitav|ultim)"
+                      r"[oa]\b( ?(?:feira|opcao|horario|vaga|alternativa|data))?")
+_NUMBER = re.compile(r"(?:\b(?:opcao|numero|n|no|op)\s*|#|^)(\d{1,2})(?!\s*(?:[:h/]|horas?)|\d)")
+
+
+def pick_option(text: str, starts: list[datetime], today: date) -> int | None:
+    """Which offered option (0-based) the patient chose: "a primeira", "2", "o das 10h"."""
+    w = words(text)
+    count = len(starts)
+    for m in _ORDINAL.finditer(w):
+        article, stem, noun = m.group(1), m.group(2), (m.group(3) or "").strip()
+        if noun == "feira":
+            continue
+        unambiguous = stem in ("primeir", "terceir", "ultim", "setim", "oitav")
+        if unambiguous or article or noun or w == m.group(0):
+            index = count if stem == "ultim" else _ORDINALS[stem]
+            if 1 <= index <= count:
+                return index - 1
+    for m in _NUMBER.finditer(w):
+        index = int(m.group(1))
+        if 1 <= index <= count:
+            return index - 1
+    query = parse_when(text, today)
+    if query is None or query.at is None:
+        return None
+    for i, start in enumerate(starts):
+        if start.time().replace(second=0) != query.at:
+            continue
+        if query.day_from and query.day_to and not query.day_from <= start.date() <= query.day_to:
+            continue
+        return i
+    return None
+
+
+# -- the whole message ------------------------------------------------------------------------
+
+
+def clean_text(text: str) -> str:
+    """The message without the audio-transcript marker."""
+    return _AUDIO_MARKER.sub("", text, count=1).strip()
+
+
+def words(text: str) -> str:
+    """Folded, punctuation-free text, single-spaced: what every pattern here runs on."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", fold(text)).split())
+
+
+def _terms(values: list[str]) -> list[str]:
+    return [t for t in (words(v) for v in values) if t]
+
+
+def _scan(text: str, entries: list[tuple[object, list[str]]]) -> object | None:
+    """The entry whose longest name or synonym appears as whole words in `text`."""
+    padded = f" {text} "
+    best: tuple[int, object] | None = None
+    for entry, terms in entries:
+        for term in terms:
+            if f" {term} " in padded and (best is None or len(term) > best[0]):
+                best = (len(term), entry)
+    return best[1] if best else None
+
+
+def service_in(tenant: Tenant, text: str) -> Service | None:
+    """The service named anywhere in `text` (names and synonyms, no accents or case)."""
+    w = words(text)
+    hit = _scan(w, [(s, _terms([s.name, *s.synonyms])) for s in tenant.services])
+    if isinstance(hit, Service):
+        return hit
+    # a short answer like "limpezas" or a typo: let the catalog's own matching decide
+    return find_service(tenant, w) if w and len(w.split()) <= 3 else None
+
+
+def professional_in(tenant: Tenant, text: str) -> Professional | None:
+    """The professional named anywhere in `text`."""
+    w = words(text)
+    hit = _scan(w, [(p, _terms([p.name, *p.synonyms])) for p in tenant.professionals])
+    if isinstance(hit, Professional):
+        return hit
+    return find_professional(tenant, w) if w and len(w.split()) <= 3 else None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one patient message says, as far as the offline policy needs to know."""
+
+    text: str
+    words: str
+    intents: frozenset[str] = field(default_factory=frozenset)
+    service: Service | None = None
+    professional: Professional | None = None
+    when: str | None = None
+    name: str | None = None
+    yes: bool = False
+    no: bool = False
+    other_options: bool = False
+    plan: str | None = None  # a health plan the patient named ("aceita Amil?")
+
+    def has(self, *intents: str) -> bool:
+        return any(i in self.intents for i in intents)
+
+
+def read(raw: str, tenant: Tenant, today: date) -> Reading:
+    """Read one patient message (already joined if several) against `tenant`."""
+    text = clean_text(raw)
+    name = extract_name(text)
+    rest = text
+    if name:
+        match = _NAME_CUE.search(text)
+        rest = text[: match.start()] + " " + text[match.end():] if match else text
+    w = words(rest)
+    intents = {key for key, pattern in INTENT_PATTERNS.items() if pattern.search(w)}
+    human_terms = _terms([*tenant.handoff.keywords, *_HUMAN_DEFAULT])
+    if any(f" {t} " in f" {w} " for t in human_terms):
+        intents.add("human")
+    if "hours" in intents:
+        # "horário de funcionamento" is about the clinic, not a booking
+        stripped = INTENT_PATTERNS["hours"].sub(" ", w)
+        if not INTENT_PATTERNS["book"].search(stripped):
+            intents.discard("book")
+    if "reschedule" in intents or "cancel" in intents or "my_appointments" in intents:
+        intents.discard("book")
+    plans = sorted({p for s in tenant.services for p in s.insurance}, key=len, reverse=True)
+    plan = next((p for p in plans if _plan_named(p, w)), None)
+    if plan:
+        intents.add("insurance")
+    no = bool(_NO.search(w)) and "cancel" not in intents
+    return Reading(
+        text=rest.strip(),
+        words=w,
+        intents=frozenset(intents),
+        service=service_in(tenant, rest) if w else None,
+        professional=professional_in(tenant, rest) if w else None,
+        when=extract_when(rest, today) if w else None,
+        name=name,
+        yes=bool(_YES.search(w)) and not no,
+        no=no,
+        other_options=bool(_OTHER_OPTIONS.search(w)),
+        plan=plan,
+    )
+
+
+def _plan_named(plan: str, text: str) -> bool:
+    """"Amil Dental" is named by "amil dental" or just its first word "amil"."""
+    full = words(plan)
+    first = full.split()[0] if full else ""
+    padded = f" {text} "
+    return bool(full) and (f" {full} " in padded or (len(first) >= 4 and f" {first} " in padded))

@@ -1,0 +1,155 @@
+"""The `atende` command line: chat as a patient, check tenant files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from atende.clock import FrozenClock
+from atende.errors import AtendeError, ConfigError
+from atende.logs import configure_logging
+from atende.settings import Settings
+from atende.tenant import load_tenant_file, resolve_tenant
+
+app = typer.Typer(help="atende: a WhatsApp booking agent for clinics.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Clinic configuration files.")
+app.add_typer(tenants_app, name="tenants")
+err = Console(stderr=True)
+EXIT_WORDS = {"sair", "exit", "quit", "/sair", "/exit"}
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--now: not an ISO-8601 date-time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise _fail("--now: give an offset, e.g. 2026-03-10T09:00-03:00")
+    return parsed
+
+
+@app.command()
+def chat(
+    tenant: Annotated[str, typer.Option(help="tenant id in the tenants folder, or a YAML path")]
+    = "clinica-exemplo",
+    phone: Annotated[str, typer.Option(help="the patient's phone")] = "+5511987650001",
+    model: Annotated[str | None, typer.Option(help="offline | openai:<model> | scripted:<file>")]
+    = None,
+    now: Annotated[str | None, typer.Option(help="freeze the clinic's clock (ISO-8601)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tool calls")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per turn")] = False,
+) -> None:
+    """Chat with the agent as a patient. Reads one message per line when stdin is piped."""
+    settings = Settings()
+    configure_logging("INFO" if verbose else "ERROR")
+    frozen = _parse_now(now)
+    try:
+        clinic = resolve_tenant(tenant, settings.tenants_dir)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    spec = model or clinic.model.name or settings.default_model()
+    if model is None and not settings.has_openai_key and not clinic.model.name:
+        err.print("No OPENAI_API_KEY set: using the offline model (a deterministic pt-BR policy).")
+    try:
+        asyncio.run(_chat(settings, clinic, phone, spec, frozen, verbose, as_json))
+    except AtendeError as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+async def _chat(settings: Settings, clinic, phone: str, spec: str, frozen: datetime | None,
+                verbose: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from atende.agent.runtime import open_atende
+    from atende.agent.state import AudioInput
+    from atende.agent.turn import TurnRequest, run_turn
+
+    out = Console(highlight=False, soft_wrap=True)
+    interactive = sys.stdin.isatty() and not as_json
+    clock = FrozenClock(frozen) if frozen else None
+    async with open_atende(settings, model=spec, clock=clock) as atende:
+        if interactive:
+            out.print(f"[bold]{clinic.name}[/] — você é {phone}. Digite 'sair' para encerrar.")
+        while True:
+            try:
+                line = out.input("[bold cyan]Você:[/] ") if interactive else sys.stdin.readline()
+            except EOFError:
+                break
+            if not line:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text.lower() in EXIT_WORDS:
+                break
+            audio: list[AudioInput] = []
+            if text.startswith("/audio "):
+                path = Path(text.removeprefix("/audio ").strip())
+                try:
+                    data = await asyncio.to_thread(path.read_bytes)
+                except OSError as exc:
+                    err.print(f"/audio: cannot read {path}: {exc.strerror}")
+                    continue
+                audio = [AudioInput(data=data, filename=path.name)]
+                text = ""
+            result = await run_turn(atende, TurnRequest(tenant=clinic, phone=phone,
+                                                        text=text or None, audio=audio))
+            if as_json:
+                sys.stdout.write(json.dumps(result.to_json(line.strip()), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+                continue
+            if verbose:
+                for call in result.tool_calls:
+                    mark = "[green]ok[/]" if call.ok else "[red]falhou[/]"
+                    out.print(f"  [dim]→ {call.name}({json.dumps(call.args, ensure_ascii=False)})"
+                              f"[/] {mark}")
+            if result.skipped == "human":
+                out.print("[dim](conversa com a equipe humana: o assistente está pausado)[/]")
+                continue
+            if interactive:
+                out.print(Panel(result.reply or "", title="atende", title_align="left",
+                                border_style="green"))
+            else:
+                out.print(f"atende: {result.reply or ''}\n")
+
+
+@tenants_app.command("check")
+def tenants_check(
+    paths: Annotated[list[Path] | None, typer.Argument(help="YAML files (default: all)")] = None,
+) -> None:
+    """Validate tenant files; errors name the file and the field."""
+    settings = Settings()
+    files = paths or sorted(Path(settings.tenants_dir).glob("*.yaml"))
+    if not files:
+        raise _fail(f"no tenant files in {settings.tenants_dir}")
+    failed = False
+    for path in files:
+        try:
+            tenant = load_tenant_file(path)
+        except ConfigError as exc:
+            failed = True
+            err.print(f"[red]✗[/] {exc}", highlight=False)
+        else:
+            Console().print(f"[green]✓[/] {path}: {tenant.name} ({len(tenant.professionals)} "
+                            f"professionals, {len(tenant.services)} services)", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,43 @@
+"""Process settings: one pydantic-settings class, read once at the edge (CLI, server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_OPENAI_MODEL = "openai:gpt-4o-mini"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATENDE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///atende.db",
+        description="sqlite:///path/to/file.db (default) or postgresql://... (Supabase)",
+    )
+    tenants_dir: Path = Path("tenants")
+    model: str | None = Field(
+        default=None, description="offline | scripted:<file> | openai:<model>; see default_model"
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "ATENDE_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "ATENDE_OPENAI_BASE_URL")
+    )
+    transcription_model: str = "whisper-1"
+    model_max_retries: int = Field(default=2, ge=0, le=10)
+    model_timeout_seconds: float = Field(default=30.0, gt=0)
+    log_level: str = "INFO"
+
+    @property
+    def has_openai_key(self) -> bool:
+        return bool(self.openai_api_key and self.openai_api_key.get_secret_value().strip())
+
+    def default_model(self) -> str:
+        """ATENDE_MODEL if set; else OpenAI when a key is present, else the offline policy."""
+        if self.model:
+            return self.model
+        return DEFAULT_OPENAI_MODEL if self.has_openai_key else "offline"

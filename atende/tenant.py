@@ -1,0 +1,368 @@
+"""Clinic (tenant) configuration: the pydantic model of `tenants/<id>.yaml` and its loader."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, time
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from atende.errors import ConfigError
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
+_FIELD_PATH = re.compile(r"^[a-z_]+(\[\d+\])?(\.[a-z_]+(\[\d+\])?)*$")
+_INTERVAL = re.compile(r"^(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})$")
+
+
+def fold(text: str) -> str:
+    """Lower-case `text` and strip accents, for matching names as patients type them."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Interval(_Model):
+    """A local-time interval within one day, written "08:00-12:00" in YAML."""
+
+    start: time
+    end: time
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = _INTERVAL.match(value.strip())
+            if not match:
+                raise ValueError(f'expected "HH:MM-HH:MM", got {value!r}')
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+                raise ValueError(f"not a valid time in {value!r}")
+            end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+            return {"start": time(h1, m1), "end": end}
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        if self.end <= self.start:
+            raise ValueError(f"interval ends before it starts ({self.start}-{self.end})")
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _no_overlap(intervals: list[Interval]) -> list[Interval]:
+    ordered = sorted(intervals, key=lambda i: i.start)
+    for a, b in pairwise(ordered):
+        if b.start < a.end:
+            raise ValueError(f"intervals {a} and {b} overlap")
+    return ordered
+
+
+WeeklyHours = dict[Weekday, list[Interval]]
+
+
+def _check_week(hours: WeeklyHours) -> WeeklyHours:
+    checked = {}
+    for day, intervals in hours.items():
+        try:
+            checked[day] = _no_overlap(list(intervals))
+        except ValueError as exc:
+            raise ValueError(f"{day}: {exc}") from None
+    return checked
+
+
+class Holiday(_Model):
+    date: date
+    name: str
+
+
+class Service(_Model):
+    id: Slug
+    name: str = Field(min_length=1)
+    duration_minutes: int = Field(gt=0, le=8 * 60)
+    price: Decimal = Field(ge=0, decimal_places=2)
+    description: str = ""
+    insurance: list[str] = Field(default_factory=list, description="accepted health plans")
+    synonyms: list[str] = Field(default_factory=list, description="other names patients use")
+
+    @property
+    def price_text(self) -> str:
+        return format_brl(self.price)
+
+
+class Professional(_Model):
+    id: Slug
+    name: str = Field(min_length=1)
+    specialty: str = ""
+    services: list[Slug] = Field(min_length=1)
+    hours: WeeklyHours | None = Field(
+        default=None, description="weekly working hours; the clinic's business hours if omitted"
+    )
+    synonyms: list[str] = Field(default_factory=list)
+
+    @field_validator("hours")
+    @classmethod
+    def _week(cls, value: WeeklyHours | None) -> WeeklyHours | None:
+        return None if value is None else _check_week(value)
+
+
+class Promotion(_Model):
+    id: Slug
+    text: str = Field(min_length=1)
+    discount_percent: Decimal | None = Field(default=None, gt=0, le=100)
+    valid_from: date
+    valid_to: date
+    services: list[Slug] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _dates(self) -> Promotion:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        return self
+
+    def is_valid_on(self, day: date) -> bool:
+        return self.valid_from <= day <= self.valid_to
+
+
+class Policies(_Model):
+    min_notice_book_minutes: int = Field(default=120, ge=0)
+    min_notice_cancel_minutes: int = Field(default=24 * 60, ge=0)
+    booking_horizon_days: int = Field(default=60, gt=0, le=366)
+    slot_interval_minutes: int = Field(default=30, gt=0, le=240)
+    max_slots_offered: int = Field(default=6, gt=0, le=20)
+
+
+class Handoff(_Model):
+    after_misunderstandings: int = Field(default=2, ge=1)
+    keywords: list[str] = Field(
+        default_factory=lambda: ["atendente", "humano", "pessoa", "recepção", "falar com alguém"]
+    )
+    message: str = "Vou chamar alguém da nossa equipe para continuar com você. Só um instante."
+
+
+class Debounce(_Model):
+    window_seconds: float = Field(default=3.0, ge=0, le=15)
+    max_seconds: float = Field(default=15.0, ge=0, le=60)
+
+
+class ModelSettings(_Model):
+    name: str | None = Field(default=None, description='e.g. "openai:gpt-4o-mini"; None = default')
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    max_history_tokens: int = Field(default=3000, ge=200)
+    max_stored_messages: int = Field(default=40, ge=4)
+
+
+class ZapiChannel(_Model):
+    instance_id_env: str
+    token_env: str
+    client_token_env: str
+    webhook_secret_env: str
+
+
+class MetaChannel(_Model):
+    phone_number_id: str
+    display_phone_number: str | None = None
+    access_token_env: str
+    app_secret_env: str
+    verify_token_env: str
+
+
+class Channels(_Model):
+    whatsapp_numbers: list[str] = Field(default_factory=list)
+    zapi: ZapiChannel | None = None
+    meta: MetaChannel | None = None
+
+
+class Tenant(_Model):
+    """One clinic. Loaded from `tenants/<id>.yaml`; the file stem must equal `id`."""
+
+    id: Slug
+    name: str = Field(min_length=1)
+    address: str = Field(min_length=1)
+    phone: str | None = None
+    timezone: str
+    business_hours: WeeklyHours
+    holidays: list[Holiday] = Field(default_factory=list)
+    professionals: list[Professional] = Field(min_length=1)
+    services: list[Service] = Field(min_length=1)
+    promotions: list[Promotion] = Field(default_factory=list)
+    policies: Policies = Field(default_factory=Policies)
+    handoff: Handoff = Field(default_factory=Handoff)
+    debounce: Debounce = Field(default_factory=Debounce)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    channels: Channels = Field(default_factory=Channels)
+    payment_methods: list[str] = Field(default_factory=list)
+    notes: str = Field(default="", description="free text the agent may tell patients")
+
+    @field_validator("business_hours")
+    @classmethod
+    def _week(cls, value: WeeklyHours) -> WeeklyHours:
+        return _check_week(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> Tenant:
+        for kind, items in (
+            ("services", self.services),
+            ("professionals", self.professionals),
+            ("promotions", self.promotions),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{kind}: duplicate id {item.id!r}")
+                seen.add(item.id)
+        service_ids = {s.id for s in self.services}
+        for i, pro in enumerate(self.professionals):
+            for sid in pro.services:
+                if sid not in service_ids:
+                    raise ValueError(f"professionals[{i}].services: unknown service {sid!r}")
+        for i, promo in enumerate(self.promotions):
+            for sid in promo.services:
+                if sid not in service_ids:
+                    raise ValueError(f"promotions[{i}].services: unknown service {sid!r}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def service(self, service_id: str) -> Service:
+        for service in self.services:
+            if service.id == service_id:
+                return service
+        raise KeyError(service_id)
+
+    def professional(self, professional_id: str) -> Professional:
+        for pro in self.professionals:
+            if pro.id == professional_id:
+                return pro
+        raise KeyError(professional_id)
+
+    def working_hours(self, pro: Professional, weekday: Weekday) -> list[Interval]:
+        """The professional's intervals on `weekday`, clipped to the clinic's business hours."""
+        clinic = self.business_hours.get(weekday, [])
+        own = clinic if pro.hours is None else pro.hours.get(weekday, [])
+        clipped: list[Interval] = []
+        for a in own:
+            for b in clinic:
+                start, end = max(a.start, b.start), min(a.end, b.end)
+                if start < end:
+                    clipped.append(Interval(start=start, end=end))
+        return sorted(clipped, key=lambda i: i.start)
+
+    def holiday_on(self, day: date) -> Holiday | None:
+        return next((h for h in self.holidays if h.date == day), None)
+
+
+def format_brl(amount: Decimal) -> str:
+    """R$ 1.234,50 — Brazilian money formatting."""
+    whole, cents = f"{amount:,.2f}".split(".")
+    return f"R$ {whole.replace(',', '.')},{cents}"
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_tenant_file(path: str | Path) -> Tenant:
+    """Read and validate one tenant YAML; errors name the file and the field."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("file not found", source=source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise ConfigError(f"not valid YAML ({getattr(exc, 'problem', exc)})", source=source,
+                          field=where) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping of clinic settings", source=source)
+    raw.setdefault("id", path.stem)
+    try:
+        tenant = Tenant.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        field = _loc(first["loc"])
+        # validators that check several fields at once put the precise sub-path first
+        sub, sep, rest = message.partition(": ")
+        if sep and _FIELD_PATH.match(sub):
+            field = sub if field == "(top level)" else f"{field}.{sub}"
+            message = rest
+        raise ConfigError(message + more, source=source, field=field) from None
+    if tenant.id != path.stem:
+        raise ConfigError(f"id {tenant.id!r} must match the file name {path.stem!r}",
+                          source=source, field="id")
+    return tenant
+
+
+class TenantRegistry:
+    """All clinics of one deployment: every `*.yaml` in a folder, loaded once at the edge."""
+
+    def __init__(self, tenants: list[Tenant]):
+        self._by_id = {t.id: t for t in tenants}
+
+    @classmethod
+    def from_dir(cls, folder: str | Path) -> TenantRegistry:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ConfigError("tenants folder not found", source=str(folder))
+        return cls([load_tenant_file(p) for p in sorted(folder.glob("*.yaml"))])
+
+    def get(self, tenant_id: str) -> Tenant:
+        try:
+            return self._by_id[tenant_id]
+        except KeyError:
+            known = ", ".join(sorted(self._by_id)) or "none"
+            raise ConfigError(f"unknown tenant {tenant_id!r} (known: {known})") from None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def resolve_tenant(ref: str, tenants_dir: str | Path) -> Tenant:
+    """A tenant by id (from `tenants_dir`) or by path to a YAML file."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        return load_tenant_file(ref)
+    path = Path(tenants_dir) / f"{ref}.yaml"
+    if not path.exists():
+        return TenantRegistry.from_dir(tenants_dir).get(ref)
+    return load_tenant_file(path)

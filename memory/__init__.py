@@ -1,0 +1,19 @@
+"""Persistence: the `Store` protocol, its backends (chosen by URL scheme) and the checkpointer."""
+
+from __future__ import annotations
+
+from atende.memory.store import Store
+
+from atende.errors import ConfigError
+
+
+def open_store(url: str) -> Store:
+    """The store for `url` (`sqlite:///file.db`); call `await store.setup()` before use."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        from atende.memory.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if scheme in {"postgres", "postgresql"}:
+        raise ConfigError("the Postgres store is not built yet; use sqlite:///", field="database_url")
+    raise ConfigError(f"unsupported database URL scheme {scheme!r}", field="ATENDE_DATABASE_URL")

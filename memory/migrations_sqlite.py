@@ -1,0 +1,130 @@
+"""The SQLite schema as an ordered list of migrations: `MIGRATIONS[v]` upgrades to version `v`.
+
+Append new scripts; never edit one that has shipped. Timestamps are fixed-width UTC text
+(`YYYY-MM-DD HH:MM:SS`), so they read well in the sqlite3 shell and compare as strings.
+"""
+
+from __future__ import annotations
+
+# Kept outside MIGRATIONS: it is what records which of them ran.
+BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    v          INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)
+"""
+
+_TS = "GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]'"
+_ACTIVE = "('booked', 'confirmed')"
+
+# A new or moved appointment that is active must not overlap another active one of the same
+# professional: the database is the referee, so two racing bookings cannot both win.
+_NO_OVERLAP = f"""
+    SELECT RAISE(ABORT, 'slot_taken') WHERE EXISTS (
+        SELECT 1 FROM appointments AS other
+        WHERE other.tenant_id = NEW.tenant_id
+          AND other.professional_id = NEW.professional_id
+          AND other.status IN {_ACTIVE}
+          AND other.start_utc < NEW.end_utc
+          AND other.end_utc > NEW.start_utc
+          AND other.id <> NEW.id  -- on update, the row being moved (ids never change)
+    );
+"""
+
+MIGRATIONS: list[str] = [
+    # v0: the first schema
+    f"""
+    CREATE TABLE patients (
+        tenant_id  TEXT NOT NULL,
+        phone      TEXT NOT NULL CHECK (
+            phone GLOB '+[1-9]*' AND substr(phone, 2) NOT GLOB '*[^0-9]*'
+            AND length(phone) BETWEEN 8 AND 16),
+        name       TEXT,
+        stage      TEXT NOT NULL DEFAULT 'new' CHECK (
+            stage IN ('new', 'engaged', 'qualified', 'scheduled', 'customer', 'lost')),
+        source     TEXT,
+        interest   TEXT,
+        notes      TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL CHECK (created_at {_TS}),
+        updated_at TEXT NOT NULL CHECK (updated_at {_TS}),
+        PRIMARY KEY (tenant_id, phone)
+    );
+
+    CREATE TABLE conversations (
+        id              TEXT PRIMARY KEY,
+        tenant_id       TEXT NOT NULL,
+        phone           TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'human')),
+        handoff_reason  TEXT,
+        handoff_at      TEXT CHECK (handoff_at {_TS}),
+        last_inbound_at TEXT CHECK (last_inbound_at {_TS}),
+        created_at      TEXT NOT NULL CHECK (created_at {_TS}),
+        UNIQUE (tenant_id, phone)
+    );
+
+    CREATE TABLE messages (
+        seq                 INTEGER PRIMARY KEY,
+        id                  TEXT NOT NULL UNIQUE,
+        conversation_id     TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        tenant_id           TEXT NOT NULL,
+        direction           TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        kind                TEXT NOT NULL DEFAULT 'text',
+        text                TEXT,
+        status              TEXT NOT NULL CHECK (
+            status IN ('received', 'queued', 'sent', 'delivered', 'read', 'failed')),
+        provider_message_id TEXT,
+        turn_id             TEXT,
+        meta                TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(meta)),
+        created_at          TEXT NOT NULL CHECK (created_at {_TS})
+    );
+    CREATE INDEX messages_by_conversation ON messages (conversation_id, seq);
+    -- a provider redelivering a webhook must not store the message twice
+    CREATE UNIQUE INDEX messages_provider_id ON messages (tenant_id, provider_message_id)
+        WHERE provider_message_id IS NOT NULL;
+
+    CREATE TABLE appointments (
+        id              TEXT PRIMARY KEY,
+        tenant_id       TEXT NOT NULL,
+        professional_id TEXT NOT NULL,
+        service_id      TEXT NOT NULL,
+        patient_phone   TEXT NOT NULL,
+        start_utc       TEXT NOT NULL CHECK (start_utc {_TS}),
+        end_utc         TEXT NOT NULL CHECK (end_utc {_TS}),
+        status          TEXT NOT NULL DEFAULT 'booked' CHECK (
+            status IN ('booked', 'confirmed', 'cancelled', 'completed', 'no_show')),
+        created_by_turn TEXT,
+        updated_by_turn TEXT,
+        created_at      TEXT NOT NULL CHECK (created_at {_TS}),
+        updated_at      TEXT NOT NULL CHECK (updated_at {_TS}),
+        CHECK (end_utc > start_utc)
+    );
+    CREATE INDEX appointments_by_professional
+        ON appointments (tenant_id, professional_id, start_utc);
+    CREATE INDEX appointments_by_patient ON appointments (tenant_id, patient_phone, start_utc);
+
+    CREATE TRIGGER appointments_no_overlap_insert
+    BEFORE INSERT ON appointments
+    WHEN NEW.status IN {_ACTIVE}
+    BEGIN {_NO_OVERLAP} END;
+
+    CREATE TRIGGER appointments_no_overlap_update
+    BEFORE UPDATE OF tenant_id, professional_id, start_utc, end_utc, status ON appointments
+    WHEN NEW.status IN {_ACTIVE}
+    BEGIN {_NO_OVERLAP} END;
+
+    CREATE TABLE turns (
+        id              TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        tenant_id       TEXT NOT NULL,
+        started_at      TEXT NOT NULL CHECK (started_at {_TS}),
+        finished_at     TEXT CHECK (finished_at {_TS} AND finished_at >= started_at),
+        model           TEXT,
+        prompt_version  TEXT,
+        tokens_in       INTEGER NOT NULL DEFAULT 0 CHECK (tokens_in >= 0),
+        tokens_out      INTEGER NOT NULL DEFAULT 0 CHECK (tokens_out >= 0),
+        outcome         TEXT
+    );
+    CREATE INDEX turns_by_conversation ON turns (conversation_id, started_at);
+    """,
+]

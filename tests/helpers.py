@@ -1,0 +1,61 @@
+"""Shared test helpers: the example clinic, a frozen clock, and atende opened on a temp file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from atende.agent.context import ModelChain
+from atende.agent.runtime import Atende, open_atende
+from atende.agent.turn import TurnRequest, TurnResult, run_turn
+from atende.clock import FrozenClock
+from atende.settings import Settings
+from atende.tenant import Tenant, load_tenant_file
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "tenants" / "clinica-exemplo.yaml"
+# Tuesday 10 March 2026, 08:00 in São Paulo: a normal working day, no holiday near.
+MONDAY_NOW = datetime.fromisoformat("2026-03-09T08:00-03:00")
+TUESDAY_NOW = datetime.fromisoformat("2026-03-10T08:00-03:00")
+ANA = "+5511987650001"
+BIA = "+5511987650002"
+
+
+def example_tenant() -> Tenant:
+    return load_tenant_file(EXAMPLE)
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'atende.db'}",
+                    tenants_dir=ROOT / "tenants", _env_file=None, **overrides)
+
+
+class SwitchableModel:
+    """A model factory whose chain a test can swap between turns."""
+
+    def __init__(self, chain: ModelChain | None = None):
+        self.chain = chain
+
+    def __call__(self, tenant: Tenant, now: datetime) -> ModelChain:
+        if self.chain is None:
+            from atende.agent.offline import OfflineChatModel
+
+            return ModelChain("offline", OfflineChatModel(tenant=tenant, now=now))
+        return self.chain
+
+
+@asynccontextmanager
+async def atende_on(tmp_path: Path, *, model: Any = None, now: datetime = TUESDAY_NOW,
+                    transcriber: Any = None) -> AsyncIterator[Atende]:
+    async with open_atende(settings_for(tmp_path), model=model or SwitchableModel(),
+                           clock=FrozenClock(now), transcriber=transcriber) as app:
+        yield app
+
+
+async def say(app: Atende, text: str, *, phone: str = ANA, tenant: Tenant | None = None,
+              **kw: Any) -> TurnResult:
+    return await run_turn(app, TurnRequest(tenant=tenant or example_tenant(), phone=phone,
+                                           text=text, **kw))

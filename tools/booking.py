@@ -1,0 +1,247 @@
+"""Booking use cases behind the tools: availability, book, cancel, reschedule, list.
+
+Each returns a plain dict (the tool artifact) and raises `DomainError` for what the model or
+the patient can fix; the store enforces no double booking, these functions re-validate rules.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from atende.errors import NotFound, PolicyViolation, SlotUnavailable
+from atende.memory.store import Appointment, NewAppointment
+from atende.tenant import WEEKDAYS, Tenant
+from atende.tools.catalog import find_professional, find_service
+from atende.tools.dates import DateQuery, parse_when
+from atende.tools.scheduling import (
+    Busy,
+    Slot,
+    check_bookable,
+    check_cancellable,
+    free_slots,
+    local_label,
+    parse_slot_id,
+)
+from atende.tools.scope import Scope
+
+_STAGES_BEFORE_SCHEDULED = ("new", "engaged", "qualified")
+_WEEKDAY_PT = {
+    "mon": "segundas", "tue": "terças", "wed": "quartas", "thu": "quintas",
+    "fri": "sextas", "sat": "sábados", "sun": "domingos",
+}
+
+
+def appointment_view(appt: Appointment, tenant: Tenant) -> dict[str, Any]:
+    start = appt.start.astimezone(tenant.tz)
+    return {
+        "id": appt.id,
+        "service_id": appt.service_id,
+        "service": _service_name(tenant, appt.service_id),
+        "professional_id": appt.professional_id,
+        "professional": _professional_name(tenant, appt.professional_id),
+        "start": start.isoformat(timespec="minutes"),
+        "label": local_label(start, tenant),
+        "status": appt.status,
+    }
+
+
+def _service_name(tenant: Tenant, service_id: str) -> str:
+    try:
+        return tenant.service(service_id).name
+    except KeyError:
+        return service_id
+
+
+def _professional_name(tenant: Tenant, professional_id: str) -> str:
+    try:
+        return tenant.professional(professional_id).name
+    except KeyError:
+        return professional_id
+
+
+async def _busy(scope: Scope, day_from: date, day_to: date, *, exclude: str | None = None
+                ) -> list[Busy]:
+    tz = scope.tenant.tz
+    start = datetime.combine(day_from, time.min, tzinfo=tz)
+    end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=tz)
+    appts = await scope.store.list_appointments(
+        scope.tenant.id, start_from=start - timedelta(hours=12), start_to=end
+    )
+    return [Busy(a.professional_id, a.start, a.end) for a in appts if a.id != exclude]
+
+
+def _closed_reason(tenant: Tenant, query: DateQuery) -> str:
+    """Why a single requested day has no slots at all, in pt-BR ('' if it is just full)."""
+    if query.day_from is None or query.day_from != query.day_to:
+        return ""
+    holiday = tenant.holiday_on(query.day_from)
+    if holiday:
+        return f"Dia {query.day_from:%d/%m} é feriado ({holiday.name}) e a clínica não abre."
+    weekday = WEEKDAYS[query.day_from.weekday()]
+    if not tenant.business_hours.get(weekday):
+        return f"A clínica não atende aos {_WEEKDAY_PT[weekday]}."
+    return ""
+
+
+def _slot_view(n: int, slot: Slot, tenant: Tenant) -> dict[str, Any]:
+    return {
+        "n": n,
+        "slot_id": slot.id,
+        "start": slot.start.isoformat(timespec="minutes"),
+        "professional_id": slot.professional_id,
+        "professional": _professional_name(tenant, slot.professional_id),
+        "label": f"{local_label(slot.start, tenant)} com "
+                 f"{_professional_name(tenant, slot.professional_id)}",
+    }
+
+
+async def check_availability(scope: Scope, service: str, when: str | None,
+                             professional: str | None) -> dict[str, Any]:
+    tenant = scope.tenant
+    svc = find_service(tenant, service)
+    if svc is None:
+        names = ", ".join(s.name for s in tenant.services)
+        raise NotFound(f"Não encontrei o serviço “{service}”. Oferecemos: {names}.")
+    pro_id = None
+    if professional:
+        pro = find_professional(tenant, professional)
+        if pro is None:
+            names = ", ".join(p.name for p in tenant.professionals if svc.id in p.services)
+            raise NotFound(f"Não encontrei “{professional}”. {svc.name} é feito por: {names}.")
+        if svc.id not in pro.services:
+            names = ", ".join(p.name for p in tenant.professionals if svc.id in p.services)
+            raise NotFound(f"{pro.name} não faz {svc.name}. Quem faz: {names}.")
+        pro_id = pro.id
+    query = parse_when(when, scope.today) if when else None
+    if query is not None and query.ambiguous:
+        raise PolicyViolation(query.ambiguous)
+    horizon = scope.today + timedelta(days=tenant.policies.booking_horizon_days)
+    if query is not None and query.day_from is not None and query.day_from > horizon:
+        raise PolicyViolation(
+            f"Só agendamos com até {tenant.policies.booking_horizon_days} dias de antecedência "
+            f"(até {horizon:%d/%m/%Y})."
+        )
+    limit = tenant.policies.max_slots_offered
+    day_from = query.day_from if query else None
+    day_to = query.day_to if query else None
+    busy = await _busy(scope, day_from or scope.today, day_to or horizon)
+
+    def search(**kw: Any) -> list[Slot]:
+        return free_slots(tenant, svc.id, now=scope.now, busy=busy, professional_id=pro_id,
+                          limit=limit, **kw)
+
+    slots: list[Slot] = []
+    note = ""
+    if query is not None:
+        slots = search(day_from=day_from, day_to=day_to, period=query.period, at=query.at)
+        if not slots and query.at is not None:
+            slots = search(day_from=day_from, day_to=day_to, period=query.period)
+            if slots:
+                note = f"Não há horário livre às {query.at:%H:%M}; os mais próximos são estes."
+    else:
+        slots = search()
+    alternative = False
+    if not slots:
+        alternative = True
+        reason = _closed_reason(tenant, query) if query else ""
+        wanted = query.describe() if query else "os próximos dias"
+        note = reason or f"Não há horários livres para {svc.name} em {wanted}."
+        start_again = (day_to + timedelta(days=1)) if day_to else scope.today
+        busy = await _busy(scope, start_again, horizon)
+        slots = free_slots(tenant, svc.id, now=scope.now, busy=busy, professional_id=pro_id,
+                           day_from=start_again, limit=limit)
+        if not slots:
+            note += " Também não encontrei vagas nas próximas semanas."
+        else:
+            note += " Estes são os próximos horários livres."
+    return {
+        "ok": True,
+        "service_id": svc.id,
+        "service": svc.name,
+        "slots": [_slot_view(i, s, tenant) for i, s in enumerate(slots, start=1)],
+        "alternative": alternative,
+        "note": note,
+        "requested": query.describe() if query else "",
+    }
+
+
+async def _validate_slot(scope: Scope, slot_id: str, *, exclude: str | None = None) -> Slot:
+    slot = parse_slot_id(slot_id, scope.tenant)
+    day = slot.start.date()
+    busy = await _busy(scope, day, day, exclude=exclude)
+    check_bookable(scope.tenant, slot, now=scope.now, busy=busy)
+    return slot
+
+
+async def _own_overlap(scope: Scope, slot: Slot, *, exclude: str | None = None) -> None:
+    mine = await scope.store.list_appointments(scope.tenant.id, patient_phone=scope.patient_phone)
+    for appt in mine:
+        if appt.id != exclude and appt.start < slot.end and appt.end > slot.start:
+            raise SlotUnavailable(
+                f"Você já tem {_service_name(scope.tenant, appt.service_id)} marcada em "
+                f"{local_label(appt.start.astimezone(scope.tenant.tz), scope.tenant)}, "
+                "no mesmo horário."
+            )
+
+
+async def book(scope: Scope, slot_id: str) -> dict[str, Any]:
+    slot = await _validate_slot(scope, slot_id)
+    await _own_overlap(scope, slot)
+    appt = await scope.store.book_appointment(NewAppointment(
+        tenant_id=scope.tenant.id, professional_id=slot.professional_id,
+        service_id=slot.service_id, patient_phone=scope.patient_phone,
+        start=slot.start, end=slot.end, created_by_turn=scope.turn_id,
+    ))
+    patient = await scope.store.get_patient(scope.tenant.id, scope.patient_phone)
+    if patient is None or patient.stage in _STAGES_BEFORE_SCHEDULED:
+        await scope.store.update_patient(scope.tenant.id, scope.patient_phone, stage="scheduled")
+    return {"ok": True, "action": "booked", "appointment": appointment_view(appt, scope.tenant)}
+
+
+async def _own_active(scope: Scope, appointment_id: str) -> Appointment:
+    appt = await scope.store.get_appointment(
+        scope.tenant.id, appointment_id, patient_phone=scope.patient_phone
+    )
+    if appt is None or not appt.active:
+        raise NotFound("Não encontrei essa consulta entre os seus agendamentos ativos.")
+    return appt
+
+
+async def cancel(scope: Scope, appointment_id: str) -> dict[str, Any]:
+    appt = await _own_active(scope, appointment_id)
+    check_cancellable(scope.tenant, appt.start, now=scope.now)
+    done = await scope.store.cancel_appointment(
+        scope.tenant.id, appt.id, patient_phone=scope.patient_phone, turn_id=scope.turn_id
+    )
+    return {"ok": True, "action": "cancelled", "appointment": appointment_view(done, scope.tenant)}
+
+
+async def reschedule(scope: Scope, appointment_id: str, slot_id: str) -> dict[str, Any]:
+    appt = await _own_active(scope, appointment_id)
+    check_cancellable(scope.tenant, appt.start, now=scope.now)
+    slot = await _validate_slot(scope, slot_id, exclude=appt.id)
+    if slot.service_id != appt.service_id:
+        raise PolicyViolation(
+            "Esse horário é de outro serviço. Para remarcar, escolha um horário de "
+            f"{_service_name(scope.tenant, appt.service_id)}."
+        )
+    await _own_overlap(scope, slot, exclude=appt.id)
+    moved = await scope.store.reschedule_appointment(
+        scope.tenant.id, appt.id, patient_phone=scope.patient_phone,
+        professional_id=slot.professional_id, start=slot.start, end=slot.end,
+        turn_id=scope.turn_id,
+    )
+    return {
+        "ok": True,
+        "action": "rescheduled",
+        "appointment": appointment_view(moved, scope.tenant),
+        "previous": appointment_view(appt, scope.tenant),
+    }
+
+
+async def my_appointments(scope: Scope) -> dict[str, Any]:
+    appts = await scope.store.list_appointments(
+        scope.tenant.id, patient_phone=scope.patient_phone, start_from=scope.now
+    )
+    return {"ok": True, "appointments": [appointment_view(a, scope.tenant) for a in appts]}

@@ -1,0 +1,322 @@
+"""pt-BR date and time expressions ("amanhã de manhã", "sexta às 10h") resolved against a day."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from typing import Literal
+
+from atende.tenant import fold
+
+Period = Literal["manha", "tarde", "noite"]
+
+PERIOD_BOUNDS: dict[Period, tuple[time, time]] = {
+    "manha": (time(6, 0), time(12, 0)),
+    "tarde": (time(12, 0), time(18, 0)),
+    "noite": (time(18, 0), time(23, 59)),
+}
+WEEKDAY_ABBR = ("seg", "ter", "qua", "qui", "sex", "sáb", "dom")
+_WEEKDAY_NAMES = ("segunda", "terça", "quarta", "quinta", "sexta", "sábado", "domingo")
+_WEEKDAY_WORDS = ("segunda", "terca", "quarta", "quinta", "sexta", "sabado", "domingo")
+_MONTH_NAMES = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto",
+                "setembro", "outubro", "novembro", "dezembro")
+_MONTH_WORDS = tuple(fold(m) for m in _MONTH_NAMES)
+_PERIOD_TEXT: dict[Period, str] = {"manha": "de manhã", "tarde": "à tarde", "noite": "à noite"}
+
+
+def day_label(day: date, *, year: bool = False) -> str:
+    """'qua 11/03' (or 'qua 11/03/2027') — the short pt-BR name of a day."""
+    return f"{WEEKDAY_ABBR[day.weekday()]} {day:{'%d/%m/%Y' if year else '%d/%m'}}"
+
+
+@dataclass(frozen=True)
+class DateQuery:
+    """What a patient asked for. `day_from`/`day_to` are inclusive; both None = the soonest.
+
+    When `ambiguous` is set the day could not be resolved (both days are None): ask the patient.
+    """
+
+    day_from: date | None
+    day_to: date | None
+    period: Period | None
+    at: time | None
+    ambiguous: str | None = None
+    word: str | None = field(default=None, compare=False, repr=False)  # "hoje", "amanhã", ...
+    other_year: bool = field(default=False, compare=False, repr=False)  # show the year
+
+    def describe(self) -> str:
+        """Short pt-BR, e.g. 'amanhã (qua, 11/03) de manhã' or 'seg 16/03 a dom 22/03'."""
+        parts: list[str] = []
+        if self.day_from is None or self.day_to is None:
+            if self.ambiguous:
+                return self.ambiguous
+            parts.append("os próximos dias")
+        elif self.day_from == self.day_to:
+            day = self.day_from
+            if self.word:
+                parts.append(f"{self.word} ({WEEKDAY_ABBR[day.weekday()]}, {day:%d/%m})")
+            else:
+                parts.append(day_label(day, year=self.other_year))
+        else:
+            first, last = (day_label(d, year=self.other_year) for d in (self.day_from, self.day_to))
+            parts.append(f"{first} a {last}")
+        if self.period:
+            parts.append(_PERIOD_TEXT[self.period])
+        if self.at:
+            parts.append(f"às {self.at:%H:%M}")
+        return " ".join(parts)
+
+
+class _Text:
+    """The folded text; each accepted match is blanked so later patterns cannot reuse it."""
+
+    def __init__(self, text: str):
+        self.s = " ".join(fold(text).split())
+
+    def take(self, pattern: re.Pattern[str],
+             accept: Callable[[re.Match[str]], bool] = lambda m: True) -> list[re.Match[str]]:
+        found = [m for m in pattern.finditer(self.s) if accept(m)]
+        for m in found:
+            self.s = self.s[: m.start()] + " " * (m.end() - m.start()) + self.s[m.end():]
+        return found
+
+    def before(self, m: re.Match[str]) -> str:
+        return self.s[: m.start()].rstrip()
+
+
+# -- days -------------------------------------------------------------------------------------
+
+_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?=t|\b)")
+_NUMERIC = re.compile(r"(?<![\d/:.,$])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])")
+_MONTH_NAME = re.compile(
+    r"\b(?:dia\s+)?(\d{1,2})o?\s+de\s+(" + "|".join(_MONTH_WORDS) + r")\b(?:\s+de\s+(\d{4})\b)?")
+_DIA = re.compile(r"\bdia\s+(\d{1,2})o?\b(?![/:.,]\d)")
+_MONTH_SCOPE = re.compile(
+    r"\b(?:(?:d?o\s+)?(mes\s+que\s+vem|proximo\s+mes|mes\s+seguinte)|d?n?es[st]e\s+mes)\b")
+_AFTER_TOMORROW, _TOMORROW, _TODAY = (
+    re.compile(r"\bdepois\s+de\s+amanha\b"), re.compile(r"\bamanha\b"), re.compile(r"\bhoje\b"))
+_WEEKEND = re.compile(r"\b(proximo\s+)?(?:fim|final)\s+de\s+semana(\s+que\s+vem|\s+seguinte)?\b")
+_WEEK = re.compile(
+    r"\b(?:(semana\s+que\s+vem|proxima\s+semana|semana\s+seguinte)|n?es[st]a\s+semana)\b")
+_WEEKDAY = re.compile(r"\b(?:(proxim[ao])\s+)?(" + "|".join(_WEEKDAY_WORDS) + r")(-?\s?feira)?"
+                      r"(\s+(?:que\s+vem|seguinte))?\b")
+# "a segunda", "a quinta", "segunda opção": ordinals picking an offered slot, not weekdays.
+_ORDINAL_WEEKDAYS = {"segunda", "quarta", "quinta", "sexta"}
+_ORDINAL_NOUN = re.compile(r"\s*(?:opcao|vez|alternativa|via|consulta|sessao|horario|vaga)\b")
+
+# -- times ------------------------------------------------------------------------------------
+
+_NOT_NUMBER = r"(?<![\d/:.,$])"  # not part of a date, a price or a longer number
+_NOON = re.compile(r"\bmeio[- ]?dia(\s+e\s+meia)?\b")
+_COLON = re.compile(_NOT_NUMBER + r"(\d{1,2}):(\d{2})(?![\d/:])(\s+e\s+meia)?")
+_HOURS = re.compile(_NOT_NUMBER + r"(\d{1,2})\s?(?:h|hs|hrs?|horas?)"
+                    r"(?:\s?(\d{2})(?:\s?min(?:utos)?)?\b|\b)(\s+e\s+meia)?")
+_OF_PERIOD = re.compile(  # "3 da tarde"
+    _NOT_NUMBER + r"\b(\d{1,2})(\s+e\s+meia)?(?=\s+da\s+(?:manha|tarde|noite)\b)")
+_AS_NUMBER = re.compile(  # "às 14", but not "as 2 primeiras"
+    r"\b(?:as|das|pelas|umas)\s+(\d{1,2})(\s+e\s+meia)?(?=\s*$|\s*[,.;:!?)]|\s+(?:e|ou|a|as|ate|"
+    r"da|de|do|no|na|pela|pelo|com|em|hoje|amanha|depois|pode|por|pra|para|se|ta|ok|certo|"
+    r"mesmo|entao|dessa|desta|nessa|nesta|proxim[ao]|semana|" + "|".join(_WEEKDAY_WORDS) + r")\b)")
+# A number of hours after these words is a duration ("leva 1 hora"), not a time of day.
+_DURATION_CUE = re.compile(r"\b(?:daqui\s+a|em|por|durante|dura|demora|leva|levar|ha|"
+                           r"(?<!partir )(?<!depois )(?<!antes )de)$")
+_PERIODS: tuple[tuple[Period, re.Pattern[str]], ...] = (
+    ("manha", re.compile(r"\b(?:manha|manhazinha)\b")),
+    ("tarde", re.compile(r"\b(?:tarde|tardinha)\b")),
+    ("noite", re.compile(r"\b(?:noite|noitinha)\b")),
+)
+_NOT_PERIOD = re.compile(r"\b(?:boa|boas|mais|meia)[- ]?$")  # "boa tarde", "mais tarde"
+
+
+def _find_time(t: _Text) -> time | None:
+    """The first time of day written in the text, hours as written ("às 3" is 03:00 here)."""
+    found: list[tuple[int, time]] = []
+
+    def keep(pos: int, hour: int, minute: int, half: str | None) -> None:
+        minute = 30 if half else minute
+        if 0 <= hour <= 23 and 0 <= minute <= 59:
+            found.append((pos, time(hour, minute)))
+
+    for m in t.take(_NOON):
+        found.append((m.start(), time(12, 30 if m.group(1) else 0)))
+    for m in t.take(_COLON):
+        keep(m.start(), int(m.group(1)), int(m.group(2)), m.group(3))
+
+    for m in t.take(_HOURS, lambda m: not _DURATION_CUE.search(t.before(m))):
+        keep(m.start(), int(m.group(1)), int(m.group(2) or 0), m.group(3))
+    for m in t.take(_OF_PERIOD):
+        keep(m.start(), int(m.group(1)), 0, m.group(2))
+    for m in t.take(_AS_NUMBER):
+        keep(m.start(), int(m.group(1)), 0, m.group(2))
+    return min(found)[1] if found else None
+
+
+def _find_period(t: _Text) -> Period | None:
+    seen: set[Period] = set()
+    for period, pattern in _PERIODS:
+        if t.take(pattern, lambda m: not _NOT_PERIOD.search(t.before(m))):
+            seen.add(period)
+    # "de manhã ou à tarde" is no restriction at all
+    return seen.pop() if len(seen) == 1 else None
+
+
+def _afternoon(at: time, period: Period | None) -> time:
+    """'às 3' at a clinic means 15:00; 'às 8 da noite' means 20:00."""
+    low, high = {None: (1, 6), "tarde": (1, 6), "noite": (6, 11)}.get(period, (0, -1))
+    return at.replace(hour=at.hour + 12) if low <= at.hour <= high else at
+
+
+def _month_day(year: int, month: int, day: int) -> date | None:
+    if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return None
+    return date(year, month, day)
+
+
+def _next_month(today: date) -> tuple[int, int]:
+    return (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+
+
+def _day_month(day: int, month: int, year: int | None, today: date, written: str
+               ) -> date | str:
+    """A day of a month; without a year, this year's unless already past. str = why not."""
+    if year is not None:
+        found = _month_day(year, month, day)
+        if found is None:
+            return f"{written} não é uma data válida."
+        return found if found >= today else f"{written} já passou."
+    for y in (today.year, today.year + 1):
+        found = _month_day(y, month, day)
+        if found is not None and found >= today:
+            return found
+    return f"{written} não é uma data válida."
+
+
+def _dia(day: int, today: date, next_month: bool) -> date | str:
+    """'dia 15': this month if not past (or 'do mês que vem'), else next month."""
+    year, month = today.year, today.month
+    if next_month or day < today.day:
+        year, month = _next_month(today)
+    found = _month_day(year, month, day)
+    if found is None:
+        return f"{_MONTH_NAMES[month - 1].capitalize()} não tem dia {day}."
+    return found
+
+
+def _explicit_days(t: _Text, today: date) -> tuple[list[date], list[str], str | None]:
+    """Dates written as numbers or with a month name; plus notes and the month scope."""
+    days: list[date] = []
+    notes: list[str] = []
+
+    def add(found: date | str) -> None:
+        if isinstance(found, str):
+            notes.append(found)
+        else:
+            days.append(found)
+
+    for m in t.take(_ISO):
+        y, mo, d = (int(g) for g in m.groups())
+        add(_day_month(d, mo, y, today, f"{d:02d}/{mo:02d}/{y}"))
+    for m in t.take(_NUMERIC):
+        short = int(m.group(3)) if m.group(3) else None
+        year = short + 2000 if short is not None and short < 100 else short
+        add(_day_month(int(m.group(1)), int(m.group(2)), year, today, m.group(0)))
+    for m in t.take(_MONTH_NAME):
+        day, month = int(m.group(1)), _MONTH_WORDS.index(m.group(2)) + 1
+        year = int(m.group(3)) if m.group(3) else None
+        add(_day_month(day, month, year, today, f"{day} de {_MONTH_NAMES[month - 1]}"))
+    scopes = t.take(_MONTH_SCOPE)
+    month_scope = ("next" if scopes[0].group(1) else "this") if scopes else None
+    for m in t.take(_DIA):
+        add(_dia(int(m.group(1)), today, month_scope == "next"))
+    return days, notes, month_scope
+
+
+def _is_ordinal(t: _Text, m: re.Match[str]) -> bool:
+    if m.group(1) or m.group(3) or m.group(4) or m.group(2) not in _ORDINAL_WEEKDAYS:
+        return False
+    return bool(re.search(r"\b[ao]$", t.before(m)) or _ORDINAL_NOUN.match(t.s, m.end()))
+
+
+def _named_days(t: _Text, today: date, next_week: bool) -> tuple[list[date], list[int]]:
+    """Weekday names: their dates and which weekdays were named."""
+    days: list[date] = []
+    named: list[int] = []
+    for m in t.take(_WEEKDAY, lambda m: not _is_ordinal(t, m)):
+        wd = _WEEKDAY_WORDS.index(m.group(2))
+        named.append(wd)
+        if m.group(1) or m.group(4) or next_week:
+            days.append(_monday(today, weeks=1) + timedelta(days=wd))
+        else:
+            days.append(today + timedelta(days=(wd - today.weekday()) % 7))
+    return days, named
+
+
+def _monday(today: date, *, weeks: int) -> date:
+    return today - timedelta(days=today.weekday() - 7 * weeks)
+
+
+def parse_when(text: str, today: date) -> DateQuery | None:
+    """Resolve the patient's words about when, relative to `today` (the clinic's local date).
+
+    Returns None when `text` holds no date or time expression. Rules:
+    - a weekday name is its next occurrence, today included ("terça" on a Tuesday is today);
+      "próxima terça" / "terça que vem" is the one in next week (Monday to Sunday);
+    - "dia 15" is this month unless already past, then next month; "15/03" is this year
+      unless already past, then next year;
+    - a bare hour from 1 to 6 ("às 3") is in the afternoon, as clinics are closed at 3 a.m.;
+    - several days ("segunda ou terça") give the range from the first to the last.
+    """
+    t = _Text(text)
+    explicit, notes, month_scope = _explicit_days(t, today)
+    written = _find_time(t)
+    relative: list[date] = []
+    word: str | None = None
+    for pattern, shift, name in ((_AFTER_TOMORROW, 2, "depois de amanhã"),
+                                 (_TOMORROW, 1, "amanhã"), (_TODAY, 0, "hoje")):
+        for _ in t.take(pattern):
+            relative.append(today + timedelta(days=shift))
+            word = name
+    weekend = t.take(_WEEKEND)
+    weeks = t.take(_WEEK)
+    next_week = any(m.group(1) for m in weeks)
+    named, weekdays = _named_days(t, today, next_week)
+    if len(explicit) == 1 and weekdays:
+        # "sexta dia 13": the date decides, the weekday must agree with it
+        day, named = explicit[0], []
+        if any(wd != day.weekday() for wd in weekdays):
+            wrong = next(wd for wd in weekdays if wd != day.weekday())
+            notes.append(f"{day:%d/%m} é {_WEEKDAY_NAMES[day.weekday()]}, "
+                         f"não {_WEEKDAY_NAMES[wrong]}.")
+    period = _find_period(t)
+    at = _afternoon(written, period) if written else None
+    if at is not None and period is not None:
+        low, high = PERIOD_BOUNDS[period]
+        if not low <= at < high:
+            period = None  # the exact hour is more specific than the part of the day
+    if notes:
+        return DateQuery(None, None, period, at, ambiguous=" ".join(notes))
+
+    days = sorted(set(explicit + relative + named))
+    first: date | None = days[0] if days else None
+    last: date | None = days[-1] if days else None
+    if len(days) > 1 or not relative:
+        word = None
+    if not days and weekend:
+        later = bool(weekend[0].group(1) or weekend[0].group(2))
+        first = _monday(today, weeks=1 if later else 0) + timedelta(days=5)
+        last = first + timedelta(days=1)
+    elif not days and weeks:
+        first = _monday(today, weeks=1 if next_week else 0)
+        last = first + timedelta(days=6)
+    elif not days and month_scope:
+        year, month = _next_month(today) if month_scope == "next" else (today.year, today.month)
+        first, last = date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    if first is not None:
+        first = max(first, today)
+    if first is None and period is None and at is None:
+        return None
+    other_year = any(d.year != today.year for d in (first, last) if d is not None)
+    return DateQuery(first, last, period, at, word=word, other_year=other_year)

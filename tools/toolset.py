@@ -1,0 +1,177 @@
+"""The LLM's tools: typed LangChain tools whose pt-BR docstrings are the model's contract.
+
+Identity (clinic, patient phone, conversation) comes from the turn's `Scope` through
+`ToolRuntime`; it is not in any schema, so the model cannot name another patient or clinic.
+A `DomainError` (slot taken, unknown service, too late to cancel) becomes a tool message
+the model reads and re-plans on; anything else propagates to the turn boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
+
+from langchain_core.tools import BaseTool, tool
+from langgraph.prebuilt import ToolRuntime
+
+from atende.errors import DomainError
+from atende.tools import booking, info, leads
+from atende.tools.scope import Scope
+
+ToolResult = tuple[str, dict[str, Any]]
+
+
+class HasScope(Protocol):
+    scope: Scope
+
+
+async def _run(runtime: ToolRuntime[HasScope, Any],
+               call: Callable[[Scope], Awaitable[dict[str, Any]]]) -> ToolResult:
+    scope = runtime.context.scope
+    try:
+        artifact = await call(scope)
+    except DomainError as exc:
+        artifact = {"ok": False, "code": exc.code, "message": str(exc)}
+    artifact["turn_id"] = scope.turn_id
+    visible = {k: v for k, v in artifact.items() if k != "turn_id"}
+    return json.dumps(visible, ensure_ascii=False), artifact
+
+
+async def _sync(result: dict[str, Any]) -> dict[str, Any]:
+    return result
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def check_availability(
+    service: str,
+    runtime: ToolRuntime[HasScope, Any],
+    when: str | None = None,
+    professional: str | None = None,
+) -> ToolResult:
+    """Consulta horários livres de um serviço. Use SEMPRE antes de oferecer ou marcar horários.
+
+    Nunca invente horários: ofereça ao paciente somente os `slots` devolvidos aqui, numerados,
+    usando o `label` de cada um. Se `alternative` vier verdadeiro, explique o `note` antes.
+
+    Args:
+        service: o serviço como o paciente disse (ex.: "limpeza", "avaliação").
+        when: as palavras do paciente sobre dia/horário, sem converter (ex.: "amanhã de manhã",
+            "sexta às 10h", "dia 15", "semana que vem"). Omita para o primeiro horário livre.
+        professional: nome do profissional, se o paciente pediu um (ex.: "Dra. Ana").
+    """
+    return await _run(runtime, lambda s: booking.check_availability(s, service, when, professional))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def book_appointment(slot_id: str, runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+    """Marca a consulta no horário escolhido pelo paciente.
+
+    Só chame depois que o paciente escolheu um dos horários oferecidos por
+    `check_availability`. Só diga que está agendado se o resultado vier com `ok: true`.
+
+    Args:
+        slot_id: o `slot_id` exato do horário escolhido, copiado do resultado de
+            `check_availability`.
+    """
+    return await _run(runtime, lambda s: booking.book(s, slot_id))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def cancel_appointment(appointment_id: str, runtime: ToolRuntime[HasScope, Any]
+                             ) -> ToolResult:
+    """Cancela uma consulta do próprio paciente, depois que ele confirmou que quer cancelar.
+
+    Args:
+        appointment_id: o `id` da consulta, vindo de `list_my_appointments`.
+    """
+    return await _run(runtime, lambda s: booking.cancel(s, appointment_id))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def reschedule_appointment(appointment_id: str, slot_id: str,
+                                 runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+    """Remarca uma consulta do próprio paciente para um novo horário livre.
+
+    Antes, use `list_my_appointments` para achar a consulta e `check_availability` para
+    oferecer novos horários do mesmo serviço.
+
+    Args:
+        appointment_id: o `id` da consulta a remarcar, vindo de `list_my_appointments`.
+        slot_id: o `slot_id` do novo horário escolhido, vindo de `check_availability`.
+    """
+    return await _run(runtime, lambda s: booking.reschedule(s, appointment_id, slot_id))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def list_my_appointments(runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+    """Lista as próximas consultas ativas do paciente desta conversa (só as dele)."""
+    return await _run(runtime, booking.my_appointments)
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def list_services(runtime: ToolRuntime[HasScope, Any], query: str | None = None
+                        ) -> ToolResult:
+    """Lista serviços com preço, duração, convênios e preço promocional quando houver.
+
+    Use para qualquer pergunta de preço ou serviço: só informe valores que vierem daqui.
+
+    Args:
+        query: o serviço que o paciente perguntou (ex.: "limpeza"); omita para todos.
+    """
+    return await _run(runtime, lambda s: _sync(info.list_services(s, query)))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def list_promotions(runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+    """Lista as promoções válidas hoje na clínica (as vencidas não aparecem)."""
+    return await _run(runtime, lambda s: _sync(info.list_promotions(s)))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def update_lead(
+    runtime: ToolRuntime[HasScope, Any],
+    name: str | None = None,
+    interest: str | None = None,
+    stage: Literal["new", "engaged", "qualified", "scheduled", "customer", "lost"] | None = None,
+    notes: str | None = None,
+) -> ToolResult:
+    """Atualiza o cadastro do paciente/lead desta conversa (CRM).
+
+    Chame quando o paciente disser o nome, o interesse (serviço) ou algo útil para a equipe.
+
+    Args:
+        name: nome do paciente, como ele se apresentou.
+        interest: o serviço ou tratamento de interesse.
+        stage: etapa do funil: new, engaged, qualified, scheduled, customer ou lost.
+        notes: observação curta para a equipe (ex.: "prefere horários à tarde").
+    """
+    return await _run(runtime, lambda s: leads.update_lead(
+        s, name=name, interest=interest, stage=stage, notes=notes))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def request_human(reason: str, runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+    """Passa a conversa para a equipe humana da clínica e pausa o assistente.
+
+    Use quando o paciente pedir para falar com uma pessoa, em reclamações, urgências,
+    dúvidas clínicas, ou quando você não conseguir ajudar.
+
+    Args:
+        reason: motivo curto (ex.: "paciente pediu atendente", "dúvida sobre medicação").
+    """
+    return await _run(runtime, lambda s: leads.request_human(s, reason))
+
+
+TOOLS: list[BaseTool] = [
+    check_availability,
+    book_appointment,
+    cancel_appointment,
+    reschedule_appointment,
+    list_my_appointments,
+    list_services,
+    list_promotions,
+    update_lead,
+    request_human,
+]
+WRITE_ACTIONS = {"booked", "cancelled", "rescheduled"}
