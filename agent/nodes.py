@@ -68,7 +68,7 @@ async def context(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str,
         scope.now,
     )
     return {"system_prompt": prompt, "prompt_version": version, "guard_feedback": None,
-            "guard_attempts": 0, "model_calls": 0, "reply": None}
+            "guard_attempts": 0, "model_calls": 0, "fell_back": False, "reply": None}
 
 
 async def transcribe(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -108,18 +108,28 @@ async def model(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, A
     if state.get("guard_feedback"):
         system += "\n\n" + state["guard_feedback"]
     prompt = [SystemMessage(content=system), *history]
-    used = ctx.models.name
+    fallback = ctx.models.fallback
+    if state.get("fell_back") and fallback is not None:
+        answer = await fallback.bind_tools(TOOLS).ainvoke(prompt)
+        return _answered(state, answer, ctx.models.fallback_name, fell_back=True)
     try:
         answer = await ctx.models.primary.bind_tools(TOOLS).ainvoke(prompt)
     except (*OPENAI_ERRORS, ModelUnavailable) as exc:
-        if ctx.models.fallback is None:
-            raise ModelUnavailable(f"{used} failed: {exc}") from exc
-        log.warning("model_fallback", model=used, fallback=ctx.models.fallback_name,
+        if fallback is None:
+            raise ModelUnavailable(f"{ctx.models.name} failed: {exc}") from exc
+        log.warning("model_fallback", model=ctx.models.name, fallback=ctx.models.fallback_name,
                     error=type(exc).__name__)
-        used = ctx.models.fallback_name or "fallback"
-        answer = await ctx.models.fallback.bind_tools(TOOLS).ainvoke(prompt)
-    answer.response_metadata["atende_model"] = used
-    return {"messages": [answer], "model_calls": state.get("model_calls", 0) + 1}
+        # the rest of the turn stays on the fallback: no second wait on a provider that is down
+        answer = await fallback.bind_tools(TOOLS).ainvoke(prompt)
+        return _answered(state, answer, ctx.models.fallback_name, fell_back=True)
+    return _answered(state, answer, ctx.models.name, fell_back=False)
+
+
+def _answered(state: AgentState, answer: AIMessage, used: str | None, *, fell_back: bool
+              ) -> dict[str, Any]:
+    answer.response_metadata["atende_model"] = used or "fallback"
+    return {"messages": [answer], "model_calls": state.get("model_calls", 0) + 1,
+            "fell_back": fell_back}
 
 
 async def guard(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:

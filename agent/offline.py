@@ -19,17 +19,19 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
+from pydantic import field_validator
 
 from atende.agent import guard as truth
 from atende.agent import offline_replies as say
 from atende.agent.offline_intents import Reading, pick_option, read
+from atende.agent.offline_replies import Call, Step, availability_step
+from atende.tenant import Tenant
 
 # Asking about something else keeps an open question open ("quanto custa?" between options).
 _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "payment", "insurance")
 _NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
-Call = tuple[str, dict[str, Any]]
 
 
 @dataclass
@@ -56,32 +58,11 @@ class Memo:
                 "misses": self.misses, "seq": self.seq}
 
 
-@dataclass
-class Step:
-    """What the policy decided: tool calls to make, or a reply, plus the state after it."""
-
-    intent: str | None
-    text: str = ""
-    calls: list[Call] = field(default_factory=list)
-    awaiting: str | None = None
-    pending: dict[str, Any] = field(default_factory=dict)
-
-
 def _text(message: BaseMessage) -> str:
     content = message.content
     if isinstance(content, str):
         return content
     return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-
-
-def _compact_slots(slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"slot_id": s["slot_id"], "start": s["start"], "label": s.get("label", "")}
-            for s in slots if s.get("slot_id") and s.get("start")]
-
-
-def _compact_appt(appt: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "service", "service_id", "professional", "start", "label")
-    return {k: appt.get(k) for k in keys}
 
 
 def _starts(items: list[dict[str, Any]]) -> list[datetime]:
@@ -91,8 +72,15 @@ def _starts(items: list[dict[str, Any]]) -> list[datetime]:
 class OfflineChatModel(BaseChatModel):
     """A rule-based pt-BR receptionist for `tenant`, deterministic for a given `now`."""
 
-    tenant: Any  # atende.tenant.Tenant (Any keeps pydantic from re-validating it per turn)
+    tenant: Tenant
     now: datetime
+
+    @field_validator("now")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("OfflineChatModel needs a timezone-aware `now`")
+        return value
 
     @property
     def _llm_type(self) -> str:
@@ -111,7 +99,7 @@ class OfflineChatModel(BaseChatModel):
 
 
 class _Policy:
-    def __init__(self, tenant: Any, now: datetime):
+    def __init__(self, tenant: Tenant, now: datetime):
         self.tenant = tenant
         self.now = now
         self.today = now.astimezone(tenant.tz).date()
@@ -127,7 +115,7 @@ class _Policy:
             memo.seq = sum(len(m.tool_calls) for m in convo if isinstance(m, AIMessage))
         results = self._trailing_results(convo, last_ai)
         if results:
-            step = self._after_tools(results, memo, self._turn_artifacts(convo))
+            step = say.after_tools(self.tenant, results, memo.intent, memo.awaiting, memo.pending)
         else:
             texts: list[str] = []
             for m in reversed(convo):
@@ -139,7 +127,7 @@ class _Policy:
 
     @staticmethod
     def _trailing_results(convo: list[BaseMessage], last_ai: AIMessage | None
-                          ) -> list[tuple[str, dict[str, Any], ToolMessage]]:
+                          ) -> list[tuple[str, dict[str, Any]]]:
         if not convo or not isinstance(convo[-1], ToolMessage) or last_ai is None:
             return []
         names = {c["id"]: c["name"] for c in last_ai.tool_calls}
@@ -148,7 +136,7 @@ class _Policy:
         for m in convo[start + 1:]:
             if isinstance(m, ToolMessage):
                 art = m.artifact if isinstance(m.artifact, dict) else {"ok": False}
-                out.append((names.get(m.tool_call_id) or m.name or "", art, m))
+                out.append((names.get(m.tool_call_id) or m.name or "", art))
         return out
 
     @staticmethod
@@ -178,8 +166,10 @@ class _Policy:
         bad = {v.sentence for v in truth.check_reply(text, artifacts)}
         if not bad:
             return text
-        kept = [line for line in text.split("\n") if not any(b and b in line for b in bad)]
-        return "\n".join(kept).strip() or say.TOOL_TROUBLE
+        for sentence in filter(None, bad):
+            text = text.replace(sentence, "")
+        lines = (" ".join(line.split()) for line in text.split("\n"))
+        return "\n".join(lines).strip() or say.TOOL_TROUBLE
 
     # -- a patient message ---------------------------------------------------------------------
 
@@ -188,7 +178,7 @@ class _Policy:
         lead: list[Call] = [("update_lead", {"name": r.name})] if r.name else []
         if r.has("human") or (memo.awaiting == "handoff_confirm" and r.yes
                               and not r.has(*_NEW_FLOW[:-1])):
-            reason = "paciente pediu atendente" if r.has("human") else "offline não entendeu"
+            reason = "paciente pediu atendente" if r.has("human") else "o assistente não entendeu o paciente"
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
         step = self._answer(r, memo) or self._new_intent(r, memo)
         if lead:
@@ -216,7 +206,7 @@ class _Policy:
                 if a == "cancel_pick":
                     return Step("cancel", say.confirm_cancel(appt), awaiting="cancel_confirm",
                                 pending={"appointment": appt})
-                return self._availability("reschedule", appt["service"], p.get("when") or r.when,
+                return availability_step("reschedule", appt["service"], p.get("when") or r.when,
                                           None, appointment=appt)
             if r.no:
                 return Step(memo.intent, say.kept(None))
@@ -229,7 +219,7 @@ class _Policy:
                 return Step("cancel", say.kept(appt))
         if a == "service" and r.service is not None and not r.has(*_NEW_FLOW):
             pro = r.professional.name if r.professional else p.get("professional")
-            return self._availability(p.get("flow") or "book", r.service.name,
+            return availability_step(p.get("flow") or "book", r.service.name,
                                       r.when or p.get("when"), pro)
         if a in ("book_offer", "look_again") and not other:
             if r.yes or r.service is not None or r.when:
@@ -237,7 +227,7 @@ class _Policy:
                 when = r.when or (p.get("when") if a == "look_again" else None)
                 pro = r.professional.name if r.professional else p.get("professional")
                 if service:
-                    return self._availability("book", service, when, pro)
+                    return availability_step("book", service, when, pro)
                 return Step("book", say.ask_service(self.tenant), awaiting="service",
                             pending={"when": when, "professional": pro})
             if r.no:
@@ -265,25 +255,15 @@ class _Policy:
         pro = r.professional.name if r.professional else p.get("professional")
         if service and (r.when or r.professional or r.service):
             flow = p.get("flow") or "book"
-            return self._availability(flow, service, r.when or p.get("when"), pro,
+            return availability_step(flow, service, r.when or p.get("when"), pro,
                                       appointment=p.get("appointment"))
-        if r.yes and slots:
-            return Step(memo.intent, say.ASK_CHOICE, awaiting="slot_choice", pending=p)
         if r.no or r.other_options:
             return Step(memo.intent, "Sem problema! Me diga um dia ou período que fica melhor "
                         "(ex.: amanhã à tarde, sexta de manhã).", awaiting="slot_choice",
                         pending={**p, "slots": []})
+        if r.yes and slots:
+            return Step(memo.intent, say.ASK_CHOICE, awaiting="slot_choice", pending=p)
         return None
-
-    def _availability(self, flow: str, service: str, when: str | None, professional: str | None,
-                      appointment: dict[str, Any] | None = None) -> Step:
-        pending: dict[str, Any] = {"flow": flow, "service": service, "when": when,
-                                   "professional": professional}
-        if appointment:
-            pending["appointment"] = appointment
-        return Step(flow, calls=[("check_availability", {"service": service, "when": when,
-                                                         "professional": professional})],
-                    pending=pending)
 
     def _new_intent(self, r: Reading, memo: Memo) -> Step:
         keep = {"awaiting": memo.awaiting, "pending": memo.pending}
@@ -298,7 +278,9 @@ class _Policy:
         if r.has("promotions"):
             return Step("promotions", calls=[("list_promotions", {})], **keep)
         if r.has("prices", "services") or (r.service and not r.has("insurance")):
-            query = r.service.name if r.service else None
+            # "quanto custa?" right after talking about a service is about that service
+            earlier = memo.pending.get("service") if r.has("prices") else None
+            query = r.service.name if r.service else earlier
             return Step("prices", calls=[("list_services", {"query": query})],
                         awaiting=memo.awaiting, pending={**memo.pending, "query": query})
         info = [fn for key, fn in (("address", say.address), ("hours", say.hours),
@@ -316,6 +298,8 @@ class _Policy:
             return Step("bye", say.bye())
         if r.name:
             return Step("name", f"Como posso ajudar? {say.MENU}", **keep)
+        if r.yes or r.no or not r.words:  # "ok", "beleza", "👍" after a finished task
+            return Step("ack", say.ack(), **keep)
         return self._not_understood(memo)
 
     def _booking(self, r: Reading) -> Step:
@@ -328,7 +312,7 @@ class _Policy:
             return Step("book", say.ask_service(self.tenant, names), awaiting="service",
                         pending={"flow": "book", "when": r.when,
                                  "professional": pro.name if pro else None})
-        step = self._availability("book", service.name, r.when, pro.name if pro else None)
+        step = availability_step("book", service.name, r.when, pro.name if pro else None)
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step
@@ -349,127 +333,8 @@ class _Policy:
                                                   hints.get(memo.awaiting or "", "")),
                     awaiting=memo.awaiting, pending=memo.pending)
 
-    # -- tool results --------------------------------------------------------------------------
-
-    def _after_tools(self, results: list[tuple[str, dict[str, Any], ToolMessage]], memo: Memo,
-                     artifacts: list[dict[str, Any]]) -> Step:
-        p = dict(memo.pending)
-        say_after = p.pop("say", None)
-        say_before = p.pop("say_before", None)
-        parts: list[str] = []
-        step = Step(memo.intent, awaiting=memo.awaiting, pending=p)
-        for name, art, _ in results:
-            ok = bool(art.get("ok"))
-            if name == "update_lead":
-                if ok:
-                    parts.append(say.hello_name((art.get("patient") or {}).get("name")))
-            elif name == "list_services":
-                parts.append(say.services(art, p.get("query")) if ok else say.failed(art, ""))
-                items = art.get("services") or []
-                if step.awaiting in (None, "book_offer"):
-                    one = p.get("query") and len(items) == 1
-                    step.awaiting = "book_offer"
-                    step.pending = {"service": items[0]["name"]} if one else {}
-            elif name == "list_promotions":
-                parts.append(say.promotions(art) if ok else say.failed(art, ""))
-                promos = art.get("promotions") or []
-                names = {s for promo in promos for s in promo.get("services") or []}
-                if step.awaiting in (None, "book_offer"):
-                    step.awaiting = "book_offer"
-                    step.pending = {"service": names.pop()} if len(names) == 1 else {}
-            elif name == "check_availability":
-                parts.append(self._offered(art, step, p))
-            elif name in ("book_appointment", "reschedule_appointment"):
-                if ok:
-                    parts.append(say.booked(art) if name == "book_appointment"
-                                 else say.rescheduled(art))
-                    step.awaiting, step.pending = None, {}
-                else:
-                    parts.append(say.failed(art, "Quer que eu veja outros horários?"))
-                    step.awaiting = "look_again"
-                    step.pending = {k: p.get(k) for k in ("service", "when", "professional")}
-            elif name == "cancel_appointment":
-                if ok:
-                    parts.append(say.cancelled(art))
-                    step.awaiting, step.pending = None, {}
-                else:
-                    parts.append(say.failed(art, "Se preferir, chamo alguém da equipe."))
-                    step.awaiting, step.pending = "handoff_confirm", {}
-            elif name == "list_my_appointments":
-                chained = self._appointments(art, memo, step, parts)
-                if chained is not None:
-                    before = _join([say_before or "", *parts])
-                    if before:
-                        chained.pending["say_before"] = before
-                    return chained
-            elif name == "request_human":
-                parts.append(art.get("message") or self.tenant.handoff.message)
-                step.awaiting, step.pending = None, {}
-        if say_before:
-            parts.insert(0, say_before)
-        if say_after:
-            parts.append(say_after)
-        if not parts:
-            parts.append(f"Como posso ajudar? {say.MENU}")
-        step.text = _join(parts)
-        return step
-
-    def _offered(self, art: dict[str, Any], step: Step, p: dict[str, Any]) -> str:
-        if not art.get("ok"):
-            step.awaiting = "slot_choice"
-            step.pending = {**p, "slots": []}
-            if art.get("code") == "not_found":
-                step.awaiting = "service"
-            return say.failed(art, "Pode me dizer outro dia ou serviço?")
-        slots = _compact_slots(art.get("slots") or [])
-        if not slots:
-            step.awaiting, step.pending = "handoff_confirm", {}
-        else:
-            step.awaiting = "slot_choice"
-            step.pending = {**p, "service": art.get("service") or p.get("service"),
-                            "slots": slots}
-        return say.options(art)
-
-    def _appointments(self, art: dict[str, Any], memo: Memo, step: Step, parts: list[str]
-                      ) -> Step | None:
-        if not art.get("ok"):
-            parts.append(say.failed(art, ""))
-            step.awaiting, step.pending = None, {}
-            return None
-        items = [_compact_appt(a) for a in art.get("appointments") or []]
-        intent = memo.intent
-        verb = {"cancel": "cancelar", "reschedule": "remarcar"}.get(intent or "")
-        step.awaiting, step.pending = None, {}
-        if verb is None:
-            parts.append(say.appointments(art.get("appointments") or []))
-        elif not items:
-            parts.append(say.no_appointments(verb))
-            step.awaiting = "book_offer"
-        elif len(items) > 1:
-            parts.append(say.pick_appointment(items, verb))
-            step.awaiting = f"{intent}_pick"
-            step.pending = {"appointments": items, "when": memo.pending.get("when")}
-        elif intent == "cancel":
-            parts.append(say.confirm_cancel(items[0]))
-            step.awaiting, step.pending = "cancel_confirm", {"appointment": items[0]}
-        else:
-            return self._availability("reschedule", items[0]["service"],
-                                      memo.pending.get("when"), None, appointment=items[0])
-        return None
-
-
 def _strong_booking(text: str) -> bool:
     """A booking word other than "consulta" (which is also a service name in many clinics)."""
     return bool(_STRONG_BOOKING.search(text))
 
 
-def _join(parts: list[str]) -> str:
-    out = ""
-    for part in filter(None, parts):
-        if not out:
-            out = part
-        elif out.endswith("!") and len(out) < 40:
-            out += " " + part  # "Prazer, Maria! ..." stays on one line
-        else:
-            out += "\n\n" + part
-    return out

@@ -12,7 +12,8 @@ from atende.tools.catalog import find_professional, find_service
 from atende.tools.dates import parse_when
 
 # "[áudio] quero marcar", "[áudio transcrito]: ..." — the transcribe node's prefix.
-_AUDIO_MARKER = re.compile(r"^\s*\[\s*(?:[áa]udio|voz|transcri)[^\]]*\]\s*:?\s*", re.IGNORECASE)
+_AUDIO_MARKER = re.compile(r"^[ \t]*\[\s*(?:[áa]udio|voz|transcri)[^\]]*\][ \t]*:?[ \t]*",
+                           re.IGNORECASE | re.MULTILINE)
 
 
 def _rx(*alternatives: str) -> re.Pattern[str]:
@@ -21,15 +22,16 @@ def _rx(*alternatives: str) -> re.Pattern[str]:
 
 # Every pattern runs on `words()`: folded (no accents, lower case), punctuation as spaces.
 INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
-    "reschedule": _rx(r"remarca\w*", r"reagenda\w*", r"(?:mudar|trocar|alterar|passar) (?:o |a |de )?"
-                      r"(?:horario|dia|data|consulta)", "adiar", "antecipar"),
+    "reschedule": _rx(r"remarca\w*", r"reagenda\w*", r"(?:mudar|trocar|alterar|passar|mudo|troco) "
+                      r"(?:o |a |de |minha |meu |da |do )?(?:horario|dia|data|consulta)",
+                      "adiar", "antecipar"),
     "cancel": _rx(r"cancel\w*", r"desmarca\w*",
                   r"nao (?:vou|posso|vou poder|consigo|vou conseguir) (?:mais )?(?:ir|comparecer)"),
     "my_appointments": _rx(r"minhas? consultas?", r"meus? (?:agendamentos?|horarios?)",
                            r"tenho (?:alguma |uma )?(?:consulta|horario|agendamento)",
                            r"quando e (?:a )?minha", r"(?:estou|to|ja estou) marcad[oa]",
                            r"ja (?:marquei|agendei)", r"qual (?:e )?(?:o )?meu horario"),
-    "hours": _rx(r"horarios? de (?:funcionamento|atendimento)",
+    "hours": _rx(r"horarios? (?:de funcionamento|de atendimento|de voces|da clinica)",
                  r"que horas? (?:voces )?(?:abre|abrem|fecha|fecham|funciona)",
                  r"ate que horas?", r"(?:abre|abrem|fecha|fecham|funciona|funcionam|atende|atendem)"
                  r" (?:aos|no|na|de|que|sabado|domingo|feriado)", r"abert[oa]s?"),
@@ -51,6 +53,7 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
     "greeting": _rx(r"oi+e?", "ola", "opa", "e ai", "bom dia", "boa tarde", "boa noite", "hey",
                     "hello", r"tudo (?:bem|bom|certo)", "como vai"),
 }
+_HORARIO = re.compile(r"\bhorarios?\b")
 _YES = re.compile(r"^(?:sim|s|isso|pode|ok|okay|certo|claro|quero|confirm\w*|perfeito|fechado|"
                   r"beleza|blz|correto|exato|aham|uhum|com certeza|por favor|bora|vamos|"
                   r"isso mesmo|pode ser|manda|yes)\b")
@@ -68,8 +71,8 @@ _NAME_CUE = re.compile(
     re.IGNORECASE,
 )
 _NAME_STOP = {
-    "e", "quero", "queria", "gostaria", "tudo", "preciso", "tenho", "to", "estou", "vou", "e",
-    "gostaria", "bom", "boa", "oi", "ola", "com", "pra", "para", "que", "meu", "minha", "aqui",
+    "e", "quero", "queria", "gostaria", "tudo", "preciso", "tenho", "to", "estou", "vou", "bom",
+    "boa", "oi", "ola", "com", "pra", "para", "que", "meu", "minha", "aqui",
     "sou", "tambem", "ja", "nao", "sim", "da", "do", "de", "dos", "das", "na", "no", "em",
 }
 _NOT_NAMES = {"paciente", "cliente", "eu", "mae", "pai", "filho", "filha", "responsavel", "nova",
@@ -77,22 +80,25 @@ _NOT_NAMES = {"paciente", "cliente", "eu", "mae", "pai", "filho", "filha", "resp
 _PARTICLES = {"da", "de", "do", "dos", "das"}
 
 
-def extract_name(text: str) -> str | None:
-    """The name in "meu nome é Maria", "aqui é a Maria", "sou o João Pedro", or None."""
+def extract_name(text: str) -> tuple[str, tuple[int, int]] | None:
+    """The name in "meu nome é Maria", "aqui é a Maria", "sou o João Pedro", and the span of
+    the words that introduced it (to read the rest of the message without them)."""
     match = _NAME_CUE.search(text)
     if not match:
         return None
-    kept: list[str] = []
-    for token in match.group(1).split():
-        folded = fold(token)
+    kept: list[re.Match[str]] = []
+    for token in re.finditer(r"[^\s]+", match.group(1)):
+        folded = fold(token.group(0))
         if folded in _NAME_STOP and not (kept and folded in _PARTICLES):
             break
         kept.append(token)
-    while kept and fold(kept[-1]) in _PARTICLES:
+    while kept and fold(kept[-1].group(0)) in _PARTICLES:
         kept.pop()
-    if not kept or fold(kept[0]) in _NOT_NAMES or len(kept[0]) < 2:
+    if not kept or fold(kept[0].group(0)) in _NOT_NAMES or len(kept[0].group(0)) < 2:
         return None
-    return " ".join(w.lower() if fold(w) in _PARTICLES else w[:1].upper() + w[1:] for w in kept)
+    name = " ".join(w.lower() if fold(w) in _PARTICLES else w[:1].upper() + w[1:]
+                    for w in (k.group(0) for k in kept))
+    return name, (match.start(), match.start(1) + kept[-1].end())
 
 
 # -- dates ------------------------------------------------------------------------------------
@@ -162,7 +168,8 @@ _ORDINALS = {"primeir": 1, "segund": 2, "terceir": 3, "quart": 4, "quint": 5, "s
              "setim": 7, "oitav": 8}
 _ORDINAL = re.compile(r"\b(?:(a|o) )?(primeir|segund|terceir|quart|quint|sext|setim|oitav|ultim)"
                       r"[oa]\b( ?(?:feira|opcao|horario|vaga|alternativa|data))?")
-_NUMBER = re.compile(r"(?:\b(?:opcao|numero|n|no|op)\s*|#|^)(\d{1,2})(?!\s*(?:[:h/]|horas?)|\d)")
+_NUMBER = re.compile(r"(?:\b(?:opcao|numero|n|no|op)\s*|#|^|\b(?:a|o|quero|prefiro|fico com|vou de|"
+                     r"pode ser)\s+)(\d{1,2})(?!\d|\s*[:/]|\s*h(?:s|rs?|oras?)?\b)")
 
 
 def pick_option(text: str, starts: list[datetime], today: date) -> int | None:
@@ -199,7 +206,7 @@ def pick_option(text: str, starts: list[datetime], today: date) -> int | None:
 
 def clean_text(text: str) -> str:
     """The message without the audio-transcript marker."""
-    return _AUDIO_MARKER.sub("", text, count=1).strip()
+    return _AUDIO_MARKER.sub("", text).strip()
 
 
 def words(text: str) -> str:
@@ -209,36 +216,6 @@ def words(text: str) -> str:
 
 def _terms(values: list[str]) -> list[str]:
     return [t for t in (words(v) for v in values) if t]
-
-
-def _scan(text: str, entries: list[tuple[object, list[str]]]) -> object | None:
-    """The entry whose longest name or synonym appears as whole words in `text`."""
-    padded = f" {text} "
-    best: tuple[int, object] | None = None
-    for entry, terms in entries:
-        for term in terms:
-            if f" {term} " in padded and (best is None or len(term) > best[0]):
-                best = (len(term), entry)
-    return best[1] if best else None
-
-
-def service_in(tenant: Tenant, text: str) -> Service | None:
-    """The service named anywhere in `text` (names and synonyms, no accents or case)."""
-    w = words(text)
-    hit = _scan(w, [(s, _terms([s.name, *s.synonyms])) for s in tenant.services])
-    if isinstance(hit, Service):
-        return hit
-    # a short answer like "limpezas" or a typo: let the catalog's own matching decide
-    return find_service(tenant, w) if w and len(w.split()) <= 3 else None
-
-
-def professional_in(tenant: Tenant, text: str) -> Professional | None:
-    """The professional named anywhere in `text`."""
-    w = words(text)
-    hit = _scan(w, [(p, _terms([p.name, *p.synonyms])) for p in tenant.professionals])
-    if isinstance(hit, Professional):
-        return hit
-    return find_professional(tenant, w) if w and len(w.split()) <= 3 else None
 
 
 @dataclass(frozen=True)
@@ -264,19 +241,24 @@ class Reading:
 def read(raw: str, tenant: Tenant, today: date) -> Reading:
     """Read one patient message (already joined if several) against `tenant`."""
     text = clean_text(raw)
-    name = extract_name(text)
+    found = extract_name(text)
+    name = found[0] if found else None
     rest = text
-    if name:
-        match = _NAME_CUE.search(text)
-        rest = text[: match.start()] + " " + text[match.end():] if match else text
+    if found:
+        start, end = found[1]
+        rest = text[:start] + " " + text[end:]
     w = words(rest)
     intents = {key for key, pattern in INTENT_PATTERNS.items() if pattern.search(w)}
     human_terms = _terms([*tenant.handoff.keywords, *_HUMAN_DEFAULT])
     if any(f" {t} " in f" {w} " for t in human_terms):
         intents.add("human")
+    if "book" in intents and not INTENT_PATTERNS["book"].search(_HORARIO.sub(" ", w)):
+        # "horário" alone next to another question ("endereço e horário?") is opening hours
+        if intents & {"address", "payment", "insurance", "prices", "hours"}:
+            intents.add("hours")
     if "hours" in intents:
         # "horário de funcionamento" is about the clinic, not a booking
-        stripped = INTENT_PATTERNS["hours"].sub(" ", w)
+        stripped = _HORARIO.sub(" ", INTENT_PATTERNS["hours"].sub(" ", w))
         if not INTENT_PATTERNS["book"].search(stripped):
             intents.discard("book")
     if "reschedule" in intents or "cancel" in intents or "my_appointments" in intents:
@@ -290,8 +272,8 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
         text=rest.strip(),
         words=w,
         intents=frozenset(intents),
-        service=service_in(tenant, rest) if w else None,
-        professional=professional_in(tenant, rest) if w else None,
+        service=find_service(tenant, rest) if w else None,
+        professional=find_professional(tenant, rest) if w else None,
         when=extract_when(rest, today) if w else None,
         name=name,
         yes=bool(_YES.search(w)) and not no,

@@ -1,4 +1,5 @@
-"""pt-BR reply texts of the offline model: short, WhatsApp style, amounts only from tool results.
+"""What the offline model says: pt-BR texts (short, WhatsApp style) and the reply, or the next
+tool call, written from a turn's tool results (`after_tools`).
 
 Every R$ amount here is copied from a tool artifact; the clinic's own facts (address, hours,
 payment, plans) come from the tenant file. Sentences that claim a booking, cancellation or
@@ -7,6 +8,7 @@ change are written only from a successful artifact, so the truthfulness guard ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +20,39 @@ MENU = ("Posso ajudar a agendar, remarcar ou cancelar consultas, e informar pre�
         "endereço e horário de funcionamento.")
 ASK_CHOICE = "Qual prefere? Responda com o número ou o horário."
 TOOL_TROUBLE = "Não consegui consultar isso agora."
+Call = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Step:
+    """What the policy decided: tool calls to make, or a reply, plus the state after it."""
+
+    intent: str | None
+    text: str = ""
+    calls: list[Call] = field(default_factory=list)
+    awaiting: str | None = None
+    pending: dict[str, Any] = field(default_factory=dict)
+
+
+def _compact_slots(slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"slot_id": s["slot_id"], "start": s["start"], "label": s.get("label", "")}
+            for s in slots if s.get("slot_id") and s.get("start")]
+
+
+def compact_appt(appt: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "service", "service_id", "professional", "start", "label")
+    return {k: appt.get(k) for k in keys}
+
+
+def availability_step(flow: str, service: str, when: str | None, professional: str | None,
+                      appointment: dict[str, Any] | None = None) -> Step:
+    """Look for slots (`flow` "book" or "reschedule"), remembering what was asked."""
+    pending: dict[str, Any] = {"flow": flow, "service": service, "when": when,
+                               "professional": professional}
+    if appointment:
+        pending["appointment"] = appointment
+    args = {"service": service, "when": when, "professional": professional}
+    return Step(flow, calls=[("check_availability", args)], pending=pending)
 
 
 def greeting(tenant: Tenant, now: datetime) -> str:
@@ -132,7 +167,7 @@ def appointments(items: list[dict[str, Any]]) -> str:
 
 def pick_appointment(items: list[dict[str, Any]], verb: str) -> str:
     lines = [f"{i}. {appointment_line(a)}" for i, a in enumerate(items, start=1)]
-    return (f"Você tem estas consultas:\n" + "\n".join(lines)
+    return ("Você tem estas consultas:\n" + "\n".join(lines)
             + f"\nQual delas quer {verb}? Responda com o número.")
 
 
@@ -197,6 +232,10 @@ def insurance(tenant: Tenant, plan: str | None, service_id: str | None) -> str:
     return "Aceitamos os convênios: " + ", ".join(plans) + " (a cobertura varia por serviço)."
 
 
+def ack() -> str:
+    return "Combinado! Se precisar de mais alguma coisa, é só chamar."
+
+
 def thanks() -> str:
     return "Por nada! Se precisar de algo, é só chamar 😊"
 
@@ -207,3 +246,125 @@ def bye() -> str:
 
 def handoff_declined() -> str:
     return f"Tudo bem! {MENU}"
+
+
+# -- the reply to tool results ---------------------------------------------------------------
+
+
+def after_tools(tenant: Tenant, results: list[tuple[str, dict[str, Any]]], intent: str | None,
+                awaiting: str | None, pending: dict[str, Any]) -> Step:
+    """The reply written from this turn's tool results, or the next call the flow needs."""
+    p = dict(pending)
+    say_after = p.pop("say", None)
+    say_before = p.pop("say_before", None)
+    parts: list[str] = []
+    step = Step(intent, awaiting=awaiting, pending=p)
+    for name, art in results:
+        ok = bool(art.get("ok"))
+        if name == "update_lead":
+            if ok:
+                parts.append(hello_name((art.get("patient") or {}).get("name")))
+        elif name == "list_services":
+            parts.append(services(art, p.get("query")) if ok else failed(art, ""))
+            items = art.get("services") or []
+            if step.awaiting in (None, "book_offer"):
+                one = p.get("query") and len(items) == 1
+                step.awaiting = "book_offer"
+                step.pending = {"service": items[0]["name"]} if one else {}
+        elif name == "list_promotions":
+            parts.append(promotions(art) if ok else failed(art, ""))
+            promos = art.get("promotions") or []
+            names = {s for promo in promos for s in promo.get("services") or []}
+            if step.awaiting in (None, "book_offer"):
+                step.awaiting = "book_offer"
+                step.pending = {"service": names.pop()} if len(names) == 1 else {}
+        elif name == "check_availability":
+            parts.append(_offered(art, step, p))
+        elif name in ("book_appointment", "reschedule_appointment"):
+            if ok:
+                parts.append(booked(art) if name == "book_appointment"
+                             else rescheduled(art))
+                step.awaiting, step.pending = None, {}
+            else:
+                parts.append(failed(art, "Quer que eu veja outros horários?"))
+                step.awaiting = "look_again"
+                step.pending = {k: p.get(k) for k in ("service", "when", "professional")}
+        elif name == "cancel_appointment":
+            if ok:
+                parts.append(cancelled(art))
+                step.awaiting, step.pending = None, {}
+            else:
+                parts.append(failed(art, "Se preferir, chamo alguém da equipe."))
+                step.awaiting, step.pending = "handoff_confirm", {}
+        elif name == "list_my_appointments":
+            chained = _appointments(art, intent, pending, step, parts)
+            if chained is not None:
+                before = join([say_before or "", *parts])
+                if before:
+                    chained.pending["say_before"] = before
+                return chained
+        elif name == "request_human":
+            parts.append(art.get("message") or tenant.handoff.message)
+            step.awaiting, step.pending = None, {}
+    if say_before:
+        parts.insert(0, say_before)
+    if say_after:
+        parts.append(say_after)
+    if not parts:
+        parts.append(f"Como posso ajudar? {MENU}")
+    step.text = join(parts)
+    return step
+
+
+def _offered(art: dict[str, Any], step: Step, p: dict[str, Any]) -> str:
+    if not art.get("ok"):  # a date, service or professional the patient can change
+        step.awaiting, step.pending = "slot_choice", {**p, "slots": []}
+        return failed(art, "Pode me dizer outro dia, serviço ou profissional?")
+    slots = _compact_slots(art.get("slots") or [])
+    if not slots:
+        step.awaiting, step.pending = "handoff_confirm", {}
+    else:
+        step.awaiting = "slot_choice"
+        step.pending = {**p, "service": art.get("service") or p.get("service"),
+                        "slots": slots}
+    return options(art)
+
+
+def _appointments(art: dict[str, Any], intent: str | None, pending: dict[str, Any], step: Step,
+                  parts: list[str]) -> Step | None:
+    if not art.get("ok"):
+        parts.append(failed(art, ""))
+        step.awaiting, step.pending = None, {}
+        return None
+    items = [compact_appt(a) for a in art.get("appointments") or []]
+    verb = {"cancel": "cancelar", "reschedule": "remarcar"}.get(intent or "")
+    step.awaiting, step.pending = None, {}
+    if verb is None:
+        parts.append(appointments(art.get("appointments") or []))
+    elif not items:
+        parts.append(no_appointments(verb))
+        step.awaiting = "book_offer"
+    elif len(items) > 1:
+        parts.append(pick_appointment(items, verb))
+        step.awaiting = f"{intent}_pick"
+        step.pending = {"appointments": items, "when": pending.get("when")}
+    elif intent == "cancel":
+        parts.append(confirm_cancel(items[0]))
+        step.awaiting, step.pending = "cancel_confirm", {"appointment": items[0]}
+    else:
+        return availability_step("reschedule", items[0]["service"], pending.get("when"), None,
+                                 appointment=items[0])
+    return None
+
+
+def join(parts: list[str]) -> str:
+    """Reply parts as paragraphs; a short exclamation ("Prazer, Maria!") leads the next one."""
+    out = ""
+    for part in filter(None, parts):
+        if not out:
+            out = part
+        elif out.endswith("!") and len(out) < 40:
+            out += " " + part
+        else:
+            out += "\n\n" + part
+    return out

@@ -60,11 +60,12 @@ def make_openai_model(
     SDK, which does the retrying. `http_async_client` replaces the SDK's HTTP client (tests
     pass one with `httpx.MockTransport`); the app lifespan owns and closes it.
     """
+    base_url = base_url or OPENAI_BASE_URL
     kwargs: dict[str, object] = {
         "model": model_name.removeprefix("openai:"),
-        "base_url": base_url or OPENAI_BASE_URL,
+        "base_url": base_url,
         # OpenAI reports usage on streams; many compatible servers reject the option.
-        "stream_usage": base_url is None,
+        "stream_usage": base_url == OPENAI_BASE_URL,
         "temperature": temperature,
         "max_retries": max_retries,
         "timeout": timeout,

@@ -27,4 +27,5 @@ class AgentState(TypedDict, total=False):
     guard_feedback: str | None
     guard_attempts: int
     model_calls: int
+    fell_back: bool  # the primary model failed this turn; the fallback answers the rest
     reply: str | None

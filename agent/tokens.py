@@ -3,9 +3,10 @@
 tiktoken downloads its BPE files on first use, which fails on an offline host. The files
 for cl100k_base and o200k_base ship in `agent/tiktoken_cache/` (copied from the litellm
 wheel), named the way tiktoken's cache expects: sha1 of the download URL
-(`tiktoken/load.py: read_file_cached`). tiktoken re-checks each cached file against the
-sha256 pinned in `tiktoken_ext/openai_public.py`, so a corrupted or swapped file is
-refused, never used silently.
+(`tiktoken/load.py: read_file_cached`). tiktoken checks each cached file against the
+sha256 pinned in `tiktoken_ext/openai_public.py`; on a mismatch it deletes the file and
+downloads it again, so a corrupted or swapped file is never used silently (offline, that
+shows up as a network error on first use).
 
 Choice: if TIKTOKEN_CACHE_DIR (or tiktoken's older DATA_GYM_CACHE_DIR) is already set,
 it is respected; otherwise TIKTOKEN_CACHE_DIR is set to the bundled folder just before

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 import openai
-from atende.agent.openai_model import OPENAI_ERRORS
 
+from atende.agent.openai_model import OPENAI_ERRORS
 from atende.errors import ConfigError, TranscriptionFailed
 
 
+# runtime_checkable: TurnContext holds one, and langchain builds a pydantic schema of the
+# context for tools (ToolRuntime) whose isinstance check needs a checkable protocol.
+@runtime_checkable
 class Transcriber(Protocol):
     async def transcribe(self, audio: bytes, *, filename: str, mime_type: str) -> str:
         """The spoken text of `audio`, stripped and non-empty; else TranscriptionFailed."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from atende.memory.store import Store
-
 from atende.errors import ConfigError
+from atende.memory.store import Store
 
 
 def open_store(url: str) -> Store:

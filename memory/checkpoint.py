@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from atende.memory.sqlite import BUSY_TIMEOUT_S, sqlite_path
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from atende.memory.sqlite import BUSY_TIMEOUT_S, sqlite_path
 
 
 @asynccontextmanager
@@ -25,7 +29,7 @@ async def open_checkpointer(url: str) -> AsyncIterator[AsyncSqliteSaver]:
         yield saver
 
 
-async def prune_checkpoints(saver: AsyncSqliteSaver, thread_id: str, keep: int = 1) -> int:
+async def prune_checkpoints(saver: BaseCheckpointSaver[Any], thread_id: str, keep: int = 1) -> int:
     """Delete all but the newest `keep` checkpoints of a thread (per namespace), and their writes.
 
     Every checkpoint holds the whole state, so an unpruned conversation grows the file by
@@ -36,30 +40,36 @@ async def prune_checkpoints(saver: AsyncSqliteSaver, thread_id: str, keep: int =
     """
     if keep < 1:
         raise ValueError("keep must be at least 1: the newest checkpoint is the conversation")
+    if isinstance(saver, InMemorySaver):
+        return 0  # lives and dies with the process (tests, the console)
+    if not isinstance(saver, AsyncSqliteSaver):
+        raise NotImplementedError(f"pruning a {type(saver).__name__} is not implemented")
     await saver.setup()
     conn = saver.conn
     async with saver.lock:
-        # one write transaction: another process cannot add or read half-pruned rows meanwhile
+        # one write transaction: no other process adds or reads rows while they are pruned
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            deleted = 0
             async with conn.execute(
                 "SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id FROM checkpoints"
                 " WHERE thread_id = ? ORDER BY checkpoint_ns, checkpoint_id DESC",
                 (thread_id,),
             ) as cursor:
-                rows = list(await cursor.fetchall())
+                rows = await cursor.fetchall()
             parents: dict[str, dict[str, str | None]] = {}
             for ns, checkpoint_id, parent_id in rows:
                 parents.setdefault(ns, {})[checkpoint_id] = parent_id
+            deleted = 0
             for ns, chain in parents.items():
-                kept = await _to_keep(saver, thread_id, ns, list(chain)[:keep], chain)
-                doomed = [checkpoint_id for checkpoint_id in chain if checkpoint_id not in kept]
+                kept = await _to_keep(_Thread(saver, thread_id, ns), list(chain)[:keep], chain)
+                doomed = [
+                    (thread_id, ns, checkpoint_id) for checkpoint_id in chain if checkpoint_id not in kept
+                ]
                 for table in ("writes", "checkpoints"):
                     await conn.executemany(
                         f"DELETE FROM {table}"
                         " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
-                        [(thread_id, ns, checkpoint_id) for checkpoint_id in doomed],
+                        doomed,
                     )
                 deleted += len(doomed)
             await conn.commit()
@@ -69,47 +79,51 @@ async def prune_checkpoints(saver: AsyncSqliteSaver, thread_id: str, keep: int =
     return deleted
 
 
-async def _to_keep(
-    saver: AsyncSqliteSaver,
-    thread_id: str,
-    ns: str,
-    newest: list[str],
-    parents: dict[str, str | None],
-) -> set[str]:
-    """`newest`, plus the ancestors their delta channels need to be rebuilt."""
+async def _to_keep(thread: _Thread, newest: list[str], parents: dict[str, str | None]) -> set[str]:
+    """`newest`, plus the ancestors from which their delta channels are rebuilt."""
     kept = set(newest)
     for checkpoint_id in newest:
-        checkpoint, metadata = await _load(saver, thread_id, ns, checkpoint_id)
-        # LangGraph lists every delta channel not snapshotted in this very checkpoint
-        behind = metadata.get("counters_since_delta_snapshot") or {}
+        # LangGraph lists in the metadata every delta channel not snapshotted in this checkpoint
+        behind = (await thread.metadata(checkpoint_id)).get("counters_since_delta_snapshot")
+        if not behind:
+            continue  # the common case: plain channels, each checkpoint stands alone
+        checkpoint = await thread.checkpoint(checkpoint_id)
         needed = {
             channel
             for channel in behind
-            if channel in checkpoint["channel_versions"]
-            and channel not in checkpoint["channel_values"]
+            if channel in checkpoint["channel_versions"] and channel not in checkpoint["channel_values"]
         }
-        ancestor = parents.get(checkpoint_id)
-        seen = {checkpoint_id}
-        while needed and ancestor is not None and ancestor in parents and ancestor not in seen:
-            seen.add(ancestor)
+        ancestor, walked = parents.get(checkpoint_id), {checkpoint_id}
+        while needed and ancestor is not None and ancestor in parents and ancestor not in walked:
+            walked.add(ancestor)
             kept.add(ancestor)
-            checkpoint, _ = await _load(saver, thread_id, ns, ancestor)
             # any stored value ends the walk for that channel, as in the saver's own walk
-            needed -= set(checkpoint["channel_values"])
+            needed -= set((await thread.checkpoint(ancestor))["channel_values"])
             ancestor = parents[ancestor]
     return kept
 
 
-async def _load(
-    saver: AsyncSqliteSaver, thread_id: str, ns: str, checkpoint_id: str
-) -> tuple[Any, dict[str, Any]]:
-    async with saver.conn.execute(
-        "SELECT type, checkpoint, metadata FROM checkpoints"
-        " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
-        (thread_id, ns, checkpoint_id),
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        raise LookupError(f"checkpoint {checkpoint_id} vanished inside a write transaction")
-    type_, blob, metadata = row
-    return saver.serde.loads_typed((type_, blob)), json.loads(metadata) if metadata else {}
+@dataclass
+class _Thread:
+    """Reads one namespace of one thread on the saver's connection (inside its lock)."""
+
+    saver: AsyncSqliteSaver
+    thread_id: str
+    ns: str
+
+    async def metadata(self, checkpoint_id: str) -> dict[str, Any]:
+        (metadata,) = await self._row("metadata", checkpoint_id)
+        return json.loads(metadata) if metadata else {}
+
+    async def checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        type_, blob = await self._row("type, checkpoint", checkpoint_id)
+        checkpoint: Checkpoint = self.saver.serde.loads_typed((type_, blob))
+        return checkpoint
+
+    async def _row(self, columns: str, checkpoint_id: str) -> Any:
+        async with self.saver.conn.execute(
+            f"SELECT {columns} FROM checkpoints"
+            " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+            (self.thread_id, self.ns, checkpoint_id),
+        ) as cursor:
+            return await cursor.fetchone()  # present: we hold the write lock

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from atende.clock import Clock, SystemClock
+from atende.errors import ConfigError, InfrastructureError, NotFound, SlotUnavailable
 from atende.memory.migrations_sqlite import BOOTSTRAP, MIGRATIONS
 from atende.memory.store import (
     ACTIVE_STATUSES,
@@ -31,9 +33,6 @@ from atende.memory.store import (
     Patient,
     Turn,
 )
-
-from atende.clock import Clock, SystemClock
-from atende.errors import ConfigError, InfrastructureError, NotFound, SlotUnavailable
 
 T = TypeVar("T")
 R = TypeVar("R", Patient, Conversation, Message, Appointment, Turn)
@@ -73,9 +72,7 @@ class SQLiteStore:
     take the write lock up front (`BEGIN IMMEDIATE`); no double booking is a trigger's job.
     """
 
-    def __init__(
-        self, url: str, *, clock: Clock | None = None, busy_timeout: float = BUSY_TIMEOUT_S
-    ) -> None:
+    def __init__(self, url: str, *, clock: Clock | None = None, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.url = url
         self.path = sqlite_path(url)
         self._clock = clock or SystemClock()
@@ -98,8 +95,7 @@ class SQLiteStore:
                 current = -1 if current is None else current
                 if current >= len(MIGRATIONS):
                     raise InfrastructureError(
-                        f"{self.path} has schema v{current}, newer than this code's"
-                        f" v{len(MIGRATIONS) - 1}"
+                        f"{self.path} has schema v{current}, newer than this code's v{len(MIGRATIONS) - 1}"
                     )
                 for version in range(current + 1, len(MIGRATIONS)):
                     for statement in _statements(MIGRATIONS[version]):
@@ -118,9 +114,7 @@ class SQLiteStore:
     async def get_patient(self, tenant_id: str, phone: str) -> Patient | None:
         return await self._get(Patient, "patients", tenant_id=tenant_id, phone=phone)
 
-    async def upsert_patient(
-        self, tenant_id: str, phone: str, *, source: str | None = None
-    ) -> Patient:
+    async def upsert_patient(self, tenant_id: str, phone: str, *, source: str | None = None) -> Patient:
         """Return the patient, creating a `new` lead on first contact; fills a missing source."""
         _check_phone(phone)
         now = self._now()
@@ -183,9 +177,7 @@ class SQLiteStore:
 
     # conversations and messages
 
-    async def get_or_create_conversation(
-        self, tenant_id: str, phone: str, channel: str
-    ) -> Conversation:
+    async def get_or_create_conversation(self, tenant_id: str, phone: str, channel: str) -> Conversation:
         _check_phone(phone)
         key = {"tenant_id": tenant_id, "phone": phone}
         row = {"id": str(uuid.uuid4()), **key, "channel": channel, "created_at": self._now()}
@@ -212,8 +204,7 @@ class SQLiteStore:
         def op(conn: sqlite3.Connection) -> Conversation:
             with _transaction(conn):
                 if not conn.execute(
-                    "UPDATE conversations SET status = ?, handoff_reason = ?, handoff_at = ?"
-                    " WHERE id = ?",
+                    "UPDATE conversations SET status = ?, handoff_reason = ?, handoff_at = ? WHERE id = ?",
                     (*values, conversation_id),
                 ).rowcount:
                     raise NotFound(CONVERSATION_NOT_FOUND)
@@ -514,9 +505,7 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement in a migration: {buffer.strip()[:80]}")
 
 
-def _insert(
-    conn: sqlite3.Connection, table: str, row: dict[str, Any], conflict: str = ""
-) -> sqlite3.Cursor:
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any], conflict: str = "") -> sqlite3.Cursor:
     columns = ", ".join(row)
     marks = ", ".join(f":{column}" for column in row)
     return conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}", row)
@@ -544,9 +533,7 @@ def _check_own_active(
 
 
 def _conversation_tenant(conn: sqlite3.Connection, conversation_id: str) -> str:
-    row = conn.execute(
-        "SELECT tenant_id FROM conversations WHERE id = ?", (conversation_id,)
-    ).fetchone()
+    row = conn.execute("SELECT tenant_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
     if row is None:
         raise NotFound(CONVERSATION_NOT_FOUND)
     return str(row["tenant_id"])
@@ -576,10 +563,7 @@ def _to_db(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-_FIELDS = {
-    cls: {f.name for f in fields(cls)}
-    for cls in (Patient, Conversation, Message, Appointment, Turn)
-}
+_FIELDS = {cls: {f.name for f in fields(cls)} for cls in (Patient, Conversation, Message, Appointment, Turn)}
 _RENAMED = {"start_utc": "start", "end_utc": "end"}
 
 

@@ -6,6 +6,7 @@ import httpx
 from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 
 from atende.agent.context import ModelChain
+from atende.agent.graph import MAX_MODEL_CALLS
 from atende.agent.guard import SAFE_REPLY
 from atende.agent.offline import OfflineChatModel
 from atende.agent.openai_model import make_openai_model
@@ -133,7 +134,7 @@ async def test_the_tool_loop_is_bounded(tmp_path):
     model = ScriptedChatModel([call("list_promotions") for _ in range(10)])
     async with atende_on(tmp_path, model=chain(model)) as app:
         result = await say(app, "promoções?")
-    assert len(result.tool_calls) == 6
+    assert len(result.tool_calls) == MAX_MODEL_CALLS - 1
     assert result.reply and "equipe" in result.reply
 
 

@@ -9,14 +9,6 @@ from pathlib import Path
 
 import pytest
 import tiktoken.registry
-from atende.agent import tokens
-from atende.agent.tokens import (
-    BUNDLED_CACHE_DIR,
-    count_messages,
-    count_text,
-    encoding_for,
-    trim_to_budget,
-)
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -25,6 +17,15 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from vcr_config import block_network
+
+from atende.agent import tokens
+from atende.agent.tokens import (
+    BUNDLED_CACHE_DIR,
+    count_messages,
+    count_text,
+    encoding_for,
+    trim_to_budget,
+)
 
 
 @pytest.fixture
@@ -103,9 +104,7 @@ def test_message_count_follows_openai_chat_accounting() -> None:
 def test_tool_call_names_and_arguments_are_counted() -> None:
     args = {"service": "limpeza", "date": "2026-03-10", "period": "morning"}
     plain = AIMessage("")
-    calling = AIMessage(
-        "", tool_calls=[{"name": "check_availability", "args": args, "id": "call_1"}]
-    )
+    calling = AIMessage("", tool_calls=[{"name": "check_availability", "args": args, "id": "call_1"}])
 
     extra = count_messages([calling]) - count_messages([plain])
 
@@ -134,9 +133,7 @@ def _booking_history() -> list[BaseMessage]:
         HumanMessage("9h"),
         AIMessage(
             "",
-            tool_calls=[
-                {"name": "book_appointment", "args": {"slot": "2026-03-10T09:00"}, "id": "call_2"}
-            ],
+            tool_calls=[{"name": "book_appointment", "args": {"slot": "2026-03-10T09:00"}, "id": "call_2"}],
         ),
         ToolMessage('{"status": "confirmed", "id": 42} ' * 6, tool_call_id="call_2"),
     ]

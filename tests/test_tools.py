@@ -32,9 +32,9 @@ async def _offer(app, model, when="amanhã de manhã", service="limpeza", phone=
     return availability.result["slots"]
 
 
-async def _do(app, model, name, text="ok", phone=ANA, **args):
-    model.chain = ModelChain("scripted", ScriptedChatModel([call(name, **args), "Feito."]))
-    result = await say(app, text, phone=phone)
+async def _do(app, model, tool_name, /, phone=ANA, **args):
+    model.chain = ModelChain("scripted", ScriptedChatModel([call(tool_name, **args), "Feito."]))
+    result = await say(app, "ok", phone=phone)
     return result.tool_calls[0]
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from atende.agent.transcribe import FakeTranscriber, Transcriber, WhisperTranscriber
 from vcr_config import block_network, make_vcr
 
+from atende.agent.transcribe import FakeTranscriber, Transcriber, WhisperTranscriber
 from atende.errors import ConfigError, TranscriptionFailed
 
 OGG = b"OggS\x00\x02" + bytes(64)  # the start of an Ogg/Opus voice note; content is irrelevant
@@ -116,6 +116,7 @@ async def test_fake_transcriber_with_one_text_answers_every_note() -> None:
 
     assert text == "quero marcar uma limpeza"
     assert fake.calls == ["a.ogg"]
+    assert isinstance(fake, Transcriber)  # TurnContext's schema validates it at runtime
 
 
 async def test_fake_transcriber_looks_up_audio_then_filename_and_fails_on_unknown() -> None:

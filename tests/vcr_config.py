@@ -33,15 +33,17 @@ FILTER_HEADERS = [
 DROP_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
 
 # Phone numbers as they show up in provider traffic and chat text:
-#   E.164 with "+" (any country), e.g. +5511987654321, "+55 (11) 98765-4321", +14155550100;
+#   E.164 with "+" (any country), e.g. +5511987654321, "+55 (11) 98765-4321", +14155550100,
+#   also URL-encoded as %2B5511987654321 in query strings;
 #   Brazilian numbers without "+", as WhatsApp sends them (wa_id "5511987654321");
 #   national format with the area code in parentheses, e.g. "(11) 98765-4321".
 # Scrubbed numbers become 55 + area code 00 (which does not exist) + a counter, so they
 # never match again and distinct numbers stay distinct within one recording.
+_PLUS = r"(?:\+|%2[Bb])"
 _PHONE = (
-    r"(?<![\w+])(?:"
-    r"\+?55[\s.-]?\(?[1-9]\d\)?[\s.-]?9?\d{4}[\s.-]?\d{4}"
-    r"|\+(?!5500)[1-9]\d{7,14}"
+    r"(?<![\w+%])(?:"
+    rf"{_PLUS}?55[\s.-]?\(?[1-9]\d\)?[\s.-]?9?\d{{4}}[\s.-]?\d{{4}}"
+    rf"|{_PLUS}(?!5500)[1-9]\d{{7,14}}"
     r"|\([1-9]\d\)\s?9?\d{4}[\s.-]?\d{4}"
     r")(?!\d)"
 )
@@ -71,11 +73,13 @@ class PhoneScrubber:
         self._fakes: dict[str, str] = {}
 
     def _fake(self, number: str) -> str:
-        digits = re.sub(r"\D", "", number)
+        plus = re.match(_PLUS, number)
+        prefix = plus.group(0) if plus else ""
+        digits = re.sub(r"\D", "", number[len(prefix) :])
         if number.startswith("("):
             digits = "55" + digits
         fake = self._fakes.setdefault(digits, f"5500{len(self._fakes) + 1:09d}")
-        return "+" + fake if number.startswith("+") else fake
+        return prefix + fake
 
     def text(self, value: str) -> str:
         return PHONE_RE.sub(lambda m: self._fake(m.group(0)), value)

@@ -21,8 +21,9 @@ PERIOD_BOUNDS: dict[Period, tuple[time, time]] = {
 WEEKDAY_ABBR = ("seg", "ter", "qua", "qui", "sex", "sáb", "dom")
 _WEEKDAY_NAMES = ("segunda", "terça", "quarta", "quinta", "sexta", "sábado", "domingo")
 _WEEKDAY_WORDS = ("segunda", "terca", "quarta", "quinta", "sexta", "sabado", "domingo")
-_MONTH_NAMES = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto",
-                "setembro", "outubro", "novembro", "dezembro")
+_MONTH_NAMES = tuple(
+    "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro".split()
+)
 _MONTH_WORDS = tuple(fold(m) for m in _MONTH_NAMES)
 _PERIOD_TEXT: dict[Period, str] = {"manha": "de manhã", "tarde": "à tarde", "noite": "à noite"}
 
@@ -76,11 +77,12 @@ class _Text:
     def __init__(self, text: str):
         self.s = " ".join(fold(text).split())
 
-    def take(self, pattern: re.Pattern[str],
-             accept: Callable[[re.Match[str]], bool] = lambda m: True) -> list[re.Match[str]]:
+    def take(
+        self, pattern: re.Pattern[str], accept: Callable[[re.Match[str]], bool] = lambda m: True
+    ) -> list[re.Match[str]]:
         found = [m for m in pattern.finditer(self.s) if accept(m)]
         for m in found:
-            self.s = self.s[: m.start()] + " " * (m.end() - m.start()) + self.s[m.end():]
+            self.s = self.s[: m.start()] + " " * (m.end() - m.start()) + self.s[m.end() :]
         return found
 
     def before(self, m: re.Match[str]) -> str:
@@ -92,17 +94,21 @@ class _Text:
 _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?=t|\b)")
 _NUMERIC = re.compile(r"(?<![\d/:.,$])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])")
 _MONTH_NAME = re.compile(
-    r"\b(?:dia\s+)?(\d{1,2})o?\s+de\s+(" + "|".join(_MONTH_WORDS) + r")\b(?:\s+de\s+(\d{4})\b)?")
+    r"\b(?:dia\s+)?(\d{1,2})o?\s+de\s+(" + "|".join(_MONTH_WORDS) + r")\b(?:\s+de\s+(\d{4})\b)?"
+)
 _DIA = re.compile(r"\bdia\s+(\d{1,2})o?\b(?![/:.,]\d)")
 _MONTH_SCOPE = re.compile(
-    r"\b(?:(?:d?o\s+)?(mes\s+que\s+vem|proximo\s+mes|mes\s+seguinte)|d?n?es[st]e\s+mes)\b")
-_AFTER_TOMORROW, _TOMORROW, _TODAY = (
-    re.compile(r"\bdepois\s+de\s+amanha\b"), re.compile(r"\bamanha\b"), re.compile(r"\bhoje\b"))
+    r"\b(?:(?:d?o\s+)?(mes\s+que\s+vem|proximo\s+mes|mes\s+seguinte)|d?n?es[st]e\s+mes)\b"
+)
+_AFTER_TOMORROW = re.compile(r"\bdepois\s+de\s+amanha\b")
+_TOMORROW = re.compile(r"\bamanha\b")
+_TODAY = re.compile(r"\bhoje\b")
 _WEEKEND = re.compile(r"\b(proximo\s+)?(?:fim|final)\s+de\s+semana(\s+que\s+vem|\s+seguinte)?\b")
-_WEEK = re.compile(
-    r"\b(?:(semana\s+que\s+vem|proxima\s+semana|semana\s+seguinte)|n?es[st]a\s+semana)\b")
-_WEEKDAY = re.compile(r"\b(?:(proxim[ao])\s+)?(" + "|".join(_WEEKDAY_WORDS) + r")(-?\s?feira)?"
-                      r"(\s+(?:que\s+vem|seguinte))?\b")
+_WEEK = re.compile(r"\b(?:(semana\s+que\s+vem|proxima\s+semana|semana\s+seguinte)|n?es[st]a\s+semana)\b")
+_WEEKDAY = re.compile(
+    r"\b(?:(proxim[ao])\s+)?(" + "|".join(_WEEKDAY_WORDS) + r")(-?\s?feira)?"
+    r"(\s+(?:que\s+vem|seguinte))?\b"
+)
 # "a segunda", "a quinta", "segunda opção": ordinals picking an offered slot, not weekdays.
 _ORDINAL_WEEKDAYS = {"segunda", "quarta", "quinta", "sexta"}
 _ORDINAL_NOUN = re.compile(r"\s*(?:opcao|vez|alternativa|via|consulta|sessao|horario|vaga)\b")
@@ -112,17 +118,23 @@ _ORDINAL_NOUN = re.compile(r"\s*(?:opcao|vez|alternativa|via|consulta|sessao|hor
 _NOT_NUMBER = r"(?<![\d/:.,$])"  # not part of a date, a price or a longer number
 _NOON = re.compile(r"\bmeio[- ]?dia(\s+e\s+meia)?\b")
 _COLON = re.compile(_NOT_NUMBER + r"(\d{1,2}):(\d{2})(?![\d/:])(\s+e\s+meia)?")
-_HOURS = re.compile(_NOT_NUMBER + r"(\d{1,2})\s?(?:h|hs|hrs?|horas?)"
-                    r"(?:\s?(\d{2})(?:\s?min(?:utos)?)?\b|\b)(\s+e\s+meia)?")
+_HOURS = re.compile(
+    _NOT_NUMBER + r"(\d{1,2})\s?(?:h|hs|hrs?|horas?)"
+    r"(?:\s?(\d{2})(?:\s?min(?:utos)?)?\b|\b)(\s+e\s+meia)?"
+)
 _OF_PERIOD = re.compile(  # "3 da tarde"
-    _NOT_NUMBER + r"\b(\d{1,2})(\s+e\s+meia)?(?=\s+da\s+(?:manha|tarde|noite)\b)")
+    _NOT_NUMBER + r"\b(\d{1,2})(\s+e\s+meia)?(?=\s+da\s+(?:manha|tarde|noite)\b)"
+)
 _AS_NUMBER = re.compile(  # "às 14", but not "as 2 primeiras"
     r"\b(?:as|das|pelas|umas)\s+(\d{1,2})(\s+e\s+meia)?(?=\s*$|\s*[,.;:!?)]|\s+(?:e|ou|a|as|ate|"
     r"da|de|do|no|na|pela|pelo|com|em|hoje|amanha|depois|pode|por|pra|para|se|ta|ok|certo|"
-    r"mesmo|entao|dessa|desta|nessa|nesta|proxim[ao]|semana|" + "|".join(_WEEKDAY_WORDS) + r")\b)")
+    r"mesmo|entao|dessa|desta|nessa|nesta|proxim[ao]|semana|" + "|".join(_WEEKDAY_WORDS) + r")\b)"
+)
 # A number of hours after these words is a duration ("leva 1 hora"), not a time of day.
-_DURATION_CUE = re.compile(r"\b(?:daqui\s+a|em|por|durante|dura|demora|leva|levar|ha|"
-                           r"(?<!partir )(?<!depois )(?<!antes )de)$")
+_DURATION_CUE = re.compile(
+    r"\b(?:daqui\s+a|em|por|durante|dura|demora|leva|levar|ha|"
+    r"(?<!partir )(?<!depois )(?<!antes )de)$"
+)
 _PERIODS: tuple[tuple[Period, re.Pattern[str]], ...] = (
     ("manha", re.compile(r"\b(?:manha|manhazinha)\b")),
     ("tarde", re.compile(r"\b(?:tarde|tardinha)\b")),
@@ -144,7 +156,6 @@ def _find_time(t: _Text) -> time | None:
         found.append((m.start(), time(12, 30 if m.group(1) else 0)))
     for m in t.take(_COLON):
         keep(m.start(), int(m.group(1)), int(m.group(2)), m.group(3))
-
     for m in t.take(_HOURS, lambda m: not _DURATION_CUE.search(t.before(m))):
         keep(m.start(), int(m.group(1)), int(m.group(2) or 0), m.group(3))
     for m in t.take(_OF_PERIOD):
@@ -163,10 +174,12 @@ def _find_period(t: _Text) -> Period | None:
     return seen.pop() if len(seen) == 1 else None
 
 
+_PM_HOURS: dict[Period | None, range] = {None: range(1, 7), "tarde": range(1, 7), "noite": range(6, 12)}
+
+
 def _afternoon(at: time, period: Period | None) -> time:
     """'às 3' at a clinic means 15:00; 'às 8 da noite' means 20:00."""
-    low, high = {None: (1, 6), "tarde": (1, 6), "noite": (6, 11)}.get(period, (0, -1))
-    return at.replace(hour=at.hour + 12) if low <= at.hour <= high else at
+    return at.replace(hour=at.hour + 12) if at.hour in _PM_HOURS.get(period, range(0)) else at
 
 
 def _month_day(year: int, month: int, day: int) -> date | None:
@@ -179,8 +192,7 @@ def _next_month(today: date) -> tuple[int, int]:
     return (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
 
 
-def _day_month(day: int, month: int, year: int | None, today: date, written: str
-               ) -> date | str:
+def _day_month(day: int, month: int, year: int | None, today: date, written: str) -> date | str:
     """A day of a month; without a year, this year's unless already past. str = why not."""
     if year is not None:
         found = _month_day(year, month, day)
@@ -207,30 +219,24 @@ def _dia(day: int, today: date, next_month: bool) -> date | str:
 
 def _explicit_days(t: _Text, today: date) -> tuple[list[date], list[str], str | None]:
     """Dates written as numbers or with a month name; plus notes and the month scope."""
-    days: list[date] = []
-    notes: list[str] = []
-
-    def add(found: date | str) -> None:
-        if isinstance(found, str):
-            notes.append(found)
-        else:
-            days.append(found)
-
+    found: list[date | str] = []
     for m in t.take(_ISO):
         y, mo, d = (int(g) for g in m.groups())
-        add(_day_month(d, mo, y, today, f"{d:02d}/{mo:02d}/{y}"))
+        found.append(_day_month(d, mo, y, today, f"{d:02d}/{mo:02d}/{y}"))
     for m in t.take(_NUMERIC):
         short = int(m.group(3)) if m.group(3) else None
         year = short + 2000 if short is not None and short < 100 else short
-        add(_day_month(int(m.group(1)), int(m.group(2)), year, today, m.group(0)))
+        found.append(_day_month(int(m.group(1)), int(m.group(2)), year, today, m.group(0)))
     for m in t.take(_MONTH_NAME):
         day, month = int(m.group(1)), _MONTH_WORDS.index(m.group(2)) + 1
         year = int(m.group(3)) if m.group(3) else None
-        add(_day_month(day, month, year, today, f"{day} de {_MONTH_NAMES[month - 1]}"))
+        found.append(_day_month(day, month, year, today, f"{day} de {_MONTH_NAMES[month - 1]}"))
     scopes = t.take(_MONTH_SCOPE)
     month_scope = ("next" if scopes[0].group(1) else "this") if scopes else None
     for m in t.take(_DIA):
-        add(_dia(int(m.group(1)), today, month_scope == "next"))
+        found.append(_dia(int(m.group(1)), today, month_scope == "next"))
+    days = [f for f in found if isinstance(f, date)]
+    notes = [f for f in found if isinstance(f, str)]
     return days, notes, month_scope
 
 
@@ -267,15 +273,21 @@ def parse_when(text: str, today: date) -> DateQuery | None:
     - "dia 15" is this month unless already past, then next month; "15/03" is this year
       unless already past, then next year;
     - a bare hour from 1 to 6 ("às 3") is in the afternoon, as clinics are closed at 3 a.m.;
-    - several days ("segunda ou terça") give the range from the first to the last.
+      an exact time that contradicts the period ("de tarde às 10h") drops the period;
+    - several days ("segunda ou terça") give the range from the first to the last;
+    - "a segunda", "a quinta" (no "na", no "-feira") pick an offered option, not a weekday;
+    - a date that doesn't exist, has passed, or disagrees with its weekday sets `ambiguous`.
     """
     t = _Text(text)
     explicit, notes, month_scope = _explicit_days(t, today)
     written = _find_time(t)
     relative: list[date] = []
     word: str | None = None
-    for pattern, shift, name in ((_AFTER_TOMORROW, 2, "depois de amanhã"),
-                                 (_TOMORROW, 1, "amanhã"), (_TODAY, 0, "hoje")):
+    for pattern, shift, name in (
+        (_AFTER_TOMORROW, 2, "depois de amanhã"),
+        (_TOMORROW, 1, "amanhã"),
+        (_TODAY, 0, "hoje"),
+    ):
         for _ in t.take(pattern):
             relative.append(today + timedelta(days=shift))
             word = name
@@ -286,10 +298,9 @@ def parse_when(text: str, today: date) -> DateQuery | None:
     if len(explicit) == 1 and weekdays:
         # "sexta dia 13": the date decides, the weekday must agree with it
         day, named = explicit[0], []
-        if any(wd != day.weekday() for wd in weekdays):
-            wrong = next(wd for wd in weekdays if wd != day.weekday())
-            notes.append(f"{day:%d/%m} é {_WEEKDAY_NAMES[day.weekday()]}, "
-                         f"não {_WEEKDAY_NAMES[wrong]}.")
+        wrong = [wd for wd in weekdays if wd != day.weekday()]
+        if wrong:
+            notes.append(f"{day:%d/%m} é {_WEEKDAY_NAMES[day.weekday()]}, não {_WEEKDAY_NAMES[wrong[0]]}.")
     period = _find_period(t)
     at = _afternoon(written, period) if written else None
     if at is not None and period is not None:

@@ -7,15 +7,23 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from atende.tools.dates import PERIOD_BOUNDS, Period, day_label
-
 from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.tenant import WEEKDAYS, Interval, Professional, Service, Tenant
+from atende.tools.dates import PERIOD_BOUNDS, Period, day_label
 
-_ON_WEEKDAY = ("às segundas", "às terças", "às quartas", "às quintas", "às sextas",
-               "aos sábados", "aos domingos")
-_SLOT_ID = re.compile(r"^([a-z0-9][a-z0-9-]*)\|([a-z0-9][a-z0-9-]*)\|"
-                      r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$")
+_ON_WEEKDAY = (
+    "às segundas",
+    "às terças",
+    "às quartas",
+    "às quintas",
+    "às sextas",
+    "aos sábados",
+    "aos domingos",
+)
+_SLOT_ID = re.compile(
+    r"^([a-z0-9][a-z0-9-]*)\|([a-z0-9][a-z0-9-]*)\|"
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$"
+)
 _END_OF_DAY = time(23, 59, 59)  # how tenant.Interval stores "24:00"
 
 
@@ -69,8 +77,7 @@ def _duration_text(minutes: int) -> str:
 
 
 def _hours_text(intervals: list[Interval]) -> str:
-    spans = [f"{i.start:%H:%M}-{'24:00' if i.end == _END_OF_DAY else f'{i.end:%H:%M}'}"
-             for i in intervals]
+    spans = [f"{i.start:%H:%M}-{'24:00' if i.end == _END_OF_DAY else f'{i.end:%H:%M}'}" for i in intervals]
     return spans[0] if len(spans) == 1 else ", ".join(spans[:-1]) + " e " + spans[-1]
 
 
@@ -85,8 +92,7 @@ def _bounds(tenant: Tenant, day: date, interval: Interval) -> tuple[datetime, da
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _day_starts(tenant: Tenant, pro: Professional, service: Service, day: date
-                ) -> Iterator[datetime]:
+def _day_starts(tenant: Tenant, pro: Professional, service: Service, day: date) -> Iterator[datetime]:
     """UTC starts on `day` where the whole service fits inside one working interval."""
     step = timedelta(minutes=tenant.policies.slot_interval_minutes)
     duration = timedelta(minutes=service.duration_minutes)
@@ -104,8 +110,7 @@ def _overlaps(busy: list[tuple[datetime, datetime]], start: datetime, end: datet
 def _busy_by_professional(busy: Iterable[Busy]) -> dict[str, list[tuple[datetime, datetime]]]:
     out: dict[str, list[tuple[datetime, datetime]]] = {}
     for b in busy:
-        out.setdefault(b.professional_id, []).append(
-            (_utc(b.start, "Busy.start"), _utc(b.end, "Busy.end")))
+        out.setdefault(b.professional_id, []).append((_utc(b.start, "Busy.start"), _utc(b.end, "Busy.end")))
     return out
 
 
@@ -154,9 +159,12 @@ def free_slots(
                 for start in _day_starts(tenant, pro, service, day):
                     local = start.astimezone(tz)
                     wall = local.time()
-                    if (start < earliest or not low <= wall < high
-                            or (at is not None and wall != at)
-                            or _overlaps(pro_busy, start, start + duration)):
+                    if (
+                        start < earliest
+                        or not low <= wall < high
+                        or (at is not None and wall != at)
+                        or _overlaps(pro_busy, start, start + duration)
+                    ):
                         continue
                     end = (start + duration).astimezone(tz)
                     todays.append(Slot(pro.id, service.id, local, end))
@@ -190,8 +198,7 @@ def _pair(tenant: Tenant, professional_id: str, service_id: str) -> tuple[Profes
 def parse_slot_id(slot_id: str, tenant: Tenant) -> Slot:
     """The Slot behind an id from `Slot.id`; raises SlotUnavailable if it can't be one."""
     unknown = SlotUnavailable(
-        "Não reconheci esse horário. Consulte a disponibilidade de novo e escolha um dos "
-        "horários oferecidos."
+        "Não reconheci esse horário. Consulte a disponibilidade de novo e escolha um dos horários oferecidos."
     )
     match = _SLOT_ID.match(slot_id.strip())
     if not match:
@@ -230,8 +237,10 @@ def check_bookable(tenant: Tenant, slot: Slot, *, now: datetime, busy: Iterable[
         hours = f"Nesse dia {pro.name} atende {_hours_text(intervals)}."
         lasts = f"({service.name} dura {service.duration_minutes} min)"
         if any(a <= start and end <= b for a, b in spans):
-            raise SlotUnavailable(f"O horário de {label} não está na agenda: os horários começam "
-                                  f"a cada {policies.slot_interval_minutes} minutos. {hours}")
+            raise SlotUnavailable(
+                f"O horário de {label} não está na agenda: os horários começam "
+                f"a cada {policies.slot_interval_minutes} minutos. {hours}"
+            )
         if spans[0][0] <= start < spans[-1][1]:
             raise SlotUnavailable(f"O horário de {label} cai no intervalo {lasts}. {hours}")
         raise SlotUnavailable(f"O horário de {label} fica fora do expediente {lasts}. {hours}")
@@ -240,11 +249,14 @@ def check_bookable(tenant: Tenant, slot: Slot, *, now: datetime, busy: Iterable[
         raise PolicyViolation(f"Para agendar, precisamos de pelo menos {notice} de antecedência.")
     last_day = now_utc.astimezone(tz).date() + timedelta(days=policies.booking_horizon_days)
     if day > last_day:
-        raise PolicyViolation(f"Só agendamos com até {policies.booking_horizon_days} dias de "
-                              f"antecedência (até {last_day:%d/%m/%Y}).")
+        raise PolicyViolation(
+            f"Só agendamos com até {policies.booking_horizon_days} dias de "
+            f"antecedência (até {last_day:%d/%m/%Y})."
+        )
     if _overlaps(_busy_by_professional(busy).get(pro.id, []), start, end):
-        raise SlotUnavailable(f"O horário de {label} com {pro.name} já está ocupado. "
-                              "Vamos ver outro horário?")
+        raise SlotUnavailable(
+            f"O horário de {label} com {pro.name} já está ocupado. Vamos ver outro horário?"
+        )
 
 
 def check_cancellable(tenant: Tenant, start: datetime, *, now: datetime) -> None:

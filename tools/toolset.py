@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
@@ -22,13 +22,9 @@ from atende.tools.scope import Scope
 ToolResult = tuple[str, dict[str, Any]]
 
 
-class HasScope(Protocol):
-    scope: Scope
-
-
-async def _run(runtime: ToolRuntime[HasScope, Any],
+async def _run(runtime: ToolRuntime[Any, Any],
                call: Callable[[Scope], Awaitable[dict[str, Any]]]) -> ToolResult:
-    scope = runtime.context.scope
+    scope: Scope = runtime.context.scope  # the turn's TurnContext
     try:
         artifact = await call(scope)
     except DomainError as exc:
@@ -45,7 +41,7 @@ async def _sync(result: dict[str, Any]) -> dict[str, Any]:
 @tool(response_format="content_and_artifact", parse_docstring=True)
 async def check_availability(
     service: str,
-    runtime: ToolRuntime[HasScope, Any],
+    runtime: ToolRuntime[Any, Any],
     when: str | None = None,
     professional: str | None = None,
 ) -> ToolResult:
@@ -64,7 +60,7 @@ async def check_availability(
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
-async def book_appointment(slot_id: str, runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+async def book_appointment(slot_id: str, runtime: ToolRuntime[Any, Any]) -> ToolResult:
     """Marca a consulta no horário escolhido pelo paciente.
 
     Só chame depois que o paciente escolheu um dos horários oferecidos por
@@ -78,7 +74,7 @@ async def book_appointment(slot_id: str, runtime: ToolRuntime[HasScope, Any]) ->
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
-async def cancel_appointment(appointment_id: str, runtime: ToolRuntime[HasScope, Any]
+async def cancel_appointment(appointment_id: str, runtime: ToolRuntime[Any, Any]
                              ) -> ToolResult:
     """Cancela uma consulta do próprio paciente, depois que ele confirmou que quer cancelar.
 
@@ -90,7 +86,7 @@ async def cancel_appointment(appointment_id: str, runtime: ToolRuntime[HasScope,
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
 async def reschedule_appointment(appointment_id: str, slot_id: str,
-                                 runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+                                 runtime: ToolRuntime[Any, Any]) -> ToolResult:
     """Remarca uma consulta do próprio paciente para um novo horário livre.
 
     Antes, use `list_my_appointments` para achar a consulta e `check_availability` para
@@ -104,13 +100,13 @@ async def reschedule_appointment(appointment_id: str, slot_id: str,
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
-async def list_my_appointments(runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+async def list_my_appointments(runtime: ToolRuntime[Any, Any]) -> ToolResult:
     """Lista as próximas consultas ativas do paciente desta conversa (só as dele)."""
     return await _run(runtime, booking.my_appointments)
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
-async def list_services(runtime: ToolRuntime[HasScope, Any], query: str | None = None
+async def list_services(runtime: ToolRuntime[Any, Any], query: str | None = None
                         ) -> ToolResult:
     """Lista serviços com preço, duração, convênios e preço promocional quando houver.
 
@@ -123,14 +119,14 @@ async def list_services(runtime: ToolRuntime[HasScope, Any], query: str | None =
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
-async def list_promotions(runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+async def list_promotions(runtime: ToolRuntime[Any, Any]) -> ToolResult:
     """Lista as promoções válidas hoje na clínica (as vencidas não aparecem)."""
     return await _run(runtime, lambda s: _sync(info.list_promotions(s)))
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
 async def update_lead(
-    runtime: ToolRuntime[HasScope, Any],
+    runtime: ToolRuntime[Any, Any],
     name: str | None = None,
     interest: str | None = None,
     stage: Literal["new", "engaged", "qualified", "scheduled", "customer", "lost"] | None = None,
@@ -151,7 +147,7 @@ async def update_lead(
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
-async def request_human(reason: str, runtime: ToolRuntime[HasScope, Any]) -> ToolResult:
+async def request_human(reason: str, runtime: ToolRuntime[Any, Any]) -> ToolResult:
     """Passa a conversa para a equipe humana da clínica e pausa o assistente.
 
     Use quando o paciente pedir para falar com uma pessoa, em reclamações, urgências,
