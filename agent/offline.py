@@ -206,8 +206,10 @@ class _Policy:
                 if a == "cancel_pick":
                     return Step("cancel", say.confirm_cancel(appt), awaiting="cancel_confirm",
                                 pending={"appointment": appt})
-                return availability_step("reschedule", appt["service"], p.get("when") or r.when,
-                                          None, appointment=appt)
+                step = availability_step("reschedule", appt["service"],
+                                         p.get("when") or r.when, None, appointment=appt)
+                step.pending["say_before"] = f"Vamos remarcar: {say.appointment_line(appt)}."
+                return step
             if r.no:
                 return Step(memo.intent, say.kept(None))
         if a == "cancel_confirm" and not r.has("reschedule", "human", *_SIDE_INTENTS):
@@ -238,7 +240,7 @@ class _Policy:
         p = memo.pending
         slots = p.get("slots") or []
         index = pick_option(r.text, _starts(slots), self.today) if slots else None
-        if index is None and r.yes and len(slots) == 1 and not r.has(*_SIDE_INTENTS):
+        if index is None and r.yes and len(slots) == 1 and not r.when and not r.has(*_SIDE_INTENTS):
             index = 0
         if index is not None:
             slot = slots[index]
@@ -266,7 +268,11 @@ class _Policy:
         return None
 
     def _new_intent(self, r: Reading, memo: Memo) -> Step:
-        keep = {"awaiting": memo.awaiting, "pending": memo.pending}
+        # an open question with data (options, a pending cancel) survives a side question;
+        # a loose "Quer agendar?" does not
+        keep: dict[str, Any] = {"awaiting": memo.awaiting, "pending": memo.pending}
+        if memo.awaiting == "book_offer":
+            keep = {"awaiting": None, "pending": {"service": memo.pending.get("service")}}
         for intent in ("reschedule", "cancel", "my_appointments"):
             if r.has(intent):
                 return Step(intent, calls=[("list_my_appointments", {})],

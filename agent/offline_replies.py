@@ -284,7 +284,8 @@ def after_tools(tenant: Tenant, results: list[tuple[str, dict[str, Any]]], inten
             if ok:
                 parts.append(booked(art) if name == "book_appointment"
                              else rescheduled(art))
-                step.awaiting, step.pending = None, {}
+                # no open question, but "quanto custa?" next is about this service
+                step.awaiting, step.pending = None, {"service": art["appointment"]["service"]}
             else:
                 parts.append(failed(art, "Quer que eu veja outros horários?"))
                 step.awaiting = "look_again"
@@ -352,6 +353,7 @@ def _appointments(art: dict[str, Any], intent: str | None, pending: dict[str, An
         parts.append(confirm_cancel(items[0]))
         step.awaiting, step.pending = "cancel_confirm", {"appointment": items[0]}
     else:
+        parts.append(f"Vamos remarcar: {appointment_line(items[0])}.")
         return availability_step("reschedule", items[0]["service"], pending.get("when"), None,
                                  appointment=items[0])
     return None

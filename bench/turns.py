@@ -114,7 +114,7 @@ async def bench_bare(turns: int, folder: Path) -> dict[str, Any]:
     return {"median_s": statistics.median(times), "bytes_added": sizes}
 
 
-async def main(turns: int, out: Path | None) -> None:
+async def main(turns: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         bare = await bench_bare(turns, folder)
@@ -129,10 +129,7 @@ async def main(turns: int, out: Path | None) -> None:
         growth = ", ".join(f"after {k} turns: {v / 1024:.0f} KiB ({v / k:.0f} B/turn)"
                            for k, v in sizes.items())
         print(f"db growth     {name:9}: {growth}")
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
-        print(f"wrote {out}", file=sys.stderr)
+    return report
 
 
 if __name__ == "__main__":
@@ -140,4 +137,8 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    asyncio.run(main(args.turns, args.out))
+    result = asyncio.run(main(args.turns))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}", file=sys.stderr)

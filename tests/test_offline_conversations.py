@@ -1,0 +1,130 @@
+"""Whole conversations with the offline model through `run_turn`: real graph, tools and SQLite."""
+
+from __future__ import annotations
+
+from atende.agent.state import AudioInput
+from atende.agent.transcribe import FakeTranscriber
+from atende.tenant import Tenant
+from helpers import ANA, BIA, atende_on, example_tenant, say
+
+TENANT = example_tenant()
+
+
+async def _rows(app, tenant_id="clinica-exemplo"):
+    return await app.store.list_appointments(tenant_id, statuses=None)
+
+
+async def test_greet_book_and_list(tmp_path):
+    async with atende_on(tmp_path) as app:
+        hello = await say(app, "Oi, meu nome é Maria")
+        assert hello.reply.startswith("Prazer, Maria!") and TENANT.name in hello.reply
+        offer = await say(app, "quero marcar uma limpeza amanhã de manhã")
+        (check,) = offer.tool_calls
+        assert check.args == {"service": "Limpeza", "when": "amanhã de manhã",
+                              "professional": None}
+        slots = check.result["slots"]
+        assert f"1. {slots[0]['label']}" in offer.reply and "Qual prefere?" in offer.reply
+        booked = await say(app, "a segunda")
+        assert "agendado" in booked.reply and slots[1]["label"].split(" com ")[0] in booked.reply
+        (row,) = await _rows(app)
+        assert row.patient_phone == ANA and row.status == "booked"
+        assert f"{row.professional_id}|{row.service_id}|" in slots[1]["slot_id"]
+        listed = await say(app, "tenho consulta marcada?")
+        assert "Limpeza" in listed.reply and row.id == listed.tool_calls[0].result[
+            "appointments"][0]["id"]
+        patient = await app.store.get_patient(TENANT.id, ANA)
+    assert patient.name == "Maria" and patient.stage == "scheduled"
+
+
+async def test_reschedule_then_cancel(tmp_path):
+    async with atende_on(tmp_path) as app:
+        await say(app, "quero marcar limpeza quinta de manhã")
+        await say(app, "1")
+        (before,) = await _rows(app)
+        offer = await say(app, "preciso remarcar para sexta à tarde")
+        assert [c.name for c in offer.tool_calls] == ["list_my_appointments",
+                                                      "check_availability"]
+        assert offer.tool_calls[1].args["when"] == "sexta à tarde"
+        assert offer.reply.startswith("Vamos remarcar: Limpeza")
+        target = offer.tool_calls[1].result["slots"][1]
+        moved = await say(app, "a segunda opção")
+        assert "remarcado" in moved.reply
+        (after,) = await _rows(app)
+        assert after.id == before.id and after.start.isoformat() != before.start.isoformat()
+        assert after.start.astimezone(TENANT.tz).isoformat(timespec="minutes") == target["start"]
+        ask = await say(app, "quero cancelar")
+        assert "Confirma o cancelamento" in ask.reply
+        assert (await _rows(app))[0].status == "booked"  # nothing happens before the "sim"
+        done = await say(app, "sim")
+        assert "cancelado" in done.reply
+        assert (await _rows(app))[0].status == "cancelled"
+        none = await say(app, "minhas consultas")
+    assert "não tem consultas marcadas" in none.reply
+
+
+async def test_slot_taken_by_someone_else_in_the_meantime(tmp_path):
+    async with atende_on(tmp_path) as app:
+        ana = await say(app, "limpeza amanhã às 9h", phone=ANA)
+        bia = await say(app, "limpeza amanhã às 9h", phone=BIA)
+        assert ana.tool_calls[0].result["slots"][0] == bia.tool_calls[0].result["slots"][0]
+        await say(app, "a primeira", phone=ANA)
+        lost = await say(app, "a primeira", phone=BIA)
+        assert not lost.tool_calls[0].ok and "agendado" not in lost.reply
+        assert lost.reply.endswith("Quer que eu veja outros horários?")
+        again = await say(app, "sim", phone=BIA)
+        taken = ana.tool_calls[0].result["slots"][0]["slot_id"]
+        fresh = again.tool_calls[0].result["slots"]
+        assert fresh and taken not in {s["slot_id"] for s in fresh}
+        rows = await _rows(app)
+    assert [r.patient_phone for r in rows] == [ANA]
+
+
+async def test_prices_promotions_and_facts_come_from_tools_and_config(tmp_path):
+    async with atende_on(tmp_path) as app:
+        price = await say(app, "quanto custa o clareamento?")
+        promo = await say(app, "tem promoção?")
+        where = await say(app, "onde fica a clínica?")
+    assert "R$ 900,00" in price.reply and "R$ 720,00" in price.reply
+    assert "20% de desconto" in promo.reply and "Black Friday" not in promo.reply
+    assert "Rua Augusta" in where.reply and not where.tool_calls
+
+
+async def test_misunderstood_twice_then_a_person(tmp_path):
+    async with atende_on(tmp_path) as app:
+        await say(app, "xpto")
+        offer = await say(app, "hã??")
+        assert "chame alguém da equipe" in offer.reply
+        handoff = await say(app, "sim")
+        assert handoff.handoff and handoff.reply == TENANT.handoff.message
+        after = await say(app, "alô?")
+    assert after.skipped == "human"
+
+
+async def test_voice_note_books_like_text(tmp_path):
+    transcriber = FakeTranscriber("queria marcar uma avaliação sexta de manhã")
+    async with atende_on(tmp_path, transcriber=transcriber) as app:
+        result = await say(app, None, audio=[AudioInput(data=b"OggS fake")])
+    (check,) = result.tool_calls
+    assert check.args["service"] == "Avaliação odontológica"
+    assert check.args["when"] == "sexta de manhã" and "1. sex 13/03" in result.reply
+
+
+async def test_another_clinic_without_a_yaml_of_its_own(tmp_path):
+    physio = Tenant.model_validate({
+        "id": "fisio-movimento", "name": "Fisio Movimento", "address": "Av. Brasil, 200",
+        "timezone": "America/Sao_Paulo",
+        "business_hours": {d: ["07:00-19:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+        "services": [{"id": "pilates", "name": "Pilates clínico", "duration_minutes": 50,
+                      "price": "110.00", "synonyms": ["pilates"]}],
+        "professionals": [{"id": "marcos-reis", "name": "Marcos Reis",
+                           "services": ["pilates"]}],
+    })
+    async with atende_on(tmp_path) as app:
+        hello = await say(app, "oi", tenant=physio)
+        offer = await say(app, "tem horário de pilates amanhã à tarde?", tenant=physio)
+        booked = await say(app, "o primeiro", tenant=physio)
+        rows = await _rows(app, physio.id)
+    assert "Fisio Movimento" in hello.reply
+    assert "1. qua 11/03 às 12:00 com Marcos Reis" in offer.reply
+    assert "agendado" in booked.reply
+    assert [(r.service_id, r.professional_id) for r in rows] == [("pilates", "marcos-reis")]
