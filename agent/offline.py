@@ -23,9 +23,10 @@ from pydantic import field_validator
 
 from atende.agent import guard as truth
 from atende.agent import offline_replies as say
-from atende.agent.offline_intents import Reading, pick_option, read
+from atende.agent.offline_intents import Reading, pick_option, read, split_when
 from atende.agent.offline_replies import Call, Step, availability_step
-from atende.tenant import Tenant
+from atende.tenant import Professional, Tenant
+from atende.tools.catalog import find_professional
 
 # Asking about something else keeps an open question open ("quanto custa?" between options).
 _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "payment", "insurance")
@@ -115,7 +116,8 @@ class _Policy:
             memo.seq = sum(len(m.tool_calls) for m in convo if isinstance(m, AIMessage))
         results = self._trailing_results(convo, last_ai)
         if results:
-            step = say.after_tools(self.tenant, results, memo.intent, memo.awaiting, memo.pending)
+            step = say.after_tools(self.tenant, self.today, results, memo.intent, memo.awaiting,
+                                   memo.pending)
         else:
             texts: list[str] = []
             for m in reversed(convo):
@@ -178,7 +180,8 @@ class _Policy:
         lead: list[Call] = [("update_lead", {"name": r.name})] if r.name else []
         if r.has("human") or (memo.awaiting == "handoff_confirm" and r.yes
                               and not r.has(*_NEW_FLOW[:-1])):
-            reason = "paciente pediu atendente" if r.has("human") else "o assistente não entendeu o paciente"
+            reason = ("paciente pediu atendente" if r.has("human")
+                      else "o assistente não entendeu o paciente")
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
         step = self._answer(r, memo) or self._new_intent(r, memo)
         if lead:
@@ -212,17 +215,17 @@ class _Policy:
                 return step
             if r.no:
                 return Step(memo.intent, say.kept(None))
-        if a == "cancel_confirm" and not r.has("reschedule", "human", *_SIDE_INTENTS):
-            appt = p.get("appointment") or {}
+        appt = p.get("appointment") or {}
+        if a == "cancel_confirm" and appt.get("id") and not r.has("reschedule", *_SIDE_INTENTS):
             if r.yes or (r.has("cancel") and not r.no):
-                return Step("cancel", calls=[("cancel_appointment", {"appointment_id": appt["id"]})],
-                            pending={"appointment": appt})
+                cancel: Call = ("cancel_appointment", {"appointment_id": appt["id"]})
+                return Step("cancel", calls=[cancel], pending={"appointment": appt})
             if r.no:
                 return Step("cancel", say.kept(appt))
-        if a == "service" and r.service is not None and not r.has(*_NEW_FLOW):
-            pro = r.professional.name if r.professional else p.get("professional")
-            return availability_step(p.get("flow") or "book", r.service.name,
-                                      r.when or p.get("when"), pro)
+        if a == "service" and (r.service or r.professional) and not r.has(*_NEW_FLOW):
+            earlier = p.get("professional")
+            pro = r.professional or (find_professional(self.tenant, earlier) if earlier else None)
+            return self._booking(r, r.when or p.get("when"), pro)
         if a in ("book_offer", "look_again") and not other:
             if r.yes or r.service is not None or r.when:
                 service = r.service.name if r.service else p.get("service")
@@ -240,7 +243,7 @@ class _Policy:
         p = memo.pending
         slots = p.get("slots") or []
         index = pick_option(r.text, _starts(slots), self.today) if slots else None
-        if index is None and r.yes and len(slots) == 1 and not r.when and not r.has(*_SIDE_INTENTS):
+        if index is None and r.yes and len(slots) == 1 and not (r.when or r.has(*_SIDE_INTENTS)):
             index = 0
         if index is not None:
             slot = slots[index]
@@ -275,11 +278,14 @@ class _Policy:
             keep = {"awaiting": None, "pending": {"service": memo.pending.get("service")}}
         for intent in ("reschedule", "cancel", "my_appointments"):
             if r.has(intent):
-                return Step(intent, calls=[("list_my_appointments", {})],
-                            pending={"when": r.when} if intent == "reschedule" else {})
-        strong_book = r.has("book") and not (r.has("prices", "promotions", "services")
-                                             and not _strong_booking(r.words))
-        if strong_book or ((r.service or r.professional) and r.when):
+                # "remarcar a de quinta para sexta": which one, and the new day
+                old, new = split_when(r.text, self.today)
+                pending = {"selector": old, "when": new} if new else {"either": r.when}
+                return Step(intent, calls=[("list_my_appointments", {})], pending=pending)
+        asking = r.has("prices", "promotions", "services", "insurance")
+        strong_book = r.has("book") and not (asking and not _strong_booking(r.words))
+        wants = r.service is not None and r.has("want") and not asking
+        if strong_book or wants or ((r.service or r.professional) and r.when):
             return self._booking(r)
         if r.has("promotions"):
             return Step("promotions", calls=[("list_promotions", {})], **keep)
@@ -290,7 +296,7 @@ class _Policy:
             return Step("prices", calls=[("list_services", {"query": query})],
                         awaiting=memo.awaiting, pending={**memo.pending, "query": query})
         info = [fn for key, fn in (("address", say.address), ("hours", say.hours),
-                                   ("payment", say.payment)) if r.has(key)]
+                                   ("phone", say.phone), ("payment", say.payment)) if r.has(key)]
         texts = [fn(self.tenant) for fn in info]
         if r.has("insurance"):
             texts.append(say.insurance(self.tenant, r.plan, r.service.id if r.service else None))
@@ -308,17 +314,19 @@ class _Policy:
             return Step("ack", say.ack(), **keep)
         return self._not_understood(memo)
 
-    def _booking(self, r: Reading) -> Step:
-        pro = r.professional
+    def _booking(self, r: Reading, when: str | None = None,
+                 pro: Professional | None = None) -> Step:
+        when = when or r.when
+        pro = pro or r.professional
         service = r.service
         if service is None and pro is not None and len(pro.services) == 1:
             service = self.tenant.service(pro.services[0])
         if service is None:
             names = ([self.tenant.service(s).name for s in pro.services] if pro else None)
             return Step("book", say.ask_service(self.tenant, names), awaiting="service",
-                        pending={"flow": "book", "when": r.when,
+                        pending={"flow": "book", "when": when,
                                  "professional": pro.name if pro else None})
-        step = availability_step("book", service.name, r.when, pro.name if pro else None)
+        step = availability_step("book", service.name, when, pro.name if pro else None)
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step

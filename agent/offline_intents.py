@@ -37,7 +37,9 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
                  r" (?:aos|no|na|de|que|sabado|domingo|feriado)", r"abert[oa]s?"),
     "book": _rx("marcar", "marca", "agendar", "agenda", r"agendamento", r"horarios?", r"vagas?",
                 "disponibilidade", r"disponive(?:l|is)", "encaixe", "consulta",
-                r"(?:quero|queria|gostaria de|preciso) (?:fazer|uma|um)", r"tem (?:hora|horario)"),
+                r"(?:quero|queria|gostaria de|preciso) fazer", r"tem (?:hora|horario)"),
+    "want": re.compile(r"\b(?:quero|queria|gostaria(?: de)?|preciso(?: de)?|desejo)\b"
+                       r"(?! (?:saber|perguntar|uma informacao|informac))"),
     "promotions": _rx(r"promo\w*", r"descontos?", r"ofertas?", "cupom", "black friday"),
     "prices": _rx("quanto custa", r"quanto (?:e|fica|sai|cobra\w*)", r"precos?", r"valor(?:es)?",
                   "custa", "custo", "tabela"),
@@ -45,6 +47,8 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
                     r"servicos", r"procedimentos", r"tratamentos", r"o que voces fazem"),
     "address": _rx(r"onde (?:fica|e|ficam|voces ficam)", r"endereco", r"localizacao",
                    r"como (?:chego|chegar)", r"fica onde", "estacionamento", "mapa"),
+    "phone": _rx("telefone", "fone", r"numero (?:de|da|do) (?:voces|clinica|contato)", "contato",
+                 "ligar"),
     "payment": _rx("pix", r"cartao", r"credito", r"debito", "dinheiro", "boleto", r"parcel\w*",
                    r"formas? de pagamento", "pagamento", "pagar"),
     "insurance": _rx(r"convenios?", r"planos?(?: de saude| odontologico)?"),
@@ -66,7 +70,8 @@ _HUMAN_DEFAULT = ("atendente", "humano", "pessoa real", "falar com alguem", "fal
 # -- names ------------------------------------------------------------------------------------
 
 _NAME_CUE = re.compile(
-    r"\b(?:meu nome (?:é|e)|me chamo|aqui (?:é|e) (?:o |a )?|sou (?:o |a )|(?<!eu )sou (?=[A-ZÀ-Ý]))"
+    r"\b(?:meu nome (?:é|e)|me chamo|(?:aqui (?:é|e)|sou) (?:o |a )"
+    r"|(?:aqui (?:é|e)|(?<!eu )sou) (?=(?-i:[A-ZÀ-Ý])))"  # "sou casada" is not a name
     r"\s*([A-Za-zÀ-ÿ']+(?:\s+[A-Za-zÀ-ÿ']+){0,3})",
     re.IGNORECASE,
 )
@@ -113,8 +118,8 @@ _DATE_PIECES = re.compile("|".join((
     r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: que vem|"
     r" seguinte)?\b",
     r"\b(?:proximo )?(?:fim|final) de semana\b",
-    r"\b(?:dia )?\d{1,2}o? de (?:" + _MONTHS + r")\b", r"\bdia \d{1,2}\b",
-    r"(?<![\d/:])\d{1,2}/\d{1,2}(?:/\d{2,4})?(?![\d/])",
+    r"\b(?:dia )?\d{1,2}o? de (?:" + _MONTHS + r")\b",
+    r"(?:\bdia )?(?<![\d/:])\d{1,2}/\d{1,2}(?:/\d{2,4})?(?![\d/])", r"\bdia \d{1,2}\b",
     r"\b(?:(?:de|pela|a|na|durante a|no periodo da) )?(?<!boa )(?<!mais )"
     r"(?:manha|tarde|noite)(?:zinha)?\b",
     r"\b(?:(?:as|das|pelas|umas|la pelas|por volta das|depois das|antes das|a partir das|"
@@ -153,13 +158,41 @@ def extract_when(text: str, today: date) -> str | None:
         else:
             groups.append([start, end])
     said = " ".join(text[where[a]:where[b - 1] + 1].strip() for a, b in groups)
-    return said if parse_when(said, today) is not None else parse_fallback(text, today)
+    whole = parse_when(text, today)
+    if whole is None:
+        return None
+    # the pieces must mean what the whole message means; if not, let the server read it all
+    return said if parse_when(said, today) == whole else text.strip()
 
 
 def parse_fallback(text: str, today: date) -> str | None:
     """When no known piece was found but the date parser still sees a date, pass it all."""
-    query = parse_when(text, today)
-    return text.strip() if query is not None else None
+    return text.strip() if parse_when(text, today) is not None else None
+
+
+def on_day(text: str | None, starts: list[datetime], today: date) -> list[int]:
+    """The items (by index) whose start falls on the day/time `text` names ("a de quinta")."""
+    query = parse_when(text, today) if text else None
+    if query is None or query.day_from is None or query.day_to is None:
+        return []
+    return [i for i, start in enumerate(starts)
+            if query.day_from <= start.date() <= query.day_to
+            and (query.at is None or start.time().replace(second=0) == query.at)]
+
+
+def split_when(text: str, today: date) -> tuple[str | None, str | None]:
+    """"remarcar a de quinta para sexta" -> ("quinta", "sexta"): the days before and after a
+    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar")."""
+    for m in re.finditer(r"\b(?:para|pra|pro)\b", text, flags=re.IGNORECASE):
+        after = text[m.end():]
+        folded, _ = _folded_with_map(after)
+        first = _DATE_PIECES.search(folded)
+        if first and set(folded[: first.start()].split()) <= _LEAD_IN:
+            return extract_when(text[: m.start()], today), extract_when(after, today)
+    return None, None
+
+
+_LEAD_IN = {"o", "a", "os", "as", "dia", "na", "no", "de", "outro", "outra"}
 
 
 # -- choices ----------------------------------------------------------------------------------

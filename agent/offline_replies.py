@@ -9,9 +9,10 @@ change are written only from a successful artifact, so the truthfulness guard ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from atende.agent.offline_intents import on_day
 from atende.tenant import WEEKDAYS, Tenant
 
 _DAY_PT = {"mon": "seg", "tue": "ter", "wed": "qua", "thu": "qui", "fri": "sex", "sat": "sáb",
@@ -113,11 +114,12 @@ def options(artifact: dict[str, Any]) -> str:
     slots = artifact.get("slots") or []
     note = (artifact.get("note") or "").strip()
     head = f"{note}\n" if note else ""
+    service = artifact.get("service") or "esse serviço"
     if not slots:
-        return (f"{head}Não encontrei horários livres para {artifact.get('service', 'esse serviço')}."
-                " Quer que eu chame alguém da equipe para ver outra opção?").strip()
+        return (f"{head}Não encontrei horários livres para {service}."
+                " Quer que eu chame alguém da equipe para ver outra opção?")
     lines = [f"{s['n']}. {s['label']}" for s in slots]
-    return (f"{head}Horários disponíveis para {artifact.get('service', 'o serviço')}:\n"
+    return (f"{head}Horários disponíveis para {service}:\n"
             + "\n".join(lines) + f"\n{ASK_CHOICE}")
 
 
@@ -213,6 +215,12 @@ def hours(tenant: Tenant) -> str:
     return "Nosso horário de funcionamento: " + "; ".join(parts) + "."
 
 
+def phone(tenant: Tenant) -> str:
+    if tenant.phone:
+        return f"Nosso telefone é {tenant.phone} (e você pode falar com a gente por aqui mesmo)."
+    return "Pode falar com a gente por aqui mesmo 😊"
+
+
 def payment(tenant: Tenant) -> str:
     if not tenant.payment_methods:
         return "Sobre formas de pagamento, nossa equipe te informa na recepção."
@@ -251,8 +259,8 @@ def handoff_declined() -> str:
 # -- the reply to tool results ---------------------------------------------------------------
 
 
-def after_tools(tenant: Tenant, results: list[tuple[str, dict[str, Any]]], intent: str | None,
-                awaiting: str | None, pending: dict[str, Any]) -> Step:
+def after_tools(tenant: Tenant, today: date, results: list[tuple[str, dict[str, Any]]],
+                intent: str | None, awaiting: str | None, pending: dict[str, Any]) -> Step:
     """The reply written from this turn's tool results, or the next call the flow needs."""
     p = dict(pending)
     say_after = p.pop("say", None)
@@ -298,7 +306,7 @@ def after_tools(tenant: Tenant, results: list[tuple[str, dict[str, Any]]], inten
                 parts.append(failed(art, "Se preferir, chamo alguém da equipe."))
                 step.awaiting, step.pending = "handoff_confirm", {}
         elif name == "list_my_appointments":
-            chained = _appointments(art, intent, pending, step, parts)
+            chained = _appointments(art, intent, pending, step, parts, today)
             if chained is not None:
                 before = join([say_before or "", *parts])
                 if before:
@@ -332,31 +340,45 @@ def _offered(art: dict[str, Any], step: Step, p: dict[str, Any]) -> str:
 
 
 def _appointments(art: dict[str, Any], intent: str | None, pending: dict[str, Any], step: Step,
-                  parts: list[str]) -> Step | None:
+                  parts: list[str], today: date) -> Step | None:
+    step.awaiting, step.pending = None, {}
     if not art.get("ok"):
         parts.append(failed(art, ""))
-        step.awaiting, step.pending = None, {}
         return None
     items = [compact_appt(a) for a in art.get("appointments") or []]
     verb = {"cancel": "cancelar", "reschedule": "remarcar"}.get(intent or "")
-    step.awaiting, step.pending = None, {}
     if verb is None:
         parts.append(appointments(art.get("appointments") or []))
-    elif not items:
+        return None
+    if not items:
         parts.append(no_appointments(verb))
         step.awaiting = "book_offer"
-    elif len(items) > 1:
+        return None
+    # day words pick the appointment when they match exactly one ("desmarcar a de amanhã");
+    # for a reschedule, words that match none are the new day ("remarcar pra sexta")
+    either = pending.get("either")
+    chosen = on_day(pending.get("selector") or either, [_start(a) for a in items], today)
+    when = pending.get("when") if intent == "reschedule" else None
+    if intent == "reschedule" and either and not chosen:
+        when = either
+    if len(chosen) == 1:
+        items = [items[chosen[0]]]
+    if len(items) > 1:
         parts.append(pick_appointment(items, verb))
         step.awaiting = f"{intent}_pick"
-        step.pending = {"appointments": items, "when": pending.get("when")}
+        step.pending = {"appointments": items, "when": when}
     elif intent == "cancel":
         parts.append(confirm_cancel(items[0]))
         step.awaiting, step.pending = "cancel_confirm", {"appointment": items[0]}
     else:
         parts.append(f"Vamos remarcar: {appointment_line(items[0])}.")
-        return availability_step("reschedule", items[0]["service"], pending.get("when"), None,
+        return availability_step("reschedule", items[0]["service"], when, None,
                                  appointment=items[0])
     return None
+
+
+def _start(item: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(item["start"])
 
 
 def join(parts: list[str]) -> str:

@@ -48,7 +48,7 @@ class WhisperTranscriber:
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
-            http_client=http_client,
+            http_client=http_client,  # type: ignore[arg-type]  # openai 3.x types httpx2
             max_retries=max_retries,
             timeout=timeout,
         )

@@ -119,7 +119,8 @@ async def run_turn(app: Atende, request: TurnRequest) -> TurnResult:
                                   prompt_version=prompt_version())
     scope = Scope(tenant=tenant, store=store, patient_phone=phone,
                   conversation_id=conversation.id, turn_id=turn.id, now=now)
-    human = HumanMessage(content=(request.text or "").strip(), id=f"in-{turn.id}")
+    human_id = f"in-{turn.id}"
+    human = HumanMessage(content=(request.text or "").strip(), id=human_id)
     config: Any = {"configurable": {"thread_id": thread_id(tenant.id, phone)},
                    "recursion_limit": 40}
     try:
@@ -136,7 +137,7 @@ async def run_turn(app: Atende, request: TurnRequest) -> TurnResult:
         return TurnResult(turn_id=turn.id, reply=APOLOGY, model=models.name,
                           error=getattr(exc, "code", "os_error"))
 
-    produced = _this_turn(final["messages"], human.id)
+    produced = _this_turn(final["messages"], human_id)
     records = _tool_records(produced)
     usage = [m.usage_metadata for m in produced if isinstance(m, AIMessage) and m.usage_metadata]
     tokens_in = sum(u["input_tokens"] for u in usage)

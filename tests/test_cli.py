@@ -46,7 +46,7 @@ def test_quickstart_books_a_real_row_and_a_second_patient_cannot_take_it(tmp_pat
         rows = conn.execute("SELECT patient_phone, professional_id, service_id, start_utc, status "
                             "FROM appointments").fetchall()
     assert len(rows) == 1
-    phone, professional, service, start_utc, status = rows[0]
+    _phone, professional, service, start_utc, status = rows[0]
     assert (service, status) == ("limpeza", "booked")
     assert start_utc.startswith("2026-03-11 ")  # Wednesday, stored in UTC
     assert int(start_utc[11:13]) - 3 < 12  # morning in São Paulo

@@ -128,3 +128,60 @@ async def test_another_clinic_without_a_yaml_of_its_own(tmp_path):
     assert "1. qua 11/03 às 12:00 com Marcos Reis" in offer.reply
     assert "agendado" in booked.reply
     assert [(r.service_id, r.professional_id) for r in rows] == [("pilates", "marcos-reis")]
+
+
+async def test_first_available_with_a_chosen_professional(tmp_path):
+    async with atende_on(tmp_path) as app:
+        offer = await say(app, "quero marcar avaliação com o Dr. Bruno")
+        (check,) = offer.tool_calls
+        assert check.args["professional"] and check.args["when"] is None
+        slots = check.result["slots"]
+        assert slots and {s["professional_id"] for s in slots} == {"bruno-lima"}
+        booked = await say(app, "a primeira")
+        (row,) = await _rows(app)
+    assert row.professional_id == "bruno-lima" and row.service_id == "avaliacao"
+    assert "agendado" in booked.reply and "Dr. Bruno Lima" in booked.reply
+
+
+async def test_holiday_request_gets_the_reason_and_the_next_days(tmp_path):
+    async with atende_on(tmp_path) as app:
+        offer = await say(app, "tem limpeza dia 21/04?")
+    (check,) = offer.tool_calls
+    assert check.result["alternative"] and "feriado" in check.result["note"]
+    assert "feriado" in offer.reply and "Tiradentes" in offer.reply
+    assert all(not s["start"].startswith("2026-04-21") for s in check.result["slots"])
+
+
+async def test_service_named_in_the_next_message_keeps_the_date(tmp_path):
+    async with atende_on(tmp_path) as app:
+        ask = await say(app, "quero agendar para sexta à tarde")
+        assert not ask.tool_calls and "Limpeza" in ask.reply  # asks which service, listing them
+        offer = await say(app, "limpeza")
+        (check,) = offer.tool_calls
+    assert check.args["service"] == "Limpeza" and check.args["when"] == "sexta à tarde"
+    assert all(s["start"].startswith("2026-03-13T1") for s in check.result["slots"])
+
+
+async def test_unknown_requests_change_nothing(tmp_path):
+    async with atende_on(tmp_path) as app:
+        reply = await say(app, "vocês vendem sapato?")
+        rows = await _rows(app)
+    assert rows == [] and not [c for c in reply.tool_calls if c.name != "list_services"]
+    assert reply.reply and "agendad" not in reply.reply
+
+
+async def test_cancel_one_of_several_appointments(tmp_path):
+    async with atende_on(tmp_path) as app:
+        await say(app, "limpeza quinta de manhã")
+        await say(app, "1")
+        await say(app, "avaliação sexta de manhã")
+        await say(app, "1")
+        ask = await say(app, "quero cancelar uma consulta")
+        assert "1." in ask.reply and "2." in ask.reply
+        confirm = await say(app, "a 2")
+        assert "Confirma o cancelamento" in confirm.reply and "sex 13/03" in confirm.reply
+        done = await say(app, "sim")
+        rows = await _rows(app)
+    assert "cancelado" in done.reply
+    assert sorted((r.service_id, r.status) for r in rows) == [
+        ("avaliacao", "cancelled"), ("limpeza", "booked")]
