@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     model_max_retries: int = Field(default=2, ge=0, le=10)
     model_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
+    log_json: bool = Field(default=True, description="JSON logs from `atende serve`")
+    zapi_base_url: str = "https://api.z-api.io"
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_api_version: str = "v21.0"
+    admin_token: SecretStr | None = Field(
+        default=None, description="bearer token for the /admin endpoints (unset: admin disabled)"
+    )
+    media_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    media_max_seconds: int = Field(default=300, gt=0, description="longest voice note transcribed")
+    send_max_attempts: int = Field(default=6, ge=1, le=20)
 
     @property
     def has_openai_key(self) -> bool:

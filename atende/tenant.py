@@ -158,6 +158,10 @@ class Handoff(_Model):
         default_factory=lambda: ["atendente", "humano", "pessoa", "recepção", "falar com alguém"]
     )
     message: str = "Vou chamar alguém da nossa equipe para continuar com você. Só um instante."
+    pause_hours: float = Field(
+        default=12, gt=0, le=24 * 30,
+        description="how long the bot stays quiet after a handoff or a message typed by a person",
+    )
 
 
 class Debounce(_Model):

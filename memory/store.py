@@ -12,7 +12,17 @@ LeadStage = Literal["new", "engaged", "qualified", "scheduled", "customer", "los
 LEAD_STAGES: tuple[LeadStage, ...] = ("new", "engaged", "qualified", "scheduled", "customer", "lost")
 ConversationStatus = Literal["active", "human"]
 Direction = Literal["in", "out"]
-MessageStatus = Literal["received", "queued", "sent", "delivered", "read", "failed"]
+MessageStatus = Literal[
+    "received", "queued", "sending", "sent", "delivered", "read", "played", "failed", "dead"
+]
+# Inbound rows are the inbox: `pending` until a turn answers them (`done`) or decides not to
+# (`ignored`: e.g. the conversation is with a human). Outbound rows are the outbox.
+InboxState = Literal["pending", "done", "ignored"]
+Author = Literal["patient", "bot", "human"]
+# Delivery only moves forward: a late "delivered" never overwrites "read".
+DELIVERY_RANK: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
+                                 "played": 5}
+ProviderStatus = Literal["sent", "delivered", "read", "played", "failed"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,11 @@ class Conversation:
     handoff_at: datetime | None = None
     last_inbound_at: datetime | None = None
     created_at: datetime | None = None
+    paused_until: datetime | None = None  # the bot stays quiet while a human has the chat
+
+    def bot_paused(self, now: datetime) -> bool:
+        """True while a human owns the conversation (until resumed or `paused_until`)."""
+        return self.status == "human" and (self.paused_until is None or now < self.paused_until)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,13 @@ class Message:
     provider_message_id: str | None = None
     turn_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    author: Author = "patient"
+    channel: str | None = None
+    provider_ts: datetime | None = None  # the provider's own timestamp (ordering), UTC
+    state: InboxState | None = None  # inbound only
+    attempts: int = 0  # outbound only: send attempts so far
+    next_attempt_at: datetime | None = None  # outbound only: when a retry is due
+    error: str | None = None  # outbound only: last provider error ("131047: Re-engagement ...")
 
 
 @dataclass(frozen=True)
@@ -206,6 +228,112 @@ class Store(Protocol):
         turn_id: str | None = None,
     ) -> Appointment:
         """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap)."""
+
+    # inbox (webhooks → dispatcher)
+    async def inbox_add(
+        self,
+        tenant_id: str,
+        phone: str,
+        *,
+        channel: str,
+        provider_message_id: str,
+        provider_ts: datetime,
+        kind: str,
+        text: str | None,
+        meta: dict[str, Any] | None = None,
+    ) -> tuple[Message, bool]:
+        """Store an inbound message as `pending`, creating patient and conversation on first
+        contact; idempotent on (tenant, provider_message_id): a redelivery returns the stored
+        row and False. Moves `conversation.last_inbound_at` forward (the 24-hour window)."""
+
+    async def inbox_pending(self, conversation_id: str) -> list[Message]:
+        """Pending inbound messages of a conversation, by provider timestamp then arrival."""
+
+    async def conversations_with_pending(self) -> list[Conversation]:
+        """Conversations that have pending inbound messages (picked up again after a restart)."""
+
+    async def inbox_ignore(self, message_ids: list[str], *, reason: str) -> None:
+        """Mark pending inbound messages as handled without a reply (reason kept in meta)."""
+
+    async def complete_turn(
+        self,
+        conversation_id: str,
+        *,
+        inbox_ids: list[str],
+        turn_id: str | None,
+        replies: list[str],
+        meta: dict[str, Any] | None = None,
+    ) -> list[Message]:
+        """In one transaction: mark `inbox_ids` done (with `turn_id`) and queue `replies` as
+        outbound rows (author bot, status queued), in order. If any of `inbox_ids` is no
+        longer pending, nothing is written and [] is returned: nothing is answered twice."""
+
+    # outbox (dispatcher → senders)
+    async def outbox_due(self, now: datetime, *, limit: int = 50) -> list[Message]:
+        """Queued outbound rows whose `next_attempt_at` is due (or unset), oldest first."""
+
+    async def outbox_claim(self, message_id: str) -> Message | None:
+        """queued → sending, atomically (None if someone else took it or it is not queued);
+        increments `attempts`."""
+
+    async def outbox_result(
+        self,
+        message_id: str,
+        *,
+        status: Literal["sent", "queued", "failed", "dead"],
+        provider_message_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> Message:
+        """Record a send attempt: sent (with the provider id), queued again for a retry at
+        `next_attempt_at`, failed (a definitive 4xx) or dead (retries exhausted)."""
+
+    async def outbox_recover(self) -> int:
+        """At start-up: rows left `sending` by a crash are marked failed (they may have gone
+        out; resending could answer twice). Returns how many."""
+
+    async def dead_letters(self, tenant_id: str | None = None, *, limit: int = 100) -> list[Message]:
+        """Outbound rows that failed or died, newest first."""
+
+    async def apply_status(
+        self,
+        tenant_id: str,
+        provider_message_id: str,
+        status: ProviderStatus,
+        *,
+        error: str | None = None,
+    ) -> bool:
+        """Apply a provider status callback to our outbound row; never moves backwards
+        (DELIVERY_RANK); `failed` only applies before delivered. False if unknown or no change."""
+
+    async def find_outbound(self, tenant_id: str, provider_message_id: str) -> Message | None:
+        """Our own outbound message with that provider id (tells the bot's echoes apart)."""
+
+    # human takeover
+    async def record_human_message(
+        self,
+        conversation_id: str,
+        *,
+        text: str | None,
+        kind: str = "text",
+        provider_message_id: str | None,
+        provider_ts: datetime | None,
+    ) -> tuple[Message, bool]:
+        """Store a message a person at the clinic sent by hand (author human, direction out,
+        status sent); idempotent on the provider id like `inbox_add`."""
+
+    async def human_messages_since(self, conversation_id: str, since: datetime | None
+                                   ) -> list[Message]:
+        """Messages people at the clinic sent after `since` (to tell the bot what was said)."""
+
+    async def pause_conversation(self, conversation_id: str, *, until: datetime | None,
+                                 reason: str) -> Conversation:
+        """Hand the conversation to a human: status human until `until` (None: until resumed)."""
+
+    async def resume_conversation(self, conversation_id: str) -> Conversation:
+        """Give the conversation back to the bot."""
+
+    async def find_conversation(self, tenant_id: str, phone: str) -> Conversation | None: ...
 
     # turns
     async def start_turn(self, conversation_id: str, tenant_id: str, *, model: str,

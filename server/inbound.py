@@ -1,0 +1,86 @@
+"""Provider-neutral webhook events: what Z-API and Meta payloads are parsed into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal["zapi", "meta"]
+# Kinds the agent answers: text (incl. button/list replies, captions) and audio (voice notes).
+# Everything else gets a short polite reply saying what the bot can read.
+MessageKind = Literal[
+    "text", "audio", "image", "video", "document", "sticker", "location", "contacts",
+    "interactive", "button", "order", "unsupported",
+]
+ANSWERABLE_KINDS: frozenset[str] = frozenset({"text", "audio", "interactive", "button"})
+ProviderStatus = Literal["sent", "delivered", "read", "played", "failed"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MediaRef(_Event):
+    """Where to fetch a message's media: a URL (Z-API, expires in 30 days) or a Meta media id
+    (resolve with GET /{media-id}, then download the short-lived URL with the same token)."""
+
+    url: str | None = None
+    media_id: str | None = None
+    mime_type: str | None = None
+    seconds: int | None = None  # duration, when the provider says
+    size_bytes: int | None = None
+    voice: bool = False  # a push-to-talk voice note
+    filename: str | None = None
+
+
+class InboundMessage(_Event):
+    """One message a person sent to (or, with `from_me`, from) the clinic's WhatsApp number."""
+
+    tenant_id: str
+    channel: Channel
+    phone: str = Field(description="the patient's phone in E.164, 9th digit restored; the chat key")
+    provider_message_id: str
+    timestamp: datetime = Field(description="the provider's timestamp, timezone-aware")
+    kind: MessageKind
+    text: str | None = None  # body, caption, or the title of a tapped button/list row
+    media: MediaRef | None = None
+    reply_to: str | None = None  # provider id of the quoted message
+    choice_id: str | None = None  # id of the tapped button or list row
+    contact_name: str | None = None  # the patient's WhatsApp profile name
+    user_id: str | None = None  # Meta business-scoped user id / Z-API LID, when present
+    from_me: bool = False  # typed by a person on the clinic's own phone (human takeover)
+    forwarded: bool = False
+    referral: dict[str, str] | None = None  # click-to-WhatsApp ad attribution
+    raw_type: str = ""  # the provider's own type label, for logs
+
+    @property
+    def conversation_key(self) -> str:
+        """The LangGraph thread id and dispatcher key: `tenant:phone`."""
+        return f"{self.tenant_id}:{self.phone}"
+
+
+class StatusUpdate(_Event):
+    """A delivery status for messages the clinic sent (ours or typed by a person)."""
+
+    tenant_id: str
+    channel: Channel
+    provider_message_ids: list[str]
+    status: ProviderStatus
+    timestamp: datetime | None = None
+    phone: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class Ignored(_Event):
+    """A payload (or part of one) deliberately not handled, with the reason logged."""
+
+    channel: Channel
+    reason: str  # stable snake_case: "group_message", "reaction", "presence", "template_status"...
+    detail: str = ""
+    tenant_id: str | None = None
+
+
+WebhookEvent = InboundMessage | StatusUpdate | Ignored
