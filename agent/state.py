@@ -29,3 +29,4 @@ class AgentState(TypedDict, total=False):
     model_calls: int
     fell_back: bool  # the primary model failed this turn; the fallback answers the rest
     reply: str | None
+    human_synced_at: str | None  # ISO time up to which clinic staff messages were injected

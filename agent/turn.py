@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -13,11 +15,13 @@ from atende.agent.context import TurnContext
 from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.errors import AtendeError
-from atende.memory.checkpoint import prune_checkpoints
+from atende.memory.checkpoint import discard_checkpoints_after, prune_checkpoints
+from atende.memory.store import Conversation, Store
 from atende.phones import normalize_phone
 from atende.prompts.render import prompt_version
 from atende.tenant import Tenant
 from atende.tools.scope import Scope
+from atende.tools.toolset import WRITE_ACTIONS
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +39,9 @@ class TurnRequest:
     audio: Sequence[AudioInput] = ()
     channel: str = "console"
     provider_message_id: str | None = None
+    # Server path: the inbox rows this turn answers, already stored by the webhook. The caller
+    # then queues the reply with `store.complete_turn`; the console path stores both itself.
+    inbox_ids: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class TurnResult:
     model: str | None = None
     handoff: bool = False
     skipped: str | None = None  # "human": a person has the conversation; nothing was generated
+    superseded: bool = False  # newer messages arrived mid-turn: reply dropped, turn undone
+    recovered: bool = False  # the reply was already generated before a crash; not re-run
     error: str | None = None
     tokens_in: int = 0
     tokens_out: int = 0
@@ -65,8 +74,36 @@ class TurnResult:
         }
 
 
+Superseded = Callable[[], Awaitable[bool]]
+TEAM_MARK = "[equipe da clínica]"
+
+
 def thread_id(tenant_id: str, phone: str) -> str:
     return f"{tenant_id}:{phone}"
+
+
+def _human_id(request: TurnRequest, turn_id: str) -> str:
+    if not request.inbox_ids:
+        return f"in-{turn_id}"
+    # the same inbox rows always make the same message: a turn re-run after a crash finds it
+    return "in-" + hashlib.sha1(",".join(request.inbox_ids).encode()).hexdigest()[:20]
+
+
+def _reply_after(messages: list[AnyMessage], human_id: str) -> str | None:
+    produced = _this_turn(messages, human_id)
+    last = produced[-1] if produced else None
+    if isinstance(last, AIMessage) and not last.tool_calls and isinstance(last.content, str):
+        return last.content
+    return None
+
+
+async def _team_messages(store: Store, conversation: Conversation, since: str | None
+                         ) -> list[AIMessage]:
+    """What people at the clinic typed since the last turn, so the bot knows what was said."""
+    said = await store.human_messages_since(
+        conversation.id, datetime.fromisoformat(since) if since else None)
+    return [AIMessage(content=f"{TEAM_MARK} {m.text}", name="equipe", id=f"team-{m.id}")
+            for m in said if m.text]
 
 
 def _this_turn(messages: list[AnyMessage], human_id: str) -> list[AnyMessage]:
@@ -92,53 +129,80 @@ def _tool_records(messages: list[AnyMessage]) -> list[ToolCallRecord]:
     return records
 
 
-async def run_turn(app: Atende, request: TurnRequest) -> TurnResult:
-    """Record the patient's message, run the graph on thread `tenant:phone`, record the reply.
+async def run_turn(app: Atende, request: TurnRequest, *,
+                   superseded: Superseded | None = None) -> TurnResult:
+    """Run the graph for one patient turn on thread `tenant:phone` and return the reply.
 
+    Console path: records the patient's message and the reply itself. Server path
+    (`request.inbox_ids`): the webhook stored the messages and the caller queues the reply.
+    If `superseded()` says newer messages arrived while the model ran, and the turn wrote
+    nothing, the turn is undone (checkpoint restored) and reported `superseded`.
     Turns of one conversation must not run concurrently (the dispatcher serialises them).
     Infrastructure failures end the turn with a polite apology, never a stack trace.
     """
     tenant = request.tenant
     phone = normalize_phone(request.phone)
     store = app.store
-    await store.upsert_patient(tenant.id, phone, source=request.channel)
-    conversation = await store.get_or_create_conversation(tenant.id, phone, request.channel)
-    await store.add_message(
-        conversation.id, direction="in", text=request.text,
-        kind="audio" if request.audio and not request.text else "text",
-        provider_message_id=request.provider_message_id,
-    )
-    if conversation.status == "human":
+    now = app.clock.now()
+    if request.inbox_ids:
+        conversation = await store.get_or_create_conversation(tenant.id, phone, request.channel)
+    else:
+        await store.upsert_patient(tenant.id, phone, source=request.channel)
+        conversation = await store.get_or_create_conversation(tenant.id, phone, request.channel)
+        await store.add_message(
+            conversation.id, direction="in", text=request.text,
+            kind="audio" if request.audio and not request.text else "text",
+            provider_message_id=request.provider_message_id,
+        )
+    if conversation.bot_paused(now):
         return TurnResult(turn_id=None, reply=None, skipped="human")
     if not (request.text and request.text.strip()) and not request.audio:
         return TurnResult(turn_id=None, reply=None, skipped="empty")
 
-    now = app.clock.now()
+    thread = thread_id(tenant.id, phone)
+    config: Any = {"configurable": {"thread_id": thread}, "recursion_limit": 40}
+    snapshot = await app.graph.aget_state(config)
+    state = snapshot.values or {}
     models = app.models(tenant, now)
     turn = await store.start_turn(conversation.id, tenant.id, model=models.name,
                                   prompt_version=prompt_version())
+    human_id = _human_id(request, turn.id)
+    done_before = _reply_after(state.get("messages", []), human_id)
+    if request.inbox_ids and done_before is not None:
+        await store.finish_turn(turn.id, outcome="recovered")
+        return TurnResult(turn_id=turn.id, reply=done_before, model=models.name, recovered=True)
+
     scope = Scope(tenant=tenant, store=store, patient_phone=phone,
                   conversation_id=conversation.id, turn_id=turn.id, now=now)
-    human_id = f"in-{turn.id}"
+    team = await _team_messages(store, conversation, state.get("human_synced_at"))
     human = HumanMessage(content=(request.text or "").strip(), id=human_id)
-    config: Any = {"configurable": {"thread_id": thread_id(tenant.id, phone)},
-                   "recursion_limit": 40}
     try:
         final = await app.graph.ainvoke(
-            {"messages": [human], "audio": list(request.audio)}, config,
+            {"messages": [*team, human], "audio": list(request.audio),
+             "human_synced_at": now.isoformat()},
+            config,
             context=TurnContext(scope=scope, models=models, transcriber=app.transcriber),
             durability="exit",
         )
     except (AtendeError, OSError) as exc:
         log.exception("turn_failed", tenant=tenant.id, turn=turn.id)
-        await store.add_message(conversation.id, direction="out", text=APOLOGY, status="queued",
-                                turn_id=turn.id, meta={"error": getattr(exc, "code", "os_error")})
+        if not request.inbox_ids:
+            await store.add_message(conversation.id, direction="out", text=APOLOGY,
+                                    status="sent", turn_id=turn.id,
+                                    meta={"error": getattr(exc, "code", "os_error")})
         await store.finish_turn(turn.id, outcome="error")
         return TurnResult(turn_id=turn.id, reply=APOLOGY, model=models.name,
                           error=getattr(exc, "code", "os_error"))
 
     produced = _this_turn(final["messages"], human_id)
     records = _tool_records(produced)
+    wrote = any(r.ok and (r.result or {}).get("action") in WRITE_ACTIONS for r in records)
+    if superseded is not None and not wrote and await superseded():
+        base = snapshot.config.get("configurable", {}).get("checkpoint_id")
+        await discard_checkpoints_after(app.checkpointer, thread, base)
+        await store.finish_turn(turn.id, outcome="superseded")
+        return TurnResult(turn_id=turn.id, reply=None, tool_calls=records, superseded=True)
+
     usage = [m.usage_metadata for m in produced if isinstance(m, AIMessage) and m.usage_metadata]
     tokens_in = sum(u["input_tokens"] for u in usage)
     tokens_out = sum(u["output_tokens"] for u in usage)
@@ -147,10 +211,11 @@ async def run_turn(app: Atende, request: TurnRequest) -> TurnResult:
                 models.name)
     handoff = any(r.ok and (r.result or {}).get("action") == "handoff" for r in records)
     reply = final.get("reply")
-    await store.add_message(conversation.id, direction="out", text=reply, status="queued",
-                            turn_id=turn.id, meta={"model": used})
+    if not request.inbox_ids:
+        await store.add_message(conversation.id, direction="out", text=reply, status="sent",
+                                turn_id=turn.id, meta={"model": used})
     await store.finish_turn(turn.id, outcome="handoff" if handoff else "replied",
                             tokens_in=tokens_in, tokens_out=tokens_out)
-    await prune_checkpoints(app.checkpointer, thread_id(tenant.id, phone))
+    await prune_checkpoints(app.checkpointer, thread)
     return TurnResult(turn_id=turn.id, reply=reply, tool_calls=records, model=used,
                       handoff=handoff, tokens_in=tokens_in, tokens_out=tokens_out)

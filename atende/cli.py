@@ -22,6 +22,8 @@ from atende.tenant import load_tenant_file, resolve_tenant
 app = typer.Typer(help="atende: a WhatsApp booking agent for clinics.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Clinic configuration files.")
 app.add_typer(tenants_app, name="tenants")
+conversations_app = typer.Typer(help="Conversations: hand them back to the bot.")
+app.add_typer(conversations_app, name="conversations")
 err = Console(stderr=True)
 EXIT_WORDS = {"sair", "exit", "quit", "/sair", "/exit"}
 
@@ -149,6 +151,62 @@ def tenants_check(
                             f"professionals, {len(tenant.services)} services)", highlight=False)
     if failed:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    model: Annotated[str | None, typer.Option(help="offline | openai:<model> | scripted:<file>")]
+    = None,
+) -> None:
+    """Run the webhook server (Z-API and Meta), the dispatcher and the outbox worker."""
+    import uvicorn
+
+    from atende.server.app import create_app
+
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    if model is None and not settings.has_openai_key:
+        err.print("No OPENAI_API_KEY set: using the offline model (a deterministic pt-BR policy).")
+    try:
+        application = create_app(settings, model=model)
+    except AtendeError as exc:
+        raise _fail(str(exc)) from None
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=True)
+
+
+@conversations_app.command("resume")
+def conversations_resume(
+    tenant: Annotated[str, typer.Option(help="tenant id")],
+    phone: Annotated[str, typer.Option(help="the patient's phone")],
+) -> None:
+    """Give a conversation a person took over back to the bot."""
+    from atende.memory import open_store
+    from atende.phones import normalize_phone
+
+    settings = Settings()
+    try:
+        resolve_tenant(tenant, settings.tenants_dir)
+        e164 = normalize_phone(phone)
+    except AtendeError as exc:
+        raise _fail(str(exc)) from None
+
+    async def run() -> str | None:
+        store = open_store(settings.database_url)
+        await store.setup()
+        try:
+            conversation = await store.find_conversation(tenant, e164)
+            if conversation is None:
+                return None
+            return (await store.resume_conversation(conversation.id)).status
+        finally:
+            await store.close()
+
+    status = asyncio.run(run())
+    if status is None:
+        raise _fail(f"no conversation of {tenant} with {e164}")
+    Console().print(f"{tenant} {e164}: {status} (the bot answers again)", highlight=False)
 
 
 if __name__ == "__main__":

@@ -127,3 +127,28 @@ class _Thread:
             (self.thread_id, self.ns, checkpoint_id),
         ) as cursor:
             return await cursor.fetchone()  # present: we hold the write lock
+
+
+async def discard_checkpoints_after(saver: BaseCheckpointSaver[Any], thread_id: str,
+                                    checkpoint_id: str | None) -> int:
+    """Drop a thread's checkpoints newer than `checkpoint_id` (all of them when None), so the
+    conversation resumes from it: how a turn whose reply was superseded is undone."""
+    if isinstance(saver, InMemorySaver):
+        raise NotImplementedError("discarding from an InMemorySaver is not implemented")
+    if not isinstance(saver, AsyncSqliteSaver):
+        raise NotImplementedError(f"discarding from a {type(saver).__name__} is not implemented")
+    await saver.setup()
+    conn = saver.conn
+    newer = "thread_id = ? AND checkpoint_id > ?" if checkpoint_id else "thread_id = ?"
+    args = (thread_id, checkpoint_id) if checkpoint_id else (thread_id,)
+    async with saver.lock:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = await conn.execute(f"DELETE FROM checkpoints WHERE {newer}", args)
+            deleted = cursor.rowcount
+            await conn.execute(f"DELETE FROM writes WHERE {newer}", args)
+        except BaseException:
+            await conn.rollback()
+            raise
+        await conn.commit()
+    return deleted

@@ -127,4 +127,54 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX turns_by_conversation ON turns (conversation_id, started_at);
     """,
+    # v1: the inbox, the outbox and human takeover. SQLite cannot alter a CHECK, so messages
+    # is rebuilt (create, copy, drop, rename, index; see sqlite.org/lang_altertable.html),
+    # keeping every row and its seq: v0 rows were written by the console path, so inbound
+    # ones are the patient's with no inbox state, outbound ones the bot's.
+    f"""
+    CREATE TABLE messages_v1 (
+        seq                 INTEGER PRIMARY KEY,
+        id                  TEXT NOT NULL UNIQUE,
+        conversation_id     TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        tenant_id           TEXT NOT NULL,
+        direction           TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        author              TEXT NOT NULL CHECK (author IN ('patient', 'bot', 'human')),
+        channel             TEXT,
+        kind                TEXT NOT NULL DEFAULT 'text',
+        text                TEXT,
+        status              TEXT NOT NULL CHECK (status IN ('received', 'queued', 'sending', 'sent',
+                                                            'delivered', 'read', 'played', 'failed', 'dead')),
+        state               TEXT CHECK (state IN ('pending', 'done', 'ignored')),
+        provider_message_id TEXT,
+        provider_ts         TEXT CHECK (provider_ts {_TS}),
+        turn_id             TEXT,
+        attempts            INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        next_attempt_at     TEXT CHECK (next_attempt_at {_TS}),
+        error               TEXT,
+        meta                TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(meta)),
+        created_at          TEXT NOT NULL CHECK (created_at {_TS}),
+        -- patients write in, the clinic (bot or a person) writes out; only inbound has a state
+        CHECK ((direction = 'in') = (author = 'patient')),
+        CHECK (state IS NULL OR direction = 'in')
+    );
+    INSERT INTO messages_v1 (seq, id, conversation_id, tenant_id, direction, author, channel, kind,
+                             text, status, provider_message_id, turn_id, meta, created_at)
+    SELECT m.seq, m.id, m.conversation_id, m.tenant_id, m.direction,
+           CASE m.direction WHEN 'in' THEN 'patient' ELSE 'bot' END,
+           (SELECT c.channel FROM conversations AS c WHERE c.id = m.conversation_id),
+           m.kind, m.text, m.status, m.provider_message_id, m.turn_id, m.meta, m.created_at
+    FROM messages AS m;
+    DROP TABLE messages;
+    ALTER TABLE messages_v1 RENAME TO messages;
+    CREATE INDEX messages_by_conversation ON messages (conversation_id, seq);
+    CREATE UNIQUE INDEX messages_provider_id ON messages (tenant_id, provider_message_id)
+        WHERE provider_message_id IS NOT NULL;
+    -- the dispatcher's inbox: a conversation's pending messages in the order they were sent
+    CREATE INDEX messages_inbox_pending ON messages (conversation_id, state, provider_ts)
+        WHERE state = 'pending';
+    -- the senders' outbox: queued rows that are due, and the dead letters
+    CREATE INDEX messages_outbox_due ON messages (status, next_attempt_at) WHERE direction = 'out';
+
+    ALTER TABLE conversations ADD COLUMN paused_until TEXT CHECK (paused_until {_TS});
+    """,
 ]

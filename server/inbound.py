@@ -79,8 +79,9 @@ class Ignored(_Event):
 
     channel: Channel
     reason: str  # stable snake_case: "group_message", "reaction", "presence", "template_status"...
-    detail: str = ""
+    detail: str = ""  # logged: never a phone number or a message body
     tenant_id: str | None = None
+    provider_message_id: str | None = None  # the message or status ignored, when there is one
 
 
 WebhookEvent = InboundMessage | StatusUpdate | Ignored

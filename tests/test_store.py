@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from atende.clock import FrozenClock
 from atende.errors import NotFound, SlotUnavailable
 from atende.memory import open_store
-from atende.memory.migrations_sqlite import MIGRATIONS
+from atende.memory.migrations_sqlite import BOOTSTRAP, MIGRATIONS
 from atende.memory.sqlite import SQLiteStore, sqlite_path
 from atende.memory.store import Appointment, NewAppointment, Store
 
@@ -456,3 +457,107 @@ async def test_sqlite_trigger_refuses_overlap_from_any_writer(tmp_db_url: str) -
             " '2030-01-01 00:00:00', '2030-01-01 00:00:00')",
             (TENANT, BIA),
         )
+
+
+V0_ROWS = """
+INSERT INTO schema_migrations VALUES (0, '2030-01-01 00:00:00');
+INSERT INTO patients (tenant_id, phone, name, source, created_at, updated_at)
+    VALUES ('clinica-exemplo', '+5511990000001', 'Ana', 'console', '2030-01-01 10:00:00',
+            '2030-01-01 10:00:00');
+INSERT INTO conversations (id, tenant_id, phone, channel, status, handoff_reason, handoff_at,
+                           last_inbound_at, created_at)
+    VALUES ('c1', 'clinica-exemplo', '+5511990000001', 'console', 'human', 'reclamação',
+            '2030-01-01 10:05:00', '2030-01-01 10:01:00', '2030-01-01 10:00:00');
+INSERT INTO messages (seq, id, conversation_id, tenant_id, direction, kind, text, status,
+                      provider_message_id, turn_id, meta, created_at) VALUES
+    (7, 'm2', 'c1', 'clinica-exemplo', 'out', 'text', 'Olá, Ana!', 'queued', NULL, 't1',
+     '{"model": "offline"}', '2030-01-01 10:01:01'),
+    (3, 'm1', 'c1', 'clinica-exemplo', 'in', 'audio', NULL, 'received', 'wamid.1', NULL,
+     '{}', '2030-01-01 10:01:00'),
+    (9, 'm3', 'c1', 'clinica-exemplo', 'out', 'text', 'Até logo', 'read', 'wamid.2', 't1',
+     '{}', '2030-01-01 10:02:00');
+INSERT INTO appointments (id, tenant_id, professional_id, service_id, patient_phone, start_utc,
+                          end_utc, status, created_at, updated_at)
+    VALUES ('a1', 'clinica-exemplo', 'dra-julia', 'limpeza', '+5511990000001',
+            '2030-01-07 12:00:00', '2030-01-07 12:30:00', 'booked', '2030-01-01 10:02:00',
+            '2030-01-01 10:02:00');
+INSERT INTO turns (id, conversation_id, tenant_id, started_at, finished_at, model, outcome)
+    VALUES ('t1', 'c1', 'clinica-exemplo', '2030-01-01 10:01:00', '2030-01-01 10:01:01', 'offline',
+            'replied');
+"""
+
+
+async def test_sqlite_v0_database_upgrades_with_its_rows_intact(tmp_db_url: str) -> None:
+    with closing(sqlite3.connect(sqlite_path(tmp_db_url))) as conn:
+        conn.executescript(";".join([BOOTSTRAP, *MIGRATIONS[:1], V0_ROWS]))  # as v0 left it
+    store = SQLiteStore(tmp_db_url)
+    await store.setup()
+    try:
+        messages = await store.list_messages("c1")
+        assert [(m.id, m.direction, m.author, m.status, m.text) for m in messages] == [
+            ("m1", "in", "patient", "received", None),
+            ("m2", "out", "bot", "queued", "Olá, Ana!"),
+            ("m3", "out", "bot", "read", "Até logo"),
+        ]  # the order they were stored in, authors told apart by direction
+        assert {(m.channel, m.state, m.attempts, m.error) for m in messages} == {("console", None, 0, None)}
+        assert (messages[0].kind, messages[0].provider_message_id) == ("audio", "wamid.1")
+        assert (messages[1].meta, messages[1].turn_id) == ({"model": "offline"}, "t1")
+        assert messages[0].created_at == datetime(2030, 1, 1, 10, 1, tzinfo=UTC)
+        conversation = await store.get_conversation("c1")
+        assert conversation is not None
+        assert (conversation.status, conversation.handoff_reason, conversation.paused_until) == (
+            "human",
+            "reclamação",
+            None,
+        )
+        assert conversation.bot_paused(datetime(2031, 1, 1, tzinfo=UTC))  # paused until resumed
+        patient = await store.get_patient(TENANT, ANA)
+        assert patient is not None and patient.name == "Ana"
+        appointment = await store.get_appointment(TENANT, "a1")
+        assert appointment is not None and appointment.start == MONDAY_9H
+        with pytest.raises(SlotUnavailable):  # the triggers survived
+            await store.book_appointment(visit(10, phone=BIA))
+        # the unique provider id and the new statuses work on the rebuilt table
+        again = await store.add_message("c1", direction="in", text="oi", provider_message_id="wamid.1")
+        assert again == messages[0]
+        assert await store.apply_status(TENANT, "wamid.2", "played")
+        assert await store.outbox_claim("m2") is not None
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(sqlite_path(tmp_db_url))) as conn:
+        versions = [v for (v,) in conn.execute("SELECT v FROM schema_migrations ORDER BY v")]
+        indexes = {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'"
+                " AND sql IS NOT NULL"
+            )
+        }
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert versions == [0, 1]
+    assert indexes == {
+        "messages_by_conversation",
+        "messages_provider_id",
+        "messages_inbox_pending",
+        "messages_outbox_due",
+    }
+
+
+async def test_sqlite_extending_a_pause_keeps_when_the_handoff_began(tmp_db_url: str) -> None:
+    clock = FrozenClock(MONDAY_9H)
+    store = SQLiteStore(tmp_db_url, clock=clock)
+    await store.setup()
+    conversation = await store.get_or_create_conversation(TENANT, ANA, "zapi")
+    first = await store.pause_conversation(
+        conversation.id, until=MONDAY_9H + timedelta(hours=12), reason="mensagem enviada pela equipe"
+    )
+    clock.advance(hours=1)
+    extended = await store.pause_conversation(
+        conversation.id, until=MONDAY_9H + timedelta(hours=13), reason="mensagem enviada pela equipe"
+    )
+    assert extended.handoff_at == first.handoff_at == MONDAY_9H
+    clock.advance(hours=20)  # the pause ran out: the next one is a new handoff
+    renewed = await store.pause_conversation(conversation.id, until=None, reason="reclamação")
+    assert renewed.handoff_at == MONDAY_9H + timedelta(hours=21)
+    await store.close()

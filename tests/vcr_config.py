@@ -28,7 +28,11 @@ FILTER_HEADERS = [
     "openai-organization",
     "openai-project",
     "cookie",
+    "client-token",  # Z-API account token
+    "z-api-token",
 ]
+# Z-API puts the instance id and token in the URL path: /instances/<id>/token/<token>/...
+_ZAPI_URL_SECRETS = re.compile(r"(/instances/)[^/]+(/token/)[^/]+")
 # Response headers that identify the account or session.
 DROP_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
 
@@ -96,7 +100,7 @@ class PhoneScrubber:
 
     def request(self, request: Request) -> Request:
         """vcrpy `before_record_request` hook (also applied to live requests when matching)."""
-        request.uri = self.text(request.uri)
+        request.uri = _ZAPI_URL_SECRETS.sub(r"\1INSTANCE\2TOKEN", self.text(request.uri))
         if isinstance(request.body, bytes | str):
             request.body = self._any(request.body)
         for name in list(request.headers):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from atende.errors import PolicyViolation
@@ -29,7 +30,8 @@ def _stage(value: str) -> LeadStage:
 
 
 async def request_human(scope: Scope, reason: str) -> dict[str, Any]:
-    await scope.store.set_conversation_status(
-        scope.conversation_id, "human", reason=(reason or "pedido do paciente")[:500]
+    until = scope.now + timedelta(hours=scope.tenant.handoff.pause_hours)
+    await scope.store.pause_conversation(
+        scope.conversation_id, until=until, reason=(reason or "pedido do paciente")[:500]
     )
     return {"ok": True, "action": "handoff", "message": scope.tenant.handoff.message}

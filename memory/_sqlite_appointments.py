@@ -1,0 +1,153 @@
+"""The SQLite store's calendar: booking, listing, cancelling and moving appointments."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import datetime
+
+from atende.errors import NotFound
+
+from ._sqlite_base import SQLiteBase
+from ._sqlite_rows import (
+    APPOINTMENT_NOT_FOUND,
+    APPOINTMENT_STATUSES,
+    NOT_ACTIVE,
+    check_choice,
+    check_phone,
+    fetch,
+    insert,
+    select,
+    to_db,
+    transaction,
+)
+from .store import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment
+
+
+def check_own_active(
+    conn: sqlite3.Connection, tenant_id: str, appointment_id: str, patient_phone: str
+) -> None:
+    key = {"tenant_id": tenant_id, "id": appointment_id, "patient_phone": patient_phone}
+    row = conn.execute(*select("appointments", key)).fetchone()
+    if row is None:
+        raise NotFound(APPOINTMENT_NOT_FOUND)
+    if row["status"] not in ACTIVE_STATUSES:
+        raise NotFound(NOT_ACTIVE.get(row["status"], APPOINTMENT_NOT_FOUND))
+
+
+def slot(start: datetime, end: datetime) -> tuple[str, str]:
+    start_db, end_db = to_db(start), to_db(end)
+    if end_db <= start_db:
+        raise ValueError(f"an appointment must end after it starts ({start} .. {end})")
+    return start_db, end_db
+
+
+class AppointmentsMixin(SQLiteBase):
+    async def book_appointment(self, new: NewAppointment) -> Appointment:
+        """Insert a `booked` appointment; `SlotUnavailable` if it overlaps an active one."""
+        check_phone(new.patient_phone)
+        start, end = slot(new.start, new.end)
+        now = self._now()
+        row = {
+            "id": str(uuid.uuid4()),
+            "tenant_id": new.tenant_id,
+            "professional_id": new.professional_id,
+            "service_id": new.service_id,
+            "patient_phone": new.patient_phone,
+            "start_utc": start,
+            "end_utc": end,
+            "status": "booked",
+            "created_by_turn": new.created_by_turn,
+            "updated_by_turn": new.created_by_turn,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+        def op(conn: sqlite3.Connection) -> Appointment:
+            with transaction(conn):
+                insert(conn, "appointments", row)  # the trigger refuses an overlap
+                return fetch(Appointment, conn, "appointments", id=row["id"])
+
+        return await self._run(op)
+
+    async def get_appointment(
+        self, tenant_id: str, appointment_id: str, *, patient_phone: str | None = None
+    ) -> Appointment | None:
+        """The appointment, or None when unknown or (given `patient_phone`) someone else's."""
+        key = {"tenant_id": tenant_id, "id": appointment_id}
+        if patient_phone is not None:
+            key["patient_phone"] = patient_phone
+        return await self._get(Appointment, "appointments", **key)
+
+    async def list_appointments(
+        self,
+        tenant_id: str,
+        *,
+        patient_phone: str | None = None,
+        professional_id: str | None = None,
+        start_from: datetime | None = None,
+        start_to: datetime | None = None,
+        statuses: tuple[AppointmentStatus, ...] | None = ACTIVE_STATUSES,
+    ) -> list[Appointment]:
+        """Ordered by start; `start_from <= start < start_to`; `statuses=None` for all."""
+        where, params = ["tenant_id = ?"], [tenant_id]
+        for condition, value in (
+            ("patient_phone = ?", patient_phone),
+            ("professional_id = ?", professional_id),
+            ("start_utc >= ?", to_db(start_from) if start_from else None),
+            ("start_utc < ?", to_db(start_to) if start_to else None),
+        ):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
+        if statuses is not None:
+            for status in statuses:
+                check_choice("status", status, APPOINTMENT_STATUSES)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
+        sql = f"SELECT * FROM appointments WHERE {' AND '.join(where)} ORDER BY start_utc, id"
+        return await self._list(Appointment, sql, params)
+
+    async def cancel_appointment(
+        self, tenant_id: str, appointment_id: str, *, patient_phone: str, turn_id: str | None = None
+    ) -> Appointment:
+        """Cancel the patient's own active appointment; `NotFound` otherwise."""
+        values = (turn_id, self._now(), appointment_id)
+
+        def op(conn: sqlite3.Connection) -> Appointment:
+            with transaction(conn):
+                check_own_active(conn, tenant_id, appointment_id, patient_phone)
+                conn.execute(
+                    "UPDATE appointments SET status = 'cancelled', updated_by_turn = ?,"
+                    " updated_at = ? WHERE id = ?",
+                    values,
+                )
+                return fetch(Appointment, conn, "appointments", id=appointment_id)
+
+        return await self._run(op)
+
+    async def reschedule_appointment(
+        self,
+        tenant_id: str,
+        appointment_id: str,
+        *,
+        patient_phone: str,
+        professional_id: str,
+        start: datetime,
+        end: datetime,
+        turn_id: str | None = None,
+    ) -> Appointment:
+        """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap)."""
+        values = (professional_id, *slot(start, end), turn_id, self._now(), appointment_id)
+
+        def op(conn: sqlite3.Connection) -> Appointment:
+            with transaction(conn):
+                check_own_active(conn, tenant_id, appointment_id, patient_phone)
+                conn.execute(  # in place: the update trigger refuses an overlap
+                    "UPDATE appointments SET professional_id = ?, start_utc = ?, end_utc = ?,"
+                    " updated_by_turn = ?, updated_at = ? WHERE id = ?",
+                    values,
+                )
+                return fetch(Appointment, conn, "appointments", id=appointment_id)
+
+        return await self._run(op)

@@ -1,0 +1,127 @@
+"""The SQLite store's foundation: the file, its connection pool, migrations and error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from atende.clock import Clock, SystemClock
+from atende.errors import ConfigError, InfrastructureError, SlotUnavailable
+
+from ._sqlite_rows import SLOT_TAKEN, R, insert, record, select, statements, to_db, transaction
+from .migrations_sqlite import BOOTSTRAP, MIGRATIONS
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def sqlite_path(url: str) -> str:
+    """The file in `sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix):
+        raise ConfigError(f"expected sqlite:///path.db, got {url!r}", field="database_url")
+    path = url[len(prefix) :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        # every operation opens its own connection, and each would see a different empty db
+        raise ConfigError("SQLite needs a file path, not :memory:", field="database_url")
+    return path
+
+
+class SQLiteBase:
+    """One SQLite file in WAL mode, safe for many threads and processes at once.
+
+    Each call runs in a worker thread on a pooled connection used by that thread alone; writes
+    take the write lock up front (`BEGIN IMMEDIATE`).
+    """
+
+    def __init__(self, url: str, *, clock: Clock | None = None, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self._clock = clock or SystemClock()
+        self._busy_timeout = busy_timeout
+        self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
+
+    async def setup(self) -> None:
+        """Create the file and apply pending `MIGRATIONS`; idempotent, safe across processes."""
+        await asyncio.to_thread(self._setup)
+
+    def _setup(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as conn:
+            # WAL lets readers run beside the one writer; the mode is stored in the file.
+            conn.execute("PRAGMA journal_mode = WAL")
+            with transaction(conn):
+                conn.execute(BOOTSTRAP)
+                (current,) = conn.execute("SELECT max(v) FROM schema_migrations").fetchone()
+                current = -1 if current is None else current
+                if current >= len(MIGRATIONS):
+                    raise InfrastructureError(
+                        f"{self.path} has schema v{current}, newer than this code's v{len(MIGRATIONS) - 1}"
+                    )
+                for version in range(current + 1, len(MIGRATIONS)):
+                    for statement in statements(MIGRATIONS[version]):
+                        conn.execute(statement)
+                    insert(conn, "schema_migrations", {"v": version, "applied_at": self._now()})
+
+    async def close(self) -> None:
+        """Close the pooled connections (a later call simply opens new ones)."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _now(self) -> str:
+        return to_db(self._clock.now())
+
+    async def _get(self, cls: type[R], table: str, **key: str) -> R | None:
+        def op(conn: sqlite3.Connection) -> R | None:
+            row = conn.execute(*select(table, key)).fetchone()
+            return None if row is None else record(cls, row)
+
+        return await self._run(op)
+
+    async def _list(self, cls: type[R], sql: str, params: Any) -> list[R]:
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [record(cls, row) for row in rows]
+
+    async def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._call, op)
+
+    def _call(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            with self._connection() as conn:
+                return op(conn)
+        except sqlite3.IntegrityError as exc:
+            if "slot_taken" in str(exc):
+                raise SlotUnavailable(SLOT_TAKEN) from exc
+            raise InfrastructureError(f"database constraint failed: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise InfrastructureError(f"database error: {exc}") from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for the calling thread alone, returned to the pool afterwards."""
+        with self._idle_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            # isolation_level=None: no implicit BEGINs; `transaction` spells them out
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:  # only if a ROLLBACK failed: do not reuse it
+                conn.close()
+            else:
+                with self._idle_lock:
+                    self._idle.append(conn)

@@ -1,0 +1,98 @@
+"""What a webhook does with parsed events: store, dedupe, notify — never wait for the model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from atende.server.inbound import Ignored, InboundMessage, StatusUpdate, WebhookEvent
+
+if TYPE_CHECKING:
+    from atende.server.app import Services
+
+log = structlog.get_logger(__name__)
+
+
+async def ingest(services: Services, events: list[WebhookEvent]) -> dict[str, int]:
+    """Apply every event of one webhook POST; returns counts by outcome (for the response)."""
+    counts = {"accepted": 0, "duplicate": 0, "ignored": 0, "status": 0, "human": 0}
+    for event in events:
+        if isinstance(event, InboundMessage):
+            outcome = await (_human(services, event) if event.from_me else _inbound(services, event))
+        elif isinstance(event, StatusUpdate):
+            outcome = await _status(services, event)
+        else:
+            outcome = _ignored(event)
+        counts[outcome] += 1
+        channel = event.channel
+        services.metrics.webhooks.labels(channel=channel, outcome=_metric(outcome)).inc()
+        if outcome == "duplicate":
+            services.metrics.duplicates.labels(channel=channel).inc()
+    return counts
+
+
+def _metric(outcome: str) -> str:
+    return {"status": "accepted", "human": "accepted"}.get(outcome, outcome)
+
+
+async def _inbound(services: Services, msg: InboundMessage) -> str:
+    store = services.atende.store
+    meta: dict[str, object] = {"raw_type": msg.raw_type}
+    if msg.media:
+        meta["media"] = msg.media.model_dump(exclude_none=True)
+    for key in ("reply_to", "choice_id", "contact_name", "user_id"):
+        value = getattr(msg, key)
+        if value:
+            meta[key] = value
+    if msg.forwarded:
+        meta["forwarded"] = True
+    if msg.referral:
+        meta["referral"] = msg.referral
+    stored, created = await store.inbox_add(
+        msg.tenant_id, msg.phone, channel=msg.channel,
+        provider_message_id=msg.provider_message_id, provider_ts=msg.timestamp,
+        kind=msg.kind, text=msg.text, meta=meta)
+    if not created:
+        log.info("webhook_duplicate", channel=msg.channel, message_id=msg.provider_message_id)
+        return "duplicate"
+    if msg.contact_name:
+        patient = await store.get_patient(msg.tenant_id, msg.phone)
+        if patient is not None and not patient.name:
+            await store.update_patient(msg.tenant_id, msg.phone, add_note=None,
+                                       name=msg.contact_name[:80])
+    services.dispatcher.notify(stored.conversation_id)
+    return "accepted"
+
+
+async def _human(services: Services, msg: InboundMessage) -> str:
+    """A message sent from the clinic's own number: the bot's echo, or a person taking over."""
+    store = services.atende.store
+    if await store.find_outbound(msg.tenant_id, msg.provider_message_id) is not None:
+        return "ignored"  # our own reply coming back
+    tenant = services.tenants.get(msg.tenant_id)
+    conversation = await store.get_or_create_conversation(msg.tenant_id, msg.phone, msg.channel)
+    _, created = await store.record_human_message(
+        conversation.id, text=msg.text, kind=msg.kind,
+        provider_message_id=msg.provider_message_id, provider_ts=msg.timestamp)
+    if not created:
+        return "duplicate"
+    until = services.atende.clock.now() + timedelta(hours=tenant.handoff.pause_hours)
+    await store.pause_conversation(conversation.id, until=until,
+                                   reason="mensagem enviada pela equipe")
+    log.info("human_takeover", conversation_id=conversation.id, until=until.isoformat())
+    return "human"
+
+
+async def _status(services: Services, update: StatusUpdate) -> str:
+    for provider_id in update.provider_message_ids:
+        error = f"{update.error_code or ''}: {update.error_message or ''}".strip(": ") or None
+        await services.atende.store.apply_status(update.tenant_id, provider_id, update.status,
+                                                 error=error)
+    return "status"
+
+
+def _ignored(event: Ignored) -> str:
+    log.info("webhook_ignored", channel=event.channel, reason=event.reason, detail=event.detail)
+    return "ignored"

@@ -1,0 +1,142 @@
+"""The outbox worker: sends queued replies through each clinic's channel, with retries.
+
+Network errors, 429 and 5xx are retried with exponential backoff (honouring Retry-After);
+definitive 4xx errors are recorded as failed; after `max_attempts` a message is dead-lettered
+(`store.dead_letters`). Right before each send it re-checks that the bot still owns the
+conversation, and on Meta that the 24-hour customer-service window is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from atende.clock import Clock
+from atende.memory.store import Message, Store
+from atende.server.metrics import Metrics
+from atende.server.senders import Sender, SendError
+from atende.server.window import window_open
+
+log = structlog.get_logger(__name__)
+
+_EVERYTHING = timedelta(days=3650)  # outbox_due horizon that includes rows waiting to retry
+SenderFor = Callable[[str, str], Sender | None]  # (tenant id, channel) → sender
+
+
+def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Seconds before retry number `attempt` (1-based): exponential with full jitter."""
+    return random.uniform(base, min(cap, base * 2 ** attempt))  # jitter, not crypto
+
+
+class OutboxWorker:
+    def __init__(self, store: Store, sender_for: SenderFor, *, clock: Clock, metrics: Metrics,
+                 max_attempts: int = 6, poll_seconds: float = 1.0):
+        self.store = store
+        self.sender_for = sender_for
+        self.clock = clock
+        self.metrics = metrics
+        self.max_attempts = max_attempts
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        # (tenant, channel) → "sent" or the last error code: what /health reports
+        self.last_outcome: dict[tuple[str, str], str] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        recovered = await self.store.outbox_recover()
+        if recovered:
+            log.warning("outbox_recovered_interrupted_sends", count=recovered)
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox_pass_failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+
+    async def drain(self) -> int:
+        """Send everything due now, each conversation's bubbles strictly in order; returns
+        how many sends were attempted."""
+        attempted = 0
+        while True:
+            now = self.clock.now()
+            queued = await self.store.outbox_due(now + _EVERYTHING, limit=500)
+            heads: dict[str, Message] = {}
+            for message in queued:  # oldest first: the head is the next bubble to go out
+                heads.setdefault(message.conversation_id, message)
+            ready = [m for m in heads.values()
+                     if m.next_attempt_at is None or m.next_attempt_at <= now]
+            if not ready:
+                return attempted
+            attempted += len(ready)
+            await asyncio.gather(*(self._send(m) for m in ready))
+
+    async def _send(self, queued: Message) -> None:
+        message = await self.store.outbox_claim(queued.id)
+        if message is None:
+            return
+        conversation = await self.store.get_conversation(message.conversation_id)
+        now = self.clock.now()
+        channel = (conversation.channel if conversation else None) or message.channel or ""
+        if conversation is None:
+            await self.store.outbox_result(message.id, status="failed", error="no conversation")
+            return
+        if conversation.bot_paused(now) and not message.meta.get("handoff"):
+            await self._fail(message, channel, "human_takeover: a person has the conversation")
+            return
+        sender = self.sender_for(conversation.tenant_id, channel)
+        if sender is None:
+            await self._fail(message, channel, f"no {channel or 'channel'} credentials configured")
+            return
+        if channel == "meta" and not window_open(conversation.last_inbound_at, now):
+            self.metrics.sends.labels(channel=channel, outcome="outside_window").inc()
+            await self.store.outbox_result(
+                message.id, status="failed",
+                error="outside_24h_window: free text needs an open customer-service window")
+            return
+        try:
+            result = await sender.send_text(conversation.phone, message.text or "")
+        except SendError as exc:
+            await self._retry_or_fail(message, channel, exc, now)
+            return
+        await self.store.outbox_result(message.id, status="sent",
+                                       provider_message_id=result.provider_message_id)
+        self.last_outcome[(conversation.tenant_id, channel)] = "sent"
+        self.metrics.sends.labels(channel=channel, outcome="sent").inc()
+
+    async def _fail(self, message: Message, channel: str, error: str) -> None:
+        await self.store.outbox_result(message.id, status="failed", error=error)
+        self.metrics.sends.labels(channel=channel or "none", outcome="failed").inc()
+        log.warning("send_refused", message_id=message.id, error=error)
+
+    async def _retry_or_fail(self, message: Message, channel: str, exc: SendError,
+                             now: datetime) -> None:
+        error = f"{exc.code or 'error'}: {exc}"
+        conversation = await self.store.get_conversation(message.conversation_id)
+        if conversation is not None:
+            self.last_outcome[(conversation.tenant_id, channel)] = exc.code or "error"
+        if not exc.retryable:
+            await self._fail(message, channel, error)
+            return
+        if message.attempts >= self.max_attempts:
+            await self.store.outbox_result(message.id, status="dead", error=error)
+            self.metrics.sends.labels(channel=channel, outcome="dead").inc()
+            log.error("send_dead_lettered", message_id=message.id, attempts=message.attempts,
+                      error=error)
+            return
+        delay = exc.retry_after if exc.retry_after is not None else backoff(message.attempts)
+        await self.store.outbox_result(message.id, status="queued", error=error,
+                                       next_attempt_at=now + timedelta(seconds=delay))
+        self.metrics.sends.labels(channel=channel, outcome="retry").inc()
+        log.warning("send_retry", message_id=message.id, attempt=message.attempts, delay=delay)
