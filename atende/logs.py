@@ -39,7 +39,8 @@ _SCAN = re.compile(
       | [0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}       # UUIDs
       | \d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?
     )
-  | (?P<secret>(?<![A-Za-z])(?:verify_|access_)?token[=/]|[Bb]earer[ ]+)[^\s&/"'<>,;]+
+  | (?P<secret>(?<![A-Za-z])(?:verify_|access_)?token[=/]|[Bb]earer[ ]+|/webhooks/zapi/[\w-]+/)
+    [^\s&/"'<>,;?]+                                               # Z-API's secret sits in the path
   | (?<![0-9A-Za-z])(?<!\d[.,])                                  # not inside a word or a decimal
     (?P<phone>
         \+?\d{10,15}                                               # 5511987654321, +5511987654321
@@ -55,7 +56,7 @@ _SCAN = re.compile(
 _NON_DIGIT = re.compile(r"\D")
 # Every phone format ends in 4 digits in a row; a C-speed search for that (or a token) lets most
 # strings skip the full scan.
-_HINT = re.compile(r"\d{4}|token[=/]|[Bb]earer ")
+_HINT = re.compile(r"\d{4}|token[=/]|[Bb]earer |webhooks/zapi/")
 
 
 def _masked(match: re.Match[str]) -> str:

@@ -61,6 +61,9 @@ class Dispatcher:
         self.on_outbox = on_outbox
         self.wallclock = wallclock  # debounce runs on real time even when turns freeze "now"
         self._workers: dict[str, _Worker] = {}
+        # when this process saw each pending burst start and last grow (sub-second precision;
+        # after a restart the stored arrival times take over)
+        self._burst: dict[str, tuple[datetime, datetime]] = {}
         self._closing = False
 
     async def start(self) -> int:
@@ -75,6 +78,9 @@ class Dispatcher:
         """A message arrived for this conversation: wake its worker, or start one."""
         if self._closing:
             return
+        now = self.wallclock()
+        first, _ = self._burst.get(conversation_id, (now, now))
+        self._burst[conversation_id] = (first, now)
         worker = self._workers.get(conversation_id)
         if worker is not None and not worker.task.done():
             worker.wake.set()
@@ -110,7 +116,13 @@ class Dispatcher:
                     return
                 structlog.contextvars.bind_contextvars(tenant=conversation.tenant_id)
                 await self._debounce(conversation, wake)
-                await self._answer(conversation)
+                answering = self._burst.pop(conversation_id, None)
+                try:
+                    await self._answer(conversation)
+                except BaseException:
+                    if answering is not None:  # not answered: the burst is still open
+                        self._burst.setdefault(conversation_id, answering)
+                    raise
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -133,6 +145,9 @@ class Dispatcher:
                 return
             first = min(m.created_at for m in pending)
             last = max(m.created_at for m in pending)
+            if conversation.id in self._burst:
+                seen_first, seen_last = self._burst[conversation.id]
+                first, last = max(first, seen_first), max(last, seen_last)
             deadline = min(last + window, first + cap)
             delay = (deadline - self.wallclock()).total_seconds()
             if delay <= 0:
@@ -181,6 +196,9 @@ class Dispatcher:
             await store.inbox_ignore(ids, reason=result.skipped or "no_reply")
             return
         outcome = "error" if result.error else "handoff" if result.handoff else "replied"
+        log.info("turn_done", outcome=outcome, messages=len(ids), turn_id=result.turn_id,
+                 model=result.model, tools=[c.name for c in result.tool_calls],
+                 seconds=round(elapsed, 3), reply=result.reply)
         self.metrics.turns.labels(tenant=tenant.id, outcome=outcome).inc()
         self.metrics.llm_tokens.labels(tenant=tenant.id, direction="in").inc(result.tokens_in)
         self.metrics.llm_tokens.labels(tenant=tenant.id, direction="out").inc(result.tokens_out)

@@ -30,6 +30,7 @@ async def ingest(services: Services, events: list[WebhookEvent]) -> dict[str, in
         services.metrics.webhooks.labels(channel=channel, outcome=_metric(outcome)).inc()
         if outcome == "duplicate":
             services.metrics.duplicates.labels(channel=channel).inc()
+    log.info("webhook_received", **{k: v for k, v in counts.items() if v})
     return counts
 
 
@@ -63,6 +64,8 @@ async def _inbound(services: Services, msg: InboundMessage) -> str:
             await store.update_patient(msg.tenant_id, msg.phone, add_note=None,
                                        name=msg.contact_name[:80])
     services.dispatcher.notify(stored.conversation_id)
+    log.info("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
+             kind=msg.kind, phone=msg.phone, text=msg.text)
     return "accepted"
 
 
