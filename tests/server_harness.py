@@ -8,7 +8,7 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +81,9 @@ class Running:
     services: Services
     providers: FakeProviders
 
-    async def settle(self, timeout: float = 15.0) -> None:
-        """Wait until every pending turn ran and every queued reply was sent."""
-        deadline = time.monotonic() + timeout
+    async def settle(self) -> None:
+        """Wait (up to 15 s) until every pending turn ran and every queued reply was sent."""
+        deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline:
             await self.services.dispatcher.idle()
             await self.services.outbox.drain()

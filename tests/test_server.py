@@ -9,11 +9,9 @@ import threading
 from datetime import timedelta
 
 import pytest
-from helpers import SwitchableModel
 from langchain_core.messages import AIMessage, HumanMessage
 from server_harness import (
     ENV,
-    META_PHONE_NUMBER_ID,
     ZAPI_URL,
     meta_text,
     running,
@@ -23,6 +21,7 @@ from server_harness import (
 
 from atende.agent.context import ModelChain
 from atende.agent.scripted import ScriptedChatModel
+from helpers import SwitchableModel
 
 PATIENT = "5511987650101"
 

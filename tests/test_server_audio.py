@@ -7,13 +7,13 @@ from pathlib import Path
 
 import httpx
 import yaml
-from helpers import SwitchableModel
 from server_harness import ZAPI_URL, meta_message, running, signed, zapi_audio
 from vcr_config import CASSETTES_DIR, make_vcr
 
 from atende.agent.context import ModelChain
 from atende.agent.scripted import ScriptedChatModel
 from atende.agent.transcribe import WhisperTranscriber
+from helpers import SwitchableModel
 
 TRANSCRIPT = "Oi, queria marcar uma limpeza para amanhã de manhã."
 ZAPI_AUDIO_URL = ("https://f004.backblazeb2.com/file/temp-file-download/instances/TEST-INSTANCE/"

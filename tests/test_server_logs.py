@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 from server_harness import ZAPI_URL, running, zapi_text
