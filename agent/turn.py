@@ -12,6 +12,7 @@ import structlog
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
 from atende.agent.context import TurnContext
+from atende.agent.nodes import AUDIO_MARK
 from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.errors import AtendeError
@@ -61,6 +62,7 @@ class TurnResult:
     handoff: bool = False
     skipped: str | None = None  # "human": a person has the conversation; nothing was generated
     superseded: bool = False  # newer messages arrived mid-turn: reply dropped, turn undone
+    transcripts: list[str] = field(default_factory=list)  # this turn's voice notes, in order
     recovered: bool = False  # the reply was already generated before a crash; not re-run
     error: str | None = None
     tokens_in: int = 0
@@ -211,11 +213,18 @@ async def run_turn(app: Atende, request: TurnRequest, *,
                 models.name)
     handoff = any(r.ok and (r.result or {}).get("action") == "handoff" for r in records)
     reply = final.get("reply")
+    said = next((m for m in final["messages"] if m.id == human_id), None)
+    transcripts = [line.removeprefix(AUDIO_MARK).strip()
+                   for line in (str(said.content).splitlines() if said else [])
+                   if line.startswith(AUDIO_MARK)]
     if not request.inbox_ids:
         await store.add_message(conversation.id, direction="out", text=reply, status="sent",
                                 turn_id=turn.id, meta={"model": used})
     await store.finish_turn(turn.id, outcome="handoff" if handoff else "replied",
-                            tokens_in=tokens_in, tokens_out=tokens_out)
+                            tokens_in=tokens_in, tokens_out=tokens_out, reply=reply,
+                            tool_calls=[{"name": r.name, "args": r.args, "ok": r.ok,
+                                         "result": r.result} for r in records])
     await prune_checkpoints(app.checkpointer, thread)
     return TurnResult(turn_id=turn.id, reply=reply, tool_calls=records, model=used,
-                      handoff=handoff, tokens_in=tokens_in, tokens_out=tokens_out)
+                      handoff=handoff, tokens_in=tokens_in, tokens_out=tokens_out,
+                      transcripts=transcripts)

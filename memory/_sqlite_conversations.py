@@ -23,6 +23,7 @@ from ._sqlite_rows import (
     record,
     to_db,
     to_json,
+    to_json_list,
     transaction,
 )
 from .store import (
@@ -364,18 +365,59 @@ class ConversationsMixin(SQLiteBase):
         return await self._run(op)
 
     async def finish_turn(
-        self, turn_id: str, *, outcome: str, tokens_in: int = 0, tokens_out: int = 0
+        self,
+        turn_id: str,
+        *,
+        outcome: str,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        tool_calls: list[dict[str, Any]] | None = None,
+        reply: str | None = None,
     ) -> Turn:
-        values = (self._now(), outcome, tokens_in, tokens_out, turn_id)
+        values = (self._now(), outcome, tokens_in, tokens_out, to_json_list(tool_calls), reply,
+                  turn_id)
 
         def op(conn: sqlite3.Connection) -> Turn:
             with transaction(conn):
                 if not conn.execute(
                     "UPDATE turns SET finished_at = max(?, started_at), outcome = ?,"
-                    " tokens_in = ?, tokens_out = ? WHERE id = ?",
+                    " tokens_in = ?, tokens_out = ?, tool_calls = ?, reply = ? WHERE id = ?",
                     values,
                 ).rowcount:
                     raise NotFound(TURN_NOT_FOUND)
                 return fetch(Turn, conn, "turns", id=turn_id)
+
+        return await self._run(op)
+
+    async def list_turns(self, conversation_id: str) -> list[Turn]:
+        return await self._list(
+            Turn, "SELECT * FROM turns WHERE conversation_id = ? ORDER BY started_at, rowid",
+            (conversation_id,))
+
+    async def list_conversations(
+        self, tenant_id: str, *, phone: str | None = None, since: datetime | None = None
+    ) -> list[Conversation]:
+        sql = "SELECT * FROM conversations WHERE tenant_id = ?"
+        params: list[Any] = [tenant_id]
+        if phone is not None:
+            sql += " AND phone = ?"
+            params.append(phone)
+        if since is not None:
+            sql += (" AND id IN (SELECT conversation_id FROM messages WHERE tenant_id = ?"
+                    " AND created_at >= ?)")
+            params += [tenant_id, to_db(since)]
+        return await self._list(Conversation, sql + " ORDER BY created_at, id", tuple(params))
+
+    async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
+        patch = to_json(meta)
+
+        def op(conn: sqlite3.Connection) -> Message:
+            with transaction(conn):
+                if not conn.execute(
+                    "UPDATE messages SET meta = json_patch(meta, ?) WHERE id = ?",
+                    (patch, message_id),
+                ).rowcount:
+                    raise NotFound("Não encontrei essa mensagem.")
+                return fetch(Message, conn, "messages", id=message_id)
 
         return await self._run(op)

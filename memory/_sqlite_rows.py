@@ -107,6 +107,10 @@ def to_json(meta: dict[str, Any] | None) -> str:
     return json.dumps(meta or {}, ensure_ascii=False)
 
 
+def to_json_list(items: list[Any] | None) -> str:
+    return json.dumps(items or [], ensure_ascii=False, default=str)
+
+
 _FIELDS = {cls: {f.name for f in fields(cls)} for cls in (Patient, Conversation, Message, Appointment, Turn)}
 _RENAMED = {"start_utc": "start", "end_utc": "end"}
 _INSTANTS = ("_at", "_utc", "_ts", "_until")  # column suffixes of timestamps
@@ -122,7 +126,7 @@ def record(cls: type[R], row: sqlite3.Row) -> R:
         value = row[column]
         if value is not None and column.endswith(_INSTANTS):
             value = datetime.fromisoformat(value).replace(tzinfo=UTC)
-        elif column == "meta":
+        elif column in ("meta", "tool_calls"):
             value = json.loads(value)
         values[name] = value
     return cls(**values)

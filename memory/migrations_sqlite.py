@@ -177,4 +177,11 @@ MIGRATIONS: list[str] = [
 
     ALTER TABLE conversations ADD COLUMN paused_until TEXT CHECK (paused_until {_TS});
     """,
+    # v2: turns keep what they did (tool calls and the reply) for export and replay
+    """
+    ALTER TABLE turns ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'
+        CHECK (json_valid(tool_calls));
+    ALTER TABLE turns ADD COLUMN reply TEXT;
+    CREATE INDEX conversations_by_tenant ON conversations (tenant_id, created_at);
+    """,
 ]

@@ -126,6 +126,10 @@ class Turn:
     tokens_in: int = 0
     tokens_out: int = 0
     outcome: str | None = None
+    # what the turn did, kept for export and replay (the checkpoint only keeps recent history):
+    # [{"name", "args", "ok", "result"}], in call order
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    reply: str | None = None
 
 
 class Store(Protocol):
@@ -340,4 +344,16 @@ class Store(Protocol):
                          prompt_version: str) -> Turn: ...
 
     async def finish_turn(self, turn_id: str, *, outcome: str, tokens_in: int = 0,
-                          tokens_out: int = 0) -> Turn: ...
+                          tokens_out: int = 0, tool_calls: list[dict[str, Any]] | None = None,
+                          reply: str | None = None) -> Turn: ...
+
+    async def list_turns(self, conversation_id: str) -> list[Turn]:
+        """A conversation's turns, oldest first."""
+
+    async def list_conversations(
+        self, tenant_id: str, *, phone: str | None = None, since: datetime | None = None
+    ) -> list[Conversation]:
+        """A tenant's conversations (optionally one phone, or active since a time), oldest first."""
+
+    async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
+        """Merge `meta` into a stored message's meta (e.g. the transcript of a voice note)."""

@@ -192,6 +192,9 @@ class Dispatcher:
             self.metrics.turns.labels(tenant=tenant.id, outcome="superseded").inc()
             log.info("turn_superseded", conversation_id=conversation.id, messages=len(ids))
             return  # the loop re-reads the inbox and answers the whole burst
+        voice = [m for m in answerable if m.kind == "audio"]
+        for message, transcript in zip(voice, result.transcripts, strict=False):
+            await store.annotate_message(message.id, {"transcript": transcript})
         if result.skipped == "human" or not result.reply:
             await store.inbox_ignore(ids, reason=result.skipped or "no_reply")
             return

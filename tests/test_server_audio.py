@@ -46,7 +46,11 @@ async def test_zapi_voice_note_is_downloaded_transcribed_and_answered(tmp_path):
                            transcriber=WhisperTranscriber("sk-test-not-a-key")) as srv:
             answer = await srv.client.post(ZAPI_URL, json=zapi_audio(ZAPI_AUDIO_URL))
             await srv.settle()
+            store = srv.services.atende.store
+            conversation = await store.find_conversation("clinica-exemplo", "+5511987650101")
+            (voice,) = [m for m in await store.list_messages(conversation.id) if m.kind == "audio"]
         assert tape.all_played
+        assert voice.meta["transcript"] == TRANSCRIPT  # kept with the message
     assert answer.status_code == 200
     (call,) = model.calls
     assert call[-1].content == f"[áudio] {TRANSCRIPT}"

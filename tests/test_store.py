@@ -535,7 +535,7 @@ async def test_sqlite_v0_database_upgrades_with_its_rows_intact(tmp_db_url: str)
         }
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert versions == [0, 1]
+    assert versions == list(range(len(MIGRATIONS)))
     assert indexes == {
         "messages_by_conversation",
         "messages_provider_id",
@@ -561,3 +561,39 @@ async def test_sqlite_extending_a_pause_keeps_when_the_handoff_began(tmp_db_url:
     renewed = await store.pause_conversation(conversation.id, until=None, reason="reclamação")
     assert renewed.handoff_at == MONDAY_9H + timedelta(hours=21)
     await store.close()
+
+
+async def test_turns_keep_their_tool_calls_and_reply_in_order(store: Store) -> None:
+    conversation = await store.get_or_create_conversation("clinica-a", "+5511987654321", "console")
+    first = await store.start_turn(conversation.id, "clinica-a", model="offline",
+                                   prompt_version="abc")
+    calls = [{"name": "list_services", "args": {"query": "limpeza"}, "ok": True,
+              "result": {"ok": True, "services": [{"price_text": "R$ 180,00"}]}}]
+    await store.finish_turn(first.id, outcome="replied", tool_calls=calls,
+                            reply="A limpeza custa R$ 180,00.")
+    second = await store.start_turn(conversation.id, "clinica-a", model="offline",
+                                    prompt_version="abc")
+    turns = await store.list_turns(conversation.id)
+    assert [t.id for t in turns] == [first.id, second.id]
+    assert turns[0].tool_calls == calls and turns[0].reply == "A limpeza custa R$ 180,00."
+    assert turns[1].tool_calls == [] and turns[1].reply is None
+
+
+async def test_list_conversations_by_tenant_phone_and_activity(store: Store) -> None:
+    a = await store.get_or_create_conversation("clinica-a", "+5511987654321", "console")
+    b = await store.get_or_create_conversation("clinica-a", "+5511987654322", "console")
+    await store.get_or_create_conversation("clinica-b", "+5511987654321", "console")
+    await store.add_message(a.id, direction="in", text="oi")
+    assert [c.id for c in await store.list_conversations("clinica-a")] == [a.id, b.id]
+    assert [c.id for c in await store.list_conversations(
+        "clinica-a", phone="+5511987654322")] == [b.id]
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    assert [c.id for c in await store.list_conversations("clinica-a", since=since)] == [a.id]
+
+
+async def test_annotate_message_merges_meta(store: Store) -> None:
+    conversation = await store.get_or_create_conversation("clinica-a", "+5511987654321", "zapi")
+    message = await store.add_message(conversation.id, direction="in", text=None, kind="audio",
+                                      meta={"media": {"url": "https://x"}})
+    updated = await store.annotate_message(message.id, {"transcript": "quero marcar"})
+    assert updated.meta == {"media": {"url": "https://x"}, "transcript": "quero marcar"}
