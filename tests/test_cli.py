@@ -100,3 +100,21 @@ def test_tenants_check_names_file_and_field(tmp_path):
     bad = atende("tenants", "check", str(broken), db=tmp_path / "a.db")
     assert bad.returncode == 1
     assert f"{broken}: services[1].price" in bad.stderr.replace("\n", "")
+
+
+def test_handoff_pauses_the_bot_and_conversations_resume_gives_it_back(tmp_path):
+    db = tmp_path / "a.db"
+    first = atende("chat", "--now", NOW, "--json", db=db,
+                   stdin="quero falar com um atendente\nalô?\n")
+    handoff, quiet = turns(first.stdout)
+    assert [c["name"] for c in handoff["tool_calls"]] == ["request_human"]
+    assert quiet["reply"] is None  # a person has the conversation now
+    resumed = atende("conversations", "resume", "--tenant", "clinica-exemplo",
+                     "--phone", "+55 11 98765-0001", db=db)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "active" in resumed.stdout
+    (back,) = turns(atende("chat", "--now", NOW, "--json", db=db, stdin="oi\n").stdout)
+    assert back["reply"]
+    unknown = atende("conversations", "resume", "--tenant", "clinica-exemplo",
+                     "--phone", "+55 11 98765-9999", db=db)
+    assert unknown.returncode == 2 and "no conversation" in unknown.stderr

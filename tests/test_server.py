@@ -211,3 +211,54 @@ async def test_ops_endpoints_answer(tmp_path, path):
     async with running(tmp_path) as srv:
         answer = await srv.client.get(path)
     assert answer.status_code == 200
+
+
+async def test_meta_free_text_outside_the_24_hour_window_is_refused_locally(tmp_path):
+    import time as _time
+
+    from server_harness import meta_message
+
+    old = meta_message({"type": "text", "text": {"body": "Oi"},
+                        "timestamp": str(int(_time.time()) - 2 * 24 * 3600)})
+    async with running(tmp_path) as srv:
+        body, headers = signed(old)
+        await srv.client.post("/webhooks/meta", content=body, headers=headers)
+        await srv.settle()
+        metrics = (await srv.client.get("/metrics")).text
+        dead = await srv.client.get("/admin/dead-letters",
+                                    headers={"Authorization": "Bearer admin-token"})
+    assert srv.providers.sent == []  # nothing reached Meta
+    assert 'sends_total{channel="meta",outcome="outside_window"} 1.0' in metrics
+    (letter,) = dead.json()
+    assert letter["status"] == "failed" and letter["error"].startswith("outside_24h_window")
+
+
+async def test_retries_exhausted_are_dead_lettered_and_visible(tmp_path):
+    async with running(tmp_path, settings_overrides={"send_max_attempts": 1}) as srv:
+        srv.providers.fail_next = [500]
+        await srv.client.post(ZAPI_URL, json=zapi_text("Oi", phone=PATIENT))
+        await srv.settle()
+        no_token = await srv.client.get("/admin/dead-letters")
+        dead = await srv.client.get("/admin/dead-letters",
+                                    headers={"Authorization": "Bearer admin-token"})
+    assert no_token.status_code == 401
+    (letter,) = dead.json()
+    assert letter["status"] == "dead" and letter["attempts"] == 1 and "500" in letter["error"]
+    assert srv.providers.to(PATIENT) == []
+
+
+async def test_long_replies_are_split_and_the_address_gets_its_own_bubble(tmp_path):
+    from helpers import example_tenant
+
+    address = example_tenant().address
+    reply = ("Ficamos na " + address + ". " + "Chegue 10 minutos antes. " * 3
+             + "\n\n" + "Qualquer dúvida é só chamar! " * 50)
+    chain = SwitchableModel(ModelChain("scripted", ScriptedChatModel([reply])))
+    async with running(tmp_path, model=chain) as srv:
+        await srv.client.post(ZAPI_URL, json=zapi_text("onde fica?", phone=PATIENT))
+        await srv.settle()
+    bubbles = srv.providers.to(PATIENT)
+    assert len(bubbles) >= 3 and address in bubbles
+    assert all(len(b) <= 1000 for b in bubbles)
+    words = " ".join(bubbles).split()
+    assert len(words) == len(reply.split())  # nothing lost, nothing repeated
