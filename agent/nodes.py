@@ -30,6 +30,7 @@ from atende.tools.booking import my_appointments
 from atende.tools.toolset import TOOLS
 
 log = structlog.get_logger(__name__)
+_PROVIDER_FAILURES: tuple[type[BaseException], ...] = (*OPENAI_ERRORS, ModelUnavailable)
 
 AUDIO_MARK = "[áudio]"
 AUDIO_FAILED_REPLY = (
@@ -105,8 +106,9 @@ async def model(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, A
     history = trim_to_budget(state["messages"], tenant.model.max_history_tokens,
                              model=ctx.models.name)
     system = state["system_prompt"]
-    if state.get("guard_feedback"):
-        system += "\n\n" + state["guard_feedback"]
+    feedback = state.get("guard_feedback")
+    if feedback:
+        system += "\n\n" + feedback
     prompt = [SystemMessage(content=system), *history]
     fallback = ctx.models.fallback
     if state.get("fell_back") and fallback is not None:
@@ -114,7 +116,7 @@ async def model(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, A
         return _answered(state, answer, ctx.models.fallback_name, fell_back=True)
     try:
         answer = await ctx.models.primary.bind_tools(TOOLS).ainvoke(prompt)
-    except (*OPENAI_ERRORS, ModelUnavailable) as exc:
+    except _PROVIDER_FAILURES as exc:
         if fallback is None:
             raise ModelUnavailable(f"{ctx.models.name} failed: {exc}") from exc
         log.warning("model_fallback", model=ctx.models.name, fallback=ctx.models.fallback_name,
@@ -167,4 +169,5 @@ async def reply(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, A
     cut = len(messages) - keep
     while cut < len(messages) and not isinstance(messages[cut], HumanMessage):
         cut += 1  # never keep a tool result without the call that asked for it
-    return {"audio": [], "messages": [RemoveMessage(id=m.id) for m in messages[:cut] if m.id]}
+    stale = [m.id for m in messages[:cut] if m.id is not None]
+    return {"audio": [], "messages": [RemoveMessage(id=i) for i in stale]}

@@ -230,11 +230,11 @@ class _Policy:
             if r.yes or r.service is not None or r.when:
                 service = r.service.name if r.service else p.get("service")
                 when = r.when or (p.get("when") if a == "look_again" else None)
-                pro = r.professional.name if r.professional else p.get("professional")
+                pro_name = r.professional.name if r.professional else p.get("professional")
                 if service:
-                    return availability_step("book", service, when, pro)
+                    return availability_step("book", service, when, pro_name)
                 return Step("book", say.ask_service(self.tenant), awaiting="service",
-                            pending={"when": when, "professional": pro})
+                            pending={"when": when, "professional": pro_name})
             if r.no:
                 return Step(None, say.kept(None))
         return None

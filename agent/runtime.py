@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -29,7 +30,7 @@ ModelFactory = Callable[[Tenant, datetime], ModelChain]
 class Atende:
     store: Store
     checkpointer: BaseCheckpointSaver
-    graph: CompiledStateGraph
+    graph: CompiledStateGraph[Any, Any, Any, Any]
     models: ModelFactory
     transcriber: Transcriber | None = None
     clock: Clock = field(default_factory=SystemClock)

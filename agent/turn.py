@@ -179,7 +179,7 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     team = await _team_messages(store, conversation, state.get("human_synced_at"))
     human = HumanMessage(content=(request.text or "").strip(), id=human_id)
     try:
-        final = await app.graph.ainvoke(
+        final: dict[str, Any] = await app.graph.ainvoke(  # type: ignore[call-overload]
             {"messages": [*team, human], "audio": list(request.audio),
              "human_synced_at": now.isoformat()},
             config,

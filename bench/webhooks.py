@@ -84,8 +84,13 @@ def free_port() -> int:
 
 def zapi_body(phone: str, instance_id: str) -> bytes:
     payload: dict[str, Any] = json.loads((ROOT / "tests/corpora/zapi/received_text.json").read_text())
-    payload.update(instanceId=instance_id, messageId="3EB0" + uuid.uuid4().hex[:18].upper(), phone=phone,
-                   momment=int(time.time() * 1000), text={"message": "Quanto custa a limpeza?"})
+    payload.update(
+        instanceId=instance_id,
+        messageId="3EB0" + uuid.uuid4().hex[:18].upper(),
+        phone=phone,
+        momment=int(time.time() * 1000),
+        text={"message": "Quanto custa a limpeza?"},
+    )
     return json.dumps(payload).encode()
 
 
@@ -129,8 +134,9 @@ async def fire(name: str, url: str, bodies: list[bytes], concurrency: int) -> Re
             for body in queue:  # the shared iterator hands each body to one worker
                 started = time.perf_counter()
                 try:
-                    response = await client.post(url, content=body,
-                                                 headers={"Content-Type": "application/json"})
+                    response = await client.post(
+                        url, content=body, headers={"Content-Type": "application/json"}
+                    )
                     ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -150,9 +156,12 @@ async def measure(name: str, url: str, make_body: Any, args: argparse.Namespace)
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("ATENDE_", "OPENAI_", "CLINICA_"))
-                 and k.lower() not in {"http_proxy", "https_proxy", "all_proxy"}}
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ATENDE_", "OPENAI_", "CLINICA_"))
+        and k.lower() not in {"http_proxy", "https_proxy", "all_proxy"}
+    }
     return {**inherited, "NO_PROXY": "127.0.0.1,localhost", **extra}
 
 
@@ -171,45 +180,80 @@ def main() -> None:
     def body(i: int) -> bytes:
         return zapi_body(phones[i % len(phones)], zapi.instance_id)
 
-    with tempfile.TemporaryDirectory(prefix="atende-bench-") as tmp, \
-            ProviderStub(zapi=zapi, meta=meta) as stub:
+    with (
+        tempfile.TemporaryDirectory(prefix="atende-bench-") as tmp,
+        ProviderStub(zapi=zapi, meta=meta) as stub,
+    ):
         folder = Path(tmp)
         bare_port, atende_port = free_port(), free_port()
-        env = child_env({
-            "ATENDE_DATABASE_URL": f"sqlite:///{folder / 'atende.db'}",
-            "ATENDE_TENANTS_DIR": str(ROOT / "tenants"),
-            "ATENDE_ZAPI_BASE_URL": stub.url,
-            "ATENDE_META_GRAPH_URL": stub.url,
-            "ATENDE_LOG_JSON": "true",
-            "CLINICA_EXEMPLO_ZAPI_INSTANCE_ID": zapi.instance_id,
-            "CLINICA_EXEMPLO_ZAPI_TOKEN": zapi.token,
-            "CLINICA_EXEMPLO_ZAPI_CLIENT_TOKEN": zapi.client_token,
-            "CLINICA_EXEMPLO_ZAPI_WEBHOOK_SECRET": webhook_secret,
-            "CLINICA_EXEMPLO_META_ACCESS_TOKEN": meta.access_token,
-            "CLINICA_EXEMPLO_META_APP_SECRET": secrets.token_hex(16),
-            "CLINICA_EXEMPLO_META_VERIFY_TOKEN": secrets.token_urlsafe(12),
-        })
+        env = child_env(
+            {
+                "ATENDE_DATABASE_URL": f"sqlite:///{folder / 'atende.db'}",
+                "ATENDE_TENANTS_DIR": str(ROOT / "tenants"),
+                "ATENDE_ZAPI_BASE_URL": stub.url,
+                "ATENDE_META_GRAPH_URL": stub.url,
+                "ATENDE_LOG_JSON": "true",
+                "CLINICA_EXEMPLO_ZAPI_INSTANCE_ID": zapi.instance_id,
+                "CLINICA_EXEMPLO_ZAPI_TOKEN": zapi.token,
+                "CLINICA_EXEMPLO_ZAPI_CLIENT_TOKEN": zapi.client_token,
+                "CLINICA_EXEMPLO_ZAPI_WEBHOOK_SECRET": webhook_secret,
+                "CLINICA_EXEMPLO_META_ACCESS_TOKEN": meta.access_token,
+                "CLINICA_EXEMPLO_META_APP_SECRET": secrets.token_hex(16),
+                "CLINICA_EXEMPLO_META_VERIFY_TOKEN": secrets.token_urlsafe(12),
+            }
+        )
         bare_cmd = [sys.executable, "-c", BARE_APP, str(bare_port)]
-        atende_cmd = [sys.executable, "-m", "atende.cli", "serve", "--host", "127.0.0.1",
-                      "--port", str(atende_port)]
-        with process(bare_cmd, env=child_env({}), cwd=folder, log=folder / "bare.log",
-                     health=f"http://127.0.0.1:{bare_port}/docs"), \
-                process(atende_cmd, env=env, cwd=folder, log=folder / "atende.log",
-                        health=f"http://127.0.0.1:{atende_port}/health"):
+        atende_cmd = [
+            sys.executable,
+            "-m",
+            "atende.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(atende_port),
+        ]
+        with (
+            process(
+                bare_cmd,
+                env=child_env({}),
+                cwd=folder,
+                log=folder / "bare.log",
+                health=f"http://127.0.0.1:{bare_port}/docs",
+            ),
+            process(
+                atende_cmd,
+                env=env,
+                cwd=folder,
+                log=folder / "atende.log",
+                health=f"http://127.0.0.1:{atende_port}/health",
+            ),
+        ):
             bare = asyncio.run(measure("bare FastAPI", f"http://127.0.0.1:{bare_port}/hook", body, args))
-            atende = asyncio.run(measure(
-                "atende serve", f"http://127.0.0.1:{atende_port}/webhooks/zapi/{TENANT}/{webhook_secret}",
-                body, args))
+            atende = asyncio.run(
+                measure(
+                    "atende serve",
+                    f"http://127.0.0.1:{atende_port}/webhooks/zapi/{TENANT}/{webhook_secret}",
+                    body,
+                    args,
+                )
+            )
             replies = len(stub.sent("zapi"))
 
-    print(f"{args.requests} Z-API webhook POSTs, {args.concurrency} in flight, {args.phones} phones, "
-          f"after {WARMUP} warm-up requests each; {os.cpu_count()} CPUs shared by client and server")
+    print(
+        f"{args.requests} Z-API webhook POSTs, {args.concurrency} in flight, {args.phones} phones, "
+        f"after {WARMUP} warm-up requests each; {os.cpu_count()} CPUs shared by client and server"
+    )
     print(f"{'':14} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>7}")
     for result in (bare, atende):
-        print(f"{result.name:14} {result.pct(50) * 1e3:8.2f} {result.pct(99) * 1e3:8.2f} "
-              f"{result.rps:8.0f} {result.errors:7d}")
-    print(f"atende / bare: p50 ×{atende.pct(50) / bare.pct(50):.1f}, "
-          f"p99 ×{atende.pct(99) / bare.pct(99):.1f}, throughput ×{atende.rps / bare.rps:.2f}")
+        print(
+            f"{result.name:14} {result.pct(50) * 1e3:8.2f} {result.pct(99) * 1e3:8.2f} "
+            f"{result.rps:8.0f} {result.errors:7d}"
+        )
+    print(
+        f"atende / bare: p50 ×{atende.pct(50) / bare.pct(50):.1f}, "
+        f"p99 ×{atende.pct(99) / bare.pct(99):.1f}, throughput ×{atende.rps / bare.rps:.2f}"
+    )
     print(f"replies sent to the provider stub by the end of the atende run: {replies}")
 
 

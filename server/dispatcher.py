@@ -25,7 +25,7 @@ from atende.agent.state import AudioInput
 from atende.agent.turn import TurnRequest, run_turn
 from atende.memory.store import Conversation, Message
 from atende.server.credentials import Credentials
-from atende.server.inbound import ANSWERABLE_KINDS, MediaRef
+from atende.server.inbound import ANSWERABLE_KINDS, Channel, MediaRef
 from atende.server.media import MediaFetcher, MediaUnavailable
 from atende.server.metrics import Metrics
 from atende.server.split import split_reply
@@ -43,6 +43,12 @@ UNSUPPORTED_REPLY = (
 class _Worker:
     task: asyncio.Task[None]
     wake: asyncio.Event
+
+
+def _channel(name: str) -> Channel:
+    if name not in ("zapi", "meta"):
+        raise MediaUnavailable(f"no media download for channel {name!r}", reason="no_source")
+    return "zapi" if name == "zapi" else "meta"
 
 
 def _utcnow() -> datetime:
@@ -230,7 +236,7 @@ class Dispatcher:
                 continue
             media = MediaRef.model_validate(message.meta.get("media") or {})
             try:
-                got = await self.media.fetch(media, channel=conversation.channel,
+                got = await self.media.fetch(media, channel=_channel(conversation.channel),
                                              access_token=channels.meta.access_token
                                              if channels.meta else None)
             except MediaUnavailable as exc:

@@ -87,8 +87,14 @@ class _Failures:
 class ProviderStub:
     """Both providers on one loopback port; every read is a thread-safe copy."""
 
-    def __init__(self, *, zapi: ZapiAccount | None = None, meta: MetaAccount | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        *,
+        zapi: ZapiAccount | None = None,
+        meta: MetaAccount | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.zapi = zapi
         self.meta = meta
         self._lock = threading.Lock()
@@ -104,8 +110,12 @@ class ProviderStub:
         return f"http://{host}:{port}"
 
     def start(self) -> ProviderStub:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="provider-stub", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="provider-stub",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -194,20 +204,33 @@ class ProviderStub:
         if account is None or headers.get("authorization") != f"Bearer {account.access_token}":
             return 401, {}, _meta_error(190, "Invalid OAuth access token - Cannot parse access token")
         if match["number"] != account.phone_number_id:
-            return 400, {}, _meta_error(100, f"Unsupported post request. Object with ID "
-                                             f"'{match['number']}' does not exist")
+            return (
+                400,
+                {},
+                _meta_error(
+                    100, f"Unsupported post request. Object with ID '{match['number']}' does not exist"
+                ),
+            )
         if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp" or not body.get("to"):
             return 400, {}, _meta_error(100, "(#100) Invalid parameter")
         if (failure := self._take_failure()) is not None:
             if failure.status == 429:
-                error = _meta_error(130429, "(#130429) Rate limit hit",
-                                    "Cloud API message throughput has been reached.")
+                error = _meta_error(
+                    130429, "(#130429) Rate limit hit", "Cloud API message throughput has been reached."
+                )
             else:
                 error = _meta_error(131000, "Something went wrong")
             return failure.status, _retry_after(failure), error
         to = str(body["to"])
-        return 200, {}, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
-                         "messages": [{"id": "wamid.HBgN" + uuid.uuid4().hex.upper()}]}
+        return (
+            200,
+            {},
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}],
+                "messages": [{"id": "wamid.HBgN" + uuid.uuid4().hex.upper()}],
+            },
+        )
 
 
 def _retry_after(failure: _Failures) -> dict[str, str]:
@@ -215,8 +238,12 @@ def _retry_after(failure: _Failures) -> dict[str, str]:
 
 
 def _meta_error(code: int, message: str, details: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
-                             "fbtrace_id": "AstubTrace"}
+    error: dict[str, Any] = {
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "AstubTrace",
+    }
     if details:
         error["error_data"] = {"messaging_product": "whatsapp", "details": details}
     return {"error": error}

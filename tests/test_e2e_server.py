@@ -81,8 +81,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], T], what: str, *, timeout: float = WAIT_S,
-              logs: Callable[[], str] = lambda: "") -> T:
+def wait_for(
+    condition: Callable[[], T], what: str, *, timeout: float = WAIT_S, logs: Callable[[], str] = lambda: ""
+) -> T:
     """Poll `condition` every 0.1 s until it returns something truthy; fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -105,9 +106,12 @@ class AtendeServer:
         self.db_url = f"sqlite:///{folder / 'atende.db'}"
         self.log_path = folder / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        inherited = {k: v for k, v in os.environ.items()
-                     if not k.startswith(("ATENDE_", "OPENAI_", "CLINICA_"))
-                     and k.lower() not in {"http_proxy", "https_proxy", "all_proxy"}}
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ATENDE_", "OPENAI_", "CLINICA_"))
+            and k.lower() not in {"http_proxy", "https_proxy", "all_proxy"}
+        }
         self.env = {
             **inherited,
             "ATENDE_DATABASE_URL": self.db_url,
@@ -123,9 +127,21 @@ class AtendeServer:
     def start(self) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "atende.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port)],
-                cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "atende.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=self.folder,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(self._healthy, "GET /health", logs=self.logs)
 
     def _healthy(self) -> bool:
@@ -154,16 +170,20 @@ class AtendeServer:
         return httpx.Client(base_url=self.url, timeout=10.0)
 
     def post_zapi(self, client: httpx.Client, payload: dict[str, Any]) -> dict[str, Any]:
-        response = client.post(f"/webhooks/zapi/{TENANT}/{self.channels.zapi_webhook_secret}",
-                               json=payload)
+        response = client.post(f"/webhooks/zapi/{TENANT}/{self.channels.zapi_webhook_secret}", json=payload)
         assert response.status_code == 200, response.text
         return dict(response.json())
 
     def post_meta(self, client: httpx.Client, payload: dict[str, Any]) -> dict[str, Any]:
         raw = json.dumps(payload).encode()
-        response = client.post("/webhooks/meta", content=raw, headers={
-            "Content-Type": "application/json",
-            "X-Hub-Signature-256": meta_signature(raw, self.channels.meta_app_secret)})
+        response = client.post(
+            "/webhooks/meta",
+            content=raw,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": meta_signature(raw, self.channels.meta_app_secret),
+            },
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 
@@ -185,9 +205,16 @@ class AtendeServer:
 def zapi_text(phone: str, text: str, instance_id: str) -> dict[str, Any]:
     """A Z-API ReceivedCallback (the corpus shape) from `phone`, with a fresh messageId."""
     payload: dict[str, Any] = json.loads((CORPORA / "zapi" / "received_text.json").read_text())
-    payload.update(instanceId=instance_id, messageId="3EB0" + uuid.uuid4().hex[:18].upper(),
-                   phone=phone, momment=int(time.time() * 1000), chatName="Paciente",
-                   senderName="Paciente", senderLid=f"{phone[-8:]}0000@lid", text={"message": text})
+    payload.update(
+        instanceId=instance_id,
+        messageId="3EB0" + uuid.uuid4().hex[:18].upper(),
+        phone=phone,
+        momment=int(time.time() * 1000),
+        chatName="Paciente",
+        senderName="Paciente",
+        senderLid=f"{phone[-8:]}0000@lid",
+        text={"message": text},
+    )
     return payload
 
 
@@ -197,8 +224,14 @@ def meta_text(phone: str, text: str) -> dict[str, Any]:
     value = payload["entry"][0]["changes"][0]["value"]
     value["metadata"] = {"display_phone_number": "5511933334444", "phone_number_id": PHONE_NUMBER_ID}
     value["contacts"][0].update(wa_id=phone, user_id=f"BR.{phone[-10:]}", profile={"name": "Paciente"})
-    value["messages"][0].update(**{"from": phone, "id": "wamid." + uuid.uuid4().hex.upper(),
-                                   "timestamp": str(int(time.time())), "text": {"body": text}})
+    value["messages"][0].update(
+        **{
+            "from": phone,
+            "id": "wamid." + uuid.uuid4().hex.upper(),
+            "timestamp": str(int(time.time())),
+            "text": {"body": text},
+        }
+    )
     return payload
 
 
@@ -227,8 +260,9 @@ def stub(channels: Channels) -> Iterator[ProviderStub]:
 
 
 @pytest.fixture(scope="module")
-def server(stub: ProviderStub, channels: Channels, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[AtendeServer]:
+def server(
+    stub: ProviderStub, channels: Channels, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AtendeServer]:
     running = AtendeServer(tmp_path_factory.mktemp("serve"), stub, channels)
     try:
         running.start()
@@ -237,16 +271,16 @@ def server(stub: ProviderStub, channels: Channels, tmp_path_factory: pytest.Temp
         running.kill()
 
 
-def test_a_question_on_each_channel_gets_one_answer(server: AtendeServer, stub: ProviderStub,
-                                                     channels: Channels) -> None:
+def test_a_question_on_each_channel_gets_one_answer(
+    server: AtendeServer, stub: ProviderStub, channels: Channels
+) -> None:
     zapi_phone, meta_phone = "5511987650101", "5511987650201"
     with server.client() as client:
         ack = server.post_zapi(client, zapi_text(zapi_phone, QUESTION, channels.zapi.instance_id))
         assert ack["accepted"] == 1, ack
         assert server.post_meta(client, meta_text(meta_phone, QUESTION))["accepted"] == 1
 
-    wait_for(lambda: stub.sent_to(zapi_phone) and stub.sent_to(meta_phone), "both replies",
-             logs=server.logs)
+    wait_for(lambda: stub.sent_to(zapi_phone) and stub.sent_to(meta_phone), "both replies", logs=server.logs)
     wait_for(server.settled, "the outbox to drain", logs=server.logs)
 
     (zapi,) = stub.sent_to(zapi_phone)
@@ -257,8 +291,9 @@ def test_a_question_on_each_channel_gets_one_answer(server: AtendeServer, stub: 
     assert meta.json["type"] == "text" and PRICE in meta.text, meta.json
 
 
-def test_redelivered_webhooks_are_answered_once(server: AtendeServer, stub: ProviderStub,
-                                                channels: Channels) -> None:
+def test_redelivered_webhooks_are_answered_once(
+    server: AtendeServer, stub: ProviderStub, channels: Channels
+) -> None:
     zapi_phone, meta_phone = "5511987650102", "5511987650202"
     zapi_payload = zapi_text(zapi_phone, QUESTION, channels.zapi.instance_id)
     meta_payload = meta_text(meta_phone, QUESTION)
@@ -268,15 +303,15 @@ def test_redelivered_webhooks_are_answered_once(server: AtendeServer, stub: Prov
     for acks in (zapi_acks, meta_acks):
         assert [(a["accepted"], a["duplicate"]) for a in acks] == [(1, 0), (0, 1), (0, 1)], acks
 
-    wait_for(lambda: stub.sent_to(zapi_phone) and stub.sent_to(meta_phone), "both replies",
-             logs=server.logs)
+    wait_for(lambda: stub.sent_to(zapi_phone) and stub.sent_to(meta_phone), "both replies", logs=server.logs)
     wait_for(server.settled, "the outbox to drain", logs=server.logs)
     assert_answered_once(stub, zapi_phone, "zapi")
     assert_answered_once(stub, meta_phone, "meta")
 
 
-def test_throttled_sends_are_retried_and_delivered_once(server: AtendeServer, stub: ProviderStub,
-                                                        channels: Channels) -> None:
+def test_throttled_sends_are_retried_and_delivered_once(
+    server: AtendeServer, stub: ProviderStub, channels: Channels
+) -> None:
     phone = "5511987650103"
     stub.fail_next(2, status=429, retry_after=0)
     with server.client() as client:
@@ -315,8 +350,11 @@ def test_sigkill_mid_burst_loses_no_reply_and_repeats_none(tmp_path: Path) -> No
             assert not any(stub.sent_to(phone) for phone in burst)
 
             server.start()
-            wait_for(lambda: all(priced_replies(stub, phone) for phone in burst),
-                     "every burst conversation to be answered after the restart", logs=server.logs)
+            wait_for(
+                lambda: all(priced_replies(stub, phone) for phone in burst),
+                "every burst conversation to be answered after the restart",
+                logs=server.logs,
+            )
             wait_for(server.settled, "the outbox to drain", logs=server.logs)
             time.sleep(0.5)  # room for a duplicate already on the wire to arrive
 
