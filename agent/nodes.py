@@ -149,7 +149,7 @@ async def guard(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, A
     log.warning("guard_violation", reply=text, violations=[v.why for v in violations],
                 attempt=state.get("guard_attempts", 0))
     if state.get("guard_attempts", 0) == 0:
-        return {"messages": [RemoveMessage(id=last.id)], "guard_attempts": 1,
+        return {"messages": [RemoveMessage(id=str(last.id))], "guard_attempts": 1,
                 "guard_feedback": truth.feedback(violations)}
     return _final(last, truth.SAFE_REPLY)
 
