@@ -58,11 +58,6 @@ async def _inbound(services: Services, msg: InboundMessage) -> str:
     if not created:
         log.info("webhook_duplicate", channel=msg.channel, message_id=msg.provider_message_id)
         return "duplicate"
-    if msg.contact_name:
-        patient = await store.get_patient(msg.tenant_id, msg.phone)
-        if patient is not None and not patient.name:
-            await store.update_patient(msg.tenant_id, msg.phone, add_note=None,
-                                       name=msg.contact_name[:80])
     services.dispatcher.notify(stored.conversation_id)
     log.info("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
              kind=msg.kind, phone=msg.phone, text=msg.text)

@@ -28,6 +28,7 @@ from provider_stub import MetaAccount, ProviderStub, ZapiAccount
 
 from atende.memory import open_store
 from atende.server.signature import meta_signature
+from atende.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT / "tests" / "corpora"
 TENANT = "clinica-exemplo"
 PHONE_NUMBER_ID = "1122334455667"  # the example clinic's Meta number (tenant YAML)
+GRAPH_VERSION = Settings.model_fields["meta_api_version"].default
 DEBOUNCE_S = 3.0  # the example clinic's debounce window
 QUESTION = "Quanto custa a limpeza?"
 PRICE = "R$ 180,00"
@@ -287,7 +289,7 @@ def test_a_question_on_each_channel_gets_one_answer(
     assert zapi.provider == "zapi" and zapi.path.endswith("/send-text")
     assert PRICE in zapi.text, zapi.text
     (meta,) = stub.sent_to(meta_phone)
-    assert meta.provider == "meta" and meta.path == f"/v21.0/{PHONE_NUMBER_ID}/messages"
+    assert meta.provider == "meta" and meta.path == f"/{GRAPH_VERSION}/{PHONE_NUMBER_ID}/messages"
     assert meta.json["type"] == "text" and PRICE in meta.text, meta.json
 
 
@@ -324,46 +326,44 @@ def test_throttled_sends_are_retried_and_delivered_once(
     assert_answered_once(stub, phone, "zapi")
 
 
-def test_sigkill_mid_burst_loses_no_reply_and_repeats_none(tmp_path: Path) -> None:
-    channels = Channels.random()
+def test_sigkill_mid_burst_loses_no_reply_and_repeats_none(
+    server: AtendeServer, stub: ProviderStub, channels: Channels
+) -> None:
     answered = "5511987650120"  # answered before the crash: must not be answered again
     burst = {f"55119876501{n}": "zapi" for n in range(21, 25)}
     burst |= {f"55119876502{n}": "meta" for n in range(21, 25)}
-    with ProviderStub(zapi=channels.zapi, meta=channels.meta) as stub:
-        server = AtendeServer(tmp_path, stub, channels)
-        try:
-            server.start()
-            with server.client() as client:
-                server.post_zapi(client, zapi_text(answered, QUESTION, channels.zapi.instance_id))
-                wait_for(lambda: stub.sent_to(answered), "the first reply", logs=server.logs)
-                wait_for(server.settled, "the first reply to be recorded", logs=server.logs)
+    try:
+        with server.client() as client:
+            server.post_zapi(client, zapi_text(answered, QUESTION, channels.zapi.instance_id))
+            wait_for(lambda: stub.sent_to(answered), "the first reply", logs=server.logs)
+            wait_for(server.settled, "the first reply to be recorded", logs=server.logs)
 
-                first_post = time.monotonic()
-                for phone, provider in burst.items():
-                    if provider == "zapi":
-                        server.post_zapi(client, zapi_text(phone, QUESTION, channels.zapi.instance_id))
-                    else:
-                        server.post_meta(client, meta_text(phone, QUESTION))
-            server.kill()
-            # the crash came inside the debounce window: every burst turn was still pending
-            assert time.monotonic() - first_post < DEBOUNCE_S
-            assert not any(stub.sent_to(phone) for phone in burst)
-
-            server.start()
-            wait_for(
-                lambda: all(priced_replies(stub, phone) for phone in burst),
-                "every burst conversation to be answered after the restart",
-                logs=server.logs,
-            )
-            wait_for(server.settled, "the outbox to drain", logs=server.logs)
-            time.sleep(0.5)  # room for a duplicate already on the wire to arrive
-
+            first_post = time.monotonic()
             for phone, provider in burst.items():
-                assert_answered_once(stub, phone, provider)
-            assert_answered_once(stub, answered, "zapi")
-            health = httpx.get(f"{server.url}/health", timeout=5.0)
-            assert health.status_code == 200
-            assert health.json()["database"] == "connected", health.json()
-            assert health.json()["tenants"][TENANT] == {"zapi": "connected", "meta": "connected"}
-        finally:
-            server.kill()
+                if provider == "zapi":
+                    server.post_zapi(client, zapi_text(phone, QUESTION, channels.zapi.instance_id))
+                else:
+                    server.post_meta(client, meta_text(phone, QUESTION))
+        server.kill()
+        # the crash came inside the debounce window: every burst turn was still pending
+        assert time.monotonic() - first_post < DEBOUNCE_S
+        assert not any(stub.sent_to(phone) for phone in burst)
+    finally:
+        server.kill()
+        server.start()  # same database, same port: the module's other tests keep working
+
+    wait_for(
+        lambda: all(priced_replies(stub, phone) for phone in burst),
+        "every burst conversation to be answered after the restart",
+        logs=server.logs,
+    )
+    wait_for(server.settled, "the outbox to drain", logs=server.logs)
+    time.sleep(0.5)  # room for a duplicate already on the wire to arrive
+
+    for phone, provider in burst.items():
+        assert_answered_once(stub, phone, provider)
+    assert_answered_once(stub, answered, "zapi")
+    health = httpx.get(f"{server.url}/health", timeout=5.0)
+    assert health.status_code == 200
+    assert health.json()["database"] == "connected", health.json()
+    assert health.json()["tenants"][TENANT] == {"zapi": "connected", "meta": "connected"}
