@@ -167,7 +167,7 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     state = snapshot.values or {}
     models = app.models(tenant, now)
     turn = await store.start_turn(conversation.id, tenant.id, model=models.name,
-                                  prompt_version=prompt_version())
+                                  prompt_version=prompt_version(tenant))
     human_id = _human_id(request, turn.id)
     done_before = _reply_after(state.get("messages", []), human_id)
     if request.inbox_ids and done_before is not None:

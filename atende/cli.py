@@ -11,25 +11,36 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from atende.clock import FrozenClock
 from atende.errors import AtendeError, ConfigError
+from atende.evals.cli import eval_app
+from atende.evals.transcripts_cli import replay, transcripts_app
 from atende.logs import configure_logging
+from atende.prompts.cli import prompt_app
+from atende.prompts.render import check_prompts
+from atende.server.worker_cli import worker
 from atende.settings import Settings
-from atende.tenant import load_tenant_file, resolve_tenant
+from atende.tenant import TenantRegistry, load_tenant_file, resolve_tenant
 
 app = typer.Typer(help="atende: a WhatsApp booking agent for clinics.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Clinic configuration files.")
 app.add_typer(tenants_app, name="tenants")
 conversations_app = typer.Typer(help="Conversations: hand them back to the bot.")
 app.add_typer(conversations_app, name="conversations")
+app.add_typer(eval_app, name="eval")
+app.add_typer(prompt_app, name="prompt")
+app.add_typer(transcripts_app, name="transcripts")
+app.command("replay")(replay)
+app.command("worker")(worker)
 err = Console(stderr=True)
 EXIT_WORDS = {"sair", "exit", "quit", "/sair", "/exit"}
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=2)
 
 
@@ -62,6 +73,7 @@ def chat(
     frozen = _parse_now(now)
     try:
         clinic = resolve_tenant(tenant, settings.tenants_dir)
+        check_prompts(clinic)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     spec = model or clinic.model.name or settings.default_model()
@@ -143,9 +155,10 @@ def tenants_check(
     for path in files:
         try:
             tenant = load_tenant_file(path)
+            check_prompts(tenant)
         except ConfigError as exc:
             failed = True
-            err.print(f"[red]✗[/] {exc}", highlight=False)
+            err.print(f"[red]✗[/] {escape(str(exc))}", highlight=False)
         else:
             Console().print(f"[green]✓[/] {path}: {tenant.name} ({len(tenant.professionals)} "
                             f"professionals, {len(tenant.services)} services)", highlight=False)
@@ -170,6 +183,8 @@ def serve(
     if model is None and not settings.has_openai_key:
         err.print("No OPENAI_API_KEY set: using the offline model (a deterministic pt-BR policy).")
     try:
+        for clinic in TenantRegistry.from_dir(settings.tenants_dir):
+            check_prompts(clinic)  # a broken prompt template stops the server before it starts
         application = create_app(settings, model=model)
     except AtendeError as exc:
         raise _fail(str(exc)) from None

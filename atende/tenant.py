@@ -176,6 +176,37 @@ class ModelSettings(_Model):
     max_stored_messages: int = Field(default=40, ge=4)
 
 
+_SECTION_NAME = re.compile(r"^\d{2}-[a-z0-9][a-z0-9-]*$")
+
+
+class PromptSection(_Model):
+    """Jinja2 text for one section of the system prompt (see `prompts/sections.py`)."""
+
+    replace: str | None = Field(default=None, description="replaces the section, or adds it")
+    append: str | None = Field(default=None, description="appended to the section")
+
+    @model_validator(mode="after")
+    def _some_text(self) -> PromptSection:
+        if self.replace is None and self.append is None:
+            raise ValueError("give `replace` or `append`")
+        return self
+
+
+class PromptSettings(_Model):
+    sections: dict[str, PromptSection] = Field(default_factory=dict)
+    max_tokens: int = Field(default=2500, ge=100, le=100_000,
+                            description="budget of the rendered system prompt (tiktoken)")
+
+    @field_validator("sections")
+    @classmethod
+    def _names(cls, value: dict[str, PromptSection]) -> dict[str, PromptSection]:
+        for name in value:
+            if not _SECTION_NAME.match(name) or len(name) > 64:
+                raise ValueError(f"{name!r} is not a section name: two digits, a dash, then "
+                                 "lower-case letters, digits or dashes (e.g. 20-rules)")
+        return value
+
+
 class ZapiChannel(_Model):
     instance_id_env: str
     token_env: str
@@ -214,6 +245,7 @@ class Tenant(_Model):
     handoff: Handoff = Field(default_factory=Handoff)
     debounce: Debounce = Field(default_factory=Debounce)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    prompt: PromptSettings = Field(default_factory=PromptSettings)
     channels: Channels = Field(default_factory=Channels)
     payment_methods: list[str] = Field(default_factory=list)
     notes: str = Field(default="", description="free text the agent may tell patients")
