@@ -80,8 +80,10 @@ _NAME_STOP = {
     "boa", "oi", "ola", "com", "pra", "para", "que", "meu", "minha", "aqui",
     "sou", "tambem", "ja", "nao", "sim", "da", "do", "de", "dos", "das", "na", "no", "em",
 }
-_NOT_NAMES = {"paciente", "cliente", "eu", "mae", "pai", "filho", "filha", "responsavel", "nova",
-              "novo", "ela", "ele", "dela", "dele", "esposa", "marido", "clinica", "dentista"}
+_NOT_NAMES = {"administrador", "admin", "gerente", "sistema", "dono", "dona", "suporte",
+              "desenvolvedor", "medico", "medica", "doutor", "doutora", "dentista",
+              "paciente", "cliente", "eu", "mae", "pai", "filho", "filha", "responsavel", "nova",
+              "novo", "ela", "ele", "dela", "dele", "esposa", "marido", "clinica"}
 _PARTICLES = {"da", "de", "do", "dos", "das"}
 
 
@@ -202,7 +204,9 @@ _ORDINALS = {"primeir": 1, "segund": 2, "terceir": 3, "quart": 4, "quint": 5, "s
 _ORDINAL = re.compile(r"\b(?:(a|o) )?(primeir|segund|terceir|quart|quint|sext|setim|oitav|ultim)"
                       r"[oa]\b( ?(?:feira|opcao|horario|vaga|alternativa|data))?")
 _NUMBER = re.compile(r"(?:\b(?:opcao|numero|n|no|op)\s*|#|^|\b(?:a|o|quero|prefiro|fico com|vou de|"
-                     r"pode ser)\s+)(\d{1,2})(?!\d|\s*[:/]|\s*h(?:s|rs?|oras?)?\b)")
+                     r"pode ser)\s+)(\d{1,2})(?!\d|\s*[:/]|\s*h(?:s|rs?|oras?)?\b)"
+                     # "daqui a 2 semanas", "a 3 meses": a span of time, not option 2 or 3
+                     r"(?!\s*(?:minutos?|horas?|dias?|semanas?|mes|meses|anos?)\b)")
 
 
 def pick_option(text: str, starts: list[datetime], today: date) -> int | None:

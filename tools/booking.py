@@ -26,6 +26,7 @@ from atende.tools.scheduling import (
 from atende.tools.scope import Scope
 
 _STAGES_BEFORE_SCHEDULED = ("new", "engaged", "qualified")
+OFFER_MARGIN = timedelta(minutes=5)
 _WEEKDAY_PT = {
     "mon": "segundas", "tue": "terças", "wed": "quartas", "thu": "quintas",
     "fri": "sextas", "sat": "sábados", "sun": "domingos",
@@ -113,7 +114,13 @@ async def check_availability(scope: Scope, service: str, when: str | None,
             names = ", ".join(p.name for p in tenant.professionals if svc.id in p.services)
             raise NotFound(f"{pro.name} não faz {svc.name}. Quem faz: {names}.")
         pro_id = pro.id
-    query = parse_when(when, scope.today) if when else None
+    query = parse_when(when, scope.today) if when and when.strip() else None
+    if when and when.strip() and query is None:
+        # never answer "em junho" with March: say the date was not understood
+        raise PolicyViolation(
+            f"Não entendi a data “{when.strip()}”. Pode dizer o dia, por exemplo "
+            "“amanhã”, “sexta à tarde”, “dia 15” ou “15/04”?"
+        )
     if query is not None and query.ambiguous:
         raise PolicyViolation(query.ambiguous)
     horizon = scope.today + timedelta(days=tenant.policies.booking_horizon_days)
@@ -127,8 +134,12 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     day_to = query.day_to if query else None
     busy = await _busy(scope, day_from or scope.today, day_to or horizon)
 
+    # offers keep a margin over the minimum notice, so a slot offered now is still bookable
+    # when the patient answers a few minutes later
+    offer_now = scope.now + OFFER_MARGIN
+
     def search(**kw: Any) -> list[Slot]:
-        return free_slots(tenant, svc.id, now=scope.now, busy=busy, professional_id=pro_id,
+        return free_slots(tenant, svc.id, now=offer_now, busy=busy, professional_id=pro_id,
                           limit=limit, **kw)
 
     slots: list[Slot] = []
@@ -149,7 +160,7 @@ async def check_availability(scope: Scope, service: str, when: str | None,
         note = reason or f"Não há horários livres para {svc.name} em {wanted}."
         start_again = (day_to + timedelta(days=1)) if day_to else scope.today
         busy = await _busy(scope, start_again, horizon)
-        slots = free_slots(tenant, svc.id, now=scope.now, busy=busy, professional_id=pro_id,
+        slots = free_slots(tenant, svc.id, now=offer_now, busy=busy, professional_id=pro_id,
                            day_from=start_again, limit=limit)
         if not slots:
             note += " Também não encontrei vagas nas próximas semanas."
