@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from atende.agent.transcribe import Transcriber
+from atende.memory.store import Patient
+from atende.tenant import Tenant
 from atende.tools.scope import Scope
+
+# (tenant, patient, upcoming appointments, now) -> (system prompt, version)
+PromptRenderer = Callable[[Tenant, Patient, list[dict[str, Any]], datetime], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -25,3 +33,5 @@ class TurnContext:
     scope: Scope
     models: ModelChain
     transcriber: Transcriber | None = None
+    # renders the system prompt instead of the tenant's templates (replay --prompt-dir)
+    system_prompt: PromptRenderer | None = None

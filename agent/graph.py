@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -38,13 +38,15 @@ def after_guard(state: AgentState) -> Literal["model", "reply"]:
     return "reply" if state.get("reply") is not None else "model"
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None
-                ) -> CompiledStateGraph[AgentState, TurnContext]:
+def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
+                tools: Any = None) -> CompiledStateGraph[AgentState, TurnContext]:
+    """The turn graph; `tools` replaces the node that runs tool calls (replay answers them from a
+    recording instead of running them)."""
     graph = StateGraph(AgentState, context_schema=TurnContext)
     graph.add_node("context", nodes.context)
     graph.add_node("transcribe", nodes.transcribe)
     graph.add_node("model", nodes.model)
-    graph.add_node("tools", ToolNode(TOOLS))
+    graph.add_node("tools", tools if tools is not None else ToolNode(TOOLS))
     graph.add_node("guard", nodes.guard)
     graph.add_node("reply", nodes.reply)
     graph.add_edge(START, "context")

@@ -64,7 +64,8 @@ async def context(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str,
     scope = runtime.context.scope
     patient = await scope.store.get_patient(scope.tenant.id, scope.patient_phone)
     upcoming = (await my_appointments(scope))["appointments"]
-    prompt, version = render_system_prompt(
+    render = runtime.context.system_prompt or render_system_prompt
+    prompt, version = render(
         scope.tenant, patient or Patient(scope.tenant.id, scope.patient_phone), upcoming,
         scope.now,
     )

@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Any, TextIO
@@ -79,6 +79,20 @@ def mask_phones(text: str) -> str:
     if len(text) < 8 or not _HINT.search(text):
         return text
     return _SCAN.sub(_masked, text)
+
+
+def replace_phones(text: str, replace: Callable[[str], str]) -> str:
+    """`text` with every phone number `mask_phones` would mask passed through `replace` instead
+    (exported transcripts pseudonymise them); tokens are hidden as in `mask_phones`."""
+    if len(text) < 8 or not _HINT.search(text):
+        return text
+
+    def one(match: re.Match[str]) -> str:
+        if match["phone"] and len(_NON_DIGIT.sub("", match[0])) >= 8:
+            return replace(match[0])
+        return _masked(match)
+
+    return _SCAN.sub(one, text)
 
 
 class Redactor:

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     media_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     media_max_seconds: int = Field(default=300, gt=0, description="longest voice note transcribed")
     send_max_attempts: int = Field(default=6, ge=1, le=20)
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="HMAC key of the phone pseudonyms in exported transcripts "
+        "(unset: a random key per export)",
+    )
 
     @property
     def has_openai_key(self) -> bool:

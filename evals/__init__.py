@@ -1,1 +1,1 @@
-"""evals"""
+"""Evals: scenario suites with their runner, graders and reports; transcript export and replay."""

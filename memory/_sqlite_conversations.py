@@ -406,7 +406,7 @@ class ConversationsMixin(SQLiteBase):
             sql += (" AND id IN (SELECT conversation_id FROM messages WHERE tenant_id = ?"
                     " AND created_at >= ?)")
             params += [tenant_id, to_db(since)]
-        return await self._list(Conversation, sql + " ORDER BY created_at, id", tuple(params))
+        return await self._list(Conversation, sql + " ORDER BY created_at, rowid", tuple(params))
 
     async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
         patch = to_json(meta)

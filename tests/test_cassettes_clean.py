@@ -15,11 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".git", ".venv", "venv", "node_modules", ".mypy_cache", ".ruff_cache"}
 
 
-def repo_cassettes() -> list[Path]:
+def repo_cassettes(root: Path = ROOT) -> list[Path]:
+    """Every cassette under `root`: tests/cassettes/ and the eval suites' own
+    (evals/suites/<suite>/cassettes/<scenario>-t<trial>.yaml, written by `atende eval run --record`)."""
     found = [
         path
-        for path in ROOT.rglob("*.y*ml")
-        if "cassettes" in path.parts and not SKIP_DIRS.intersection(path.parts)
+        for path in root.rglob("*.y*ml")
+        if "cassettes" in path.relative_to(root).parts
+        and not SKIP_DIRS.intersection(path.relative_to(root).parts)
     ]
     return sorted(found)
 
@@ -31,6 +34,16 @@ def test_cassette_has_no_secrets_or_phone_numbers(path: Path) -> None:
 
 def test_the_shared_cassettes_are_found() -> None:
     assert CASSETTES_DIR / "openai_chat_tool_call.yaml" in repo_cassettes()
+
+
+def test_eval_suite_cassettes_are_checked_too(tmp_path: Path) -> None:
+    tape = tmp_path / "evals" / "suites" / "core" / "cassettes" / "book-t1.yaml"
+    tape.parent.mkdir(parents=True)
+    tape.write_text("body: 'Authorization: Bearer sk-proj-AbC123dEf456GhI789 +5511987654321'\n")
+    (tmp_path / ".venv" / "cassettes").mkdir(parents=True)
+    (tmp_path / ".venv" / "cassettes" / "vendored.yaml").write_text("x: 1\n")
+    assert repo_cassettes(tmp_path) == [tape]
+    assert len(find_leaks(tape.read_text())) == 3
 
 
 LEAKS = [

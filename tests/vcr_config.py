@@ -1,4 +1,6 @@
-"""Shared cassette and offline helpers: a scrubbing `vcr.VCR` and a network blocker for tests.
+"""Shared cassette and offline helpers for tests: a scrubbing `vcr.VCR` over `tests/cassettes/`
+and a network blocker. The scrubbing itself lives in `atende.evals.cassettes` (the eval runner
+records with it too).
 
 Use `make_vcr().use_cassette("name.yaml")` to replay `tests/cassettes/name.yaml`; the default
 record_mode "none" means an unmatched request fails instead of reaching the network. To record
@@ -8,135 +10,32 @@ a new cassette on purpose, pass `record_mode="once"` and review the file before 
 
 from __future__ import annotations
 
-import re
-import socket
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import vcr
-from vcr.request import Request
+
+from atende.evals import cassettes
+from atende.evals.cassettes import (
+    DROP_RESPONSE_HEADERS,
+    FILTER_HEADERS,
+    LEAK_PATTERNS,
+    PHONE_RE,
+    PhoneScrubber,
+    find_leaks,
+)
+
+__all__ = ["CASSETTES_DIR", "DROP_RESPONSE_HEADERS", "FILTER_HEADERS", "LEAK_PATTERNS", "PHONE_RE",
+           "PhoneScrubber", "block_network", "find_leaks", "make_vcr"]
 
 CASSETTES_DIR = Path(__file__).with_name("cassettes")
 
-# Request headers vcrpy drops before a request is stored.
-FILTER_HEADERS = [
-    "authorization",
-    "api-key",
-    "x-api-key",
-    "openai-organization",
-    "openai-project",
-    "cookie",
-    "client-token",  # Z-API account token
-    "z-api-token",
-]
-# Z-API puts the instance id and token in the URL path: /instances/<id>/token/<token>/...
-_ZAPI_URL_SECRETS = re.compile(r"(/instances/)[^/]+(/token/)[^/]+")
-# Response headers that identify the account or session.
-DROP_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
-
-# Phone numbers as they show up in provider traffic and chat text:
-#   E.164 with "+" (any country), e.g. +5511987654321, "+55 (11) 98765-4321", +14155550100,
-#   also URL-encoded as %2B5511987654321 in query strings;
-#   Brazilian numbers without "+", as WhatsApp sends them (wa_id "5511987654321");
-#   national format with the area code in parentheses, e.g. "(11) 98765-4321".
-# Scrubbed numbers become 55 + area code 00 (which does not exist) + a counter, so they
-# never match again and distinct numbers stay distinct within one recording.
-_PLUS = r"(?:\+|%2[Bb])"
-_PHONE = (
-    r"(?<![\w+%])(?:"
-    rf"{_PLUS}?55[\s.-]?\(?[1-9]\d\)?[\s.-]?9?\d{{4}}[\s.-]?\d{{4}}"
-    rf"|{_PLUS}(?!5500)[1-9]\d{{7,14}}"
-    r"|\([1-9]\d\)\s?9?\d{4}[\s.-]?\d{4}"
-    r")(?!\d)"
-)
-PHONE_RE = re.compile(_PHONE)
-_PHONE_BYTES_RE = re.compile(_PHONE.encode())
-
-LEAK_PATTERNS: dict[str, re.Pattern[str]] = {
-    "OpenAI-style secret key": re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{8,}"),
-    "bearer token": re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
-    "phone number": PHONE_RE,
-}
-
-
-def find_leaks(text: str) -> list[str]:
-    """Every secret-looking or phone-looking string in `text`, labelled by kind."""
-    return [
-        f"{kind}: {match.group(0)}"
-        for kind, pattern in LEAK_PATTERNS.items()
-        for match in pattern.finditer(text)
-    ]
-
-
-class PhoneScrubber:
-    """Replaces phone numbers in recorded requests and responses with stable fakes."""
-
-    def __init__(self) -> None:
-        self._fakes: dict[str, str] = {}
-
-    def _fake(self, number: str) -> str:
-        plus = re.match(_PLUS, number)
-        prefix = plus.group(0) if plus else ""
-        digits = re.sub(r"\D", "", number[len(prefix) :])
-        if number.startswith("("):
-            digits = "55" + digits
-        fake = self._fakes.setdefault(digits, f"5500{len(self._fakes) + 1:09d}")
-        return prefix + fake
-
-    def text(self, value: str) -> str:
-        return PHONE_RE.sub(lambda m: self._fake(m.group(0)), value)
-
-    def data(self, value: bytes) -> bytes:
-        return _PHONE_BYTES_RE.sub(lambda m: self._fake(m.group(0).decode()).encode(), value)
-
-    def _any(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, bytes):
-            return self.data(value)
-        return value
-
-    def request(self, request: Request) -> Request:
-        """vcrpy `before_record_request` hook (also applied to live requests when matching)."""
-        request.uri = _ZAPI_URL_SECRETS.sub(r"\1INSTANCE\2TOKEN", self.text(request.uri))
-        if isinstance(request.body, bytes | str):
-            request.body = self._any(request.body)
-        for name in list(request.headers):
-            request.headers[name] = self._any(request.headers[name])
-        return request
-
-    def response(self, response: dict[str, Any]) -> dict[str, Any]:
-        """vcrpy `before_record_response` hook."""
-        headers = {
-            name: [self._any(value) for value in values]
-            for name, values in response.get("headers", {}).items()
-            if name.lower() not in DROP_RESPONSE_HEADERS
-        }
-        response["headers"] = headers
-        body = response.get("body", {})
-        if "string" in body:
-            body["string"] = self._any(body["string"])
-        return response
-
 
 def make_vcr(**overrides: Any) -> vcr.VCR:
-    """A VCR that replays `tests/cassettes/*.yaml`, never records unless told, and scrubs.
-
-    Compressed responses are decoded before storage so the scrubber can read them.
-    """
-    scrubber = PhoneScrubber()
-    options: dict[str, Any] = {
-        "cassette_library_dir": str(CASSETTES_DIR),
-        "record_mode": "none",
-        "filter_headers": FILTER_HEADERS,
-        "before_record_request": scrubber.request,
-        "before_record_response": scrubber.response,
-        "decode_compressed_response": True,
-    }
-    options.update(overrides)
-    return vcr.VCR(**options)
+    """A VCR that replays `tests/cassettes/*.yaml`, never records unless told, and scrubs."""
+    library = overrides.pop("cassette_library_dir", CASSETTES_DIR)
+    return cassettes.make_vcr(library, **overrides)
 
 
 def block_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -144,17 +43,4 @@ def block_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     Call it from a fixture. Anything that still succeeds afterwards did not use the network.
     """
-    attempts: list[object] = []
-
-    def refuse(kind: str) -> Callable[..., Any]:
-        def _refuse(*args: Any, **kwargs: Any) -> Any:
-            attempts.append((kind, args[1:] if kind == "connect" else args))
-            raise OSError(f"network blocked in tests ({kind})")
-
-        return _refuse
-
-    monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse("connect"))
-    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
-    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
-    return attempts
+    return cassettes.block_network_with(monkeypatch.setattr)
