@@ -23,8 +23,9 @@ from pydantic import field_validator
 
 from atende.agent import guard as truth
 from atende.agent import offline_replies as say
-from atende.agent.offline_intents import Reading, pick_option, read, split_when
+from atende.agent.offline_intents import CARE, Reading, pick_option, read, split_cancel_and_book
 from atende.agent.offline_replies import Call, Step, availability_step
+from atende.agent.offline_when import keep_day, split_when
 from atende.tenant import Professional, Tenant
 from atende.tools.catalog import find_professional
 
@@ -116,7 +117,7 @@ class _Policy:
             memo.seq = sum(len(m.tool_calls) for m in convo if isinstance(m, AIMessage))
         results = self._trailing_results(convo, last_ai)
         if results:
-            step = say.after_tools(self.tenant, self.today, results, memo.intent, memo.awaiting,
+            step = say.after_tools(self.tenant, self.now, results, memo.intent, memo.awaiting,
                                    memo.pending)
         else:
             texts: list[str] = []
@@ -178,10 +179,14 @@ class _Policy:
     def _after_human(self, text: str, memo: Memo) -> Step:
         r = read(text, self.tenant, self.today)
         lead: list[Call] = [("update_lead", {"name": r.name})] if r.name else []
+        care = next((key for key in CARE if r.has(key)), None)
+        if care is not None:  # pain, a clinical question, a complaint: a person, kindly
+            return Step("human", calls=[*lead, ("request_human", {"reason": CARE[care]})],
+                        pending={"say_before": say.CARE_WORDS[care]})
         if r.has("human") or (memo.awaiting == "handoff_confirm" and r.yes
                               and not r.has(*_NEW_FLOW[:-1])):
             reason = ("paciente pediu atendente" if r.has("human")
-                      else "o assistente não entendeu o paciente")
+                      else memo.pending.get("reason") or "o assistente não entendeu o paciente")
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
         step = self._answer(r, memo) or self._new_intent(r, memo)
         if lead:
@@ -196,7 +201,8 @@ class _Policy:
         a, p = memo.awaiting, memo.pending
         other = r.has(*_NEW_FLOW, *_SIDE_INTENTS)
         if a == "handoff_confirm" and r.no:
-            return Step("handoff_declined", say.handoff_declined())
+            kept = p.get("appointment")
+            return Step("handoff_declined", say.kept(kept) if kept else say.handoff_declined())
         if a == "slot_choice" and not r.has(*_NEW_FLOW):
             return self._slot_answer(r, memo)
         if a in ("cancel_pick", "reschedule_pick") and not other:
@@ -207,8 +213,14 @@ class _Policy:
             if index is not None:
                 appt = appts[index]
                 if a == "cancel_pick":
-                    return Step("cancel", say.confirm_cancel(appt), awaiting="cancel_confirm",
-                                pending={"appointment": appt})
+                    then = p.get("then")
+                    return Step("cancel", say.confirm_cancel(appt, then), awaiting="cancel_confirm",
+                                pending={"appointment": appt, **({"then": then} if then else {})})
+                late = say.too_close_to_move(self.tenant, appt, self.now)
+                if late is not None:
+                    return Step("reschedule", late, awaiting="handoff_confirm",
+                                pending={"appointment": appt,
+                                         "reason": "remarcação dentro do prazo mínimo"})
                 step = availability_step("reschedule", appt["service"],
                                          p.get("when") or r.when, None, appointment=appt)
                 step.pending["say_before"] = f"Vamos remarcar: {say.appointment_line(appt)}."
@@ -217,9 +229,15 @@ class _Policy:
                 return Step(memo.intent, say.kept(None))
         appt = p.get("appointment") or {}
         if a == "cancel_confirm" and appt.get("id") and not r.has("reschedule", *_SIDE_INTENTS):
+            then = p.get("then")
             if r.yes or (r.has("cancel") and not r.no):
                 cancel: Call = ("cancel_appointment", {"appointment_id": appt["id"]})
-                return Step("cancel", calls=[cancel], pending={"appointment": appt})
+                return Step("cancel", calls=[cancel],
+                            pending={"appointment": appt, **({"then": then} if then else {})})
+            if r.no and then:  # the cancel is off; the booking may still be wanted
+                text = (f"Tudo bem, mantive sua consulta de {appt['label']}. "
+                        f"Quer que eu veja os horários de {say.wanted(then)}?")
+                return Step("book", text, awaiting="look_again", pending=dict(then))
             if r.no:
                 return Step("cancel", say.kept(appt))
         if a == "service" and (r.service or r.professional) and not r.has(*_NEW_FLOW):
@@ -230,6 +248,8 @@ class _Policy:
             if r.yes or r.service is not None or r.when:
                 service = r.service.name if r.service else p.get("service")
                 when = r.when or (p.get("when") if a == "look_again" else None)
+                if r.when and a == "look_again":
+                    when = keep_day(r.when, p.get("when"), self.today)
                 pro_name = r.professional.name if r.professional else p.get("professional")
                 if service:
                     return availability_step("book", service, when, pro_name)
@@ -260,8 +280,8 @@ class _Policy:
         pro = r.professional.name if r.professional else p.get("professional")
         if service and (r.when or r.professional or r.service):
             flow = p.get("flow") or "book"
-            return availability_step(flow, service, r.when or p.get("when"), pro,
-                                      appointment=p.get("appointment"))
+            when = keep_day(r.when, p.get("when"), self.today) if r.when else p.get("when")
+            return availability_step(flow, service, when, pro, appointment=p.get("appointment"))
         if r.no or r.other_options:
             return Step(memo.intent, "Sem problema! Me diga um dia ou período que fica melhor "
                         "(ex.: amanhã à tarde, sexta de manhã).", awaiting="slot_choice",
@@ -276,6 +296,9 @@ class _Policy:
         keep: dict[str, Any] = {"awaiting": memo.awaiting, "pending": memo.pending}
         if memo.awaiting == "book_offer":
             keep = {"awaiting": None, "pending": {"service": memo.pending.get("service")}}
+        both = self._cancel_and_book(r) if r.has("cancel") else None
+        if both is not None:
+            return both
         for intent in ("reschedule", "cancel", "my_appointments"):
             if r.has(intent):
                 # "remarcar a de quinta para sexta": which one, and the new day
@@ -313,6 +336,22 @@ class _Policy:
         if r.yes or r.no or not r.words:  # "ok", "beleza", "👍" after a finished task
             return Step("ack", say.ack(), **keep)
         return self._not_understood(memo)
+
+    def _cancel_and_book(self, r: Reading) -> Step | None:
+        """"cancela a de quinta e marca uma avaliação sexta de manhã": the cancel first (with
+        its confirmation), the booking carried along as `then`."""
+        parts = split_cancel_and_book(r.text)
+        if parts is None:
+            return None
+        old = read(parts[0], self.tenant, self.today)
+        new = read(parts[1], self.tenant, self.today)
+        listing: list[Call] = [("list_my_appointments", {})]
+        if new.service is None:  # "cancela a de quinta e marca pra sexta" moves it
+            return Step("reschedule", calls=listing,
+                        pending={"selector": old.when, "when": new.when})
+        then = {"service": new.service.name, "when": new.when,
+                "professional": new.professional.name if new.professional else None}
+        return Step("cancel", calls=listing, pending={"selector": old.when, "then": then})
 
     def _booking(self, r: Reading, when: str | None = None,
                  pro: Professional | None = None) -> Step:

@@ -1,13 +1,15 @@
-"""pt-BR reading of a patient message for the offline model: intents, names, dates, choices."""
+"""pt-BR reading of a patient message for the offline model: intents, names, choices (the day
+and time words are read in `offline_when`)."""
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from atende.agent.offline_when import extract_when, folded_with_map
 from atende.tenant import Professional, Service, Tenant, fold
+from atende.tools.booking import holiday_terms
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.dates import parse_when
 
@@ -56,7 +58,33 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
     "bye": _rx("tchau", r"ate (?:mais|logo|breve|amanha)", "falou", "flw"),
     "greeting": _rx(r"oi+e?", "ola", "opa", "e ai", "bom dia", "boa tarde", "boa noite", "hey",
                     "hello", r"tudo (?:bem|bom|certo)", "como vai"),
+    # what goes to a person, whatever else the message asks (see `CARE`)
+    "urgent": _rx(r"urgen\w*", r"emergen\w*", r"(?<!pronto )socorro",
+                  r"(?:muita|muito|forte|intensa) dor(?:es)?",
+                  r"dor(?:es)? (?:de dente |no dente |na boca |de cabeca )?(?:muito )?"
+                  r"(?:forte|fortes|insuportave\w*|intensa|terrive\w*|horrive\w*)",
+                  r"doendo (?:muito|demais|bastante)", r"sangrando", r"sangramento", r"sangrou",
+                  r"muito sangue", r"inchad[oa]s?", r"inchaco", r"inchou", "febre", "pus",
+                  r"abscesso"),
+    "clinical": _rx(r"posso (?:tomar|comer|beber|escovar|fumar|bochechar|malhar|nadar|"
+                    r"fazer exercicio\w*|ir trabalhar)", r"remedios?", r"medicamentos?",
+                    r"medicac\w*", r"antibiotico\w*", r"analgesico\w*", r"anti ?inflamatorio\w*",
+                    "ibuprofeno", "dipirona", "paracetamol", "amoxicilina", "nimesulida",
+                    "novalgina", "dorflex",
+                    r"(?:e|eh) normal (?:\w+ ){0,4}?(?:sangr\w*|doer|doi\w*|doendo|dor|inch\w*|"
+                    r"sensib\w*|sensive\w*|latej\w*|mole|amolec\w*|ferida|afta|febre|gosto|cheiro)"),
+    "complaint": _rx(r"reclama\w*", r"queixa\w*", r"insatisfeit\w*", r"decepcionad\w*",
+                     r"mal atendid\w*", "descaso", "falta de respeito", r"desrespeit\w*",
+                     "absurdo", "procon",
+                     r"pessim[oa] (?:atendimento|servico|experiencia|clinica|profissional|dentista)",
+                     r"(?:atendimento|servico|experiencia) (?:muito )?"
+                     r"(?:ruim|horrivel|terrivel|pessimo)"),
 }
+# Urgency, a clinical question or a complaint go to the clinic's team, in this order of
+# precedence, ahead of any booking words in the same message: intent -> reason for the team.
+CARE = {"urgent": "urgência: paciente com dor ou sintoma agudo",
+        "clinical": "dúvida clínica (medicação ou sintoma)",
+        "complaint": "reclamação do paciente"}
 _HORARIO = re.compile(r"\bhorarios?\b")
 _YES = re.compile(r"^(?:sim|s|isso|pode|ok|okay|certo|claro|quero|confirm\w*|perfeito|fechado|"
                   r"beleza|blz|correto|exato|aham|uhum|com certeza|por favor|bora|vamos|"
@@ -108,93 +136,34 @@ def extract_name(text: str) -> tuple[str, tuple[int, int]] | None:
     return name, (match.start(), match.start(1) + kept[-1].end())
 
 
-# -- dates ------------------------------------------------------------------------------------
-
-_WEEKDAYS = r"(?:segunda|terca|quarta|quinta|sexta)(?:[- ]?feira)?|sabado|domingo"
-_MONTHS = ("janeiro|fevereiro|marco|abril|maio|junho|julho|agosto|setembro|outubro|novembro|"
-           "dezembro")
-_DATE_PIECES = re.compile("|".join((
-    r"\bdepois de amanha\b", r"\bamanha\b", r"\bhoje\b",
-    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:" + _WEEKDAYS + r")"
-    r"(?: que vem| seguinte)?\b",
-    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: que vem|"
-    r" seguinte)?\b",
-    r"\b(?:proximo )?(?:fim|final) de semana\b",
-    r"\b(?:dia )?\d{1,2}o? de (?:" + _MONTHS + r")\b",
-    r"(?:\bdia )?(?<![\d/:])\d{1,2}/\d{1,2}(?:/\d{2,4})?(?![\d/])", r"\bdia \d{1,2}\b",
-    r"\b(?:(?:de|pela|a|na|durante a|no periodo da) )?(?<!boa )(?<!mais )"
-    r"(?:manha|tarde|noite)(?:zinha)?\b",
-    r"\b(?:(?:as|das|pelas|umas|la pelas|por volta das|depois das|antes das|a partir das|"
-    r"ate as|apos as) )?\d{1,2}(?::\d{2}|h\d{0,2}| ?horas?)(?: e meia)?(?![\d:])",
-    r"\b(?:as|das|pelas|umas|depois das|antes das|a partir das) \d{1,2}(?: e meia)?\b",
-    r"\b(?:ao |de |as |a partir do )?meio[- ]?dia(?: e meia)?\b",
-)))
-_JOINERS = {"", "de", "da", "do", "a", "as", "na", "no", "e", "pela", "pelo", "o", "em", "ou",
-            "la", "pra", "para", "que"}
+# "cancela a de quinta e marca uma avaliação sexta": two requests, each with its own day
+_THEN = (r"(?:[,;]|\be\b|\bdepois\b|\btambem\b)[\s,]*"
+         r"(?:(?:ja|tambem|depois|quero|queria|preciso|gostaria de|pode|por favor)\s+)*")
+_BOOK_VERB = r"\b(?:marcar|marca|marque|agendar|agenda|agende)\b"
+_CANCEL_VERB = r"\b(?:cancel\w*|desmarc\w*)"
+_THEN_BOOK = re.compile(_THEN + _BOOK_VERB)
+_THEN_CANCEL = re.compile(_THEN + _CANCEL_VERB)
 
 
-def _folded_with_map(text: str) -> tuple[str, list[int]]:
-    """`text` folded char by char (same letters, no accents) and each char's original index."""
-    out: list[str] = []
-    where: list[int] = []
-    for i, ch in enumerate(text):
-        decomposed = unicodedata.normalize("NFKD", ch.casefold())
-        for c in decomposed:
-            if not unicodedata.combining(c):
-                out.append(c)
-                where.append(i)
-    return "".join(out), where
-
-
-def extract_when(text: str, today: date) -> str | None:
-    """The patient's own words about day/time ("amanhã de manhã"), joined, or None."""
-    folded, where = _folded_with_map(text)
-    pieces = [m.span() for m in _DATE_PIECES.finditer(folded)]
-    if not pieces:
-        return parse_fallback(text, today)
-    groups: list[list[int]] = [list(pieces[0])]
-    for start, end in pieces[1:]:
-        gap = re.sub(r"[^a-z0-9]+", " ", folded[groups[-1][1]:start]).split()
-        if all(w in _JOINERS for w in gap):
-            groups[-1][1] = end
-        else:
-            groups.append([start, end])
-    said = " ".join(text[where[a]:where[b - 1] + 1].strip() for a, b in groups)
-    whole = parse_when(text, today)
-    if whole is None:
+def split_cancel_and_book(text: str) -> tuple[str, str] | None:
+    """The cancel part and the booking part of "cancela a de quinta e marca uma avaliação
+    sexta" (either order), or None when the message asks only one thing."""
+    folded, where = folded_with_map(text)
+    cancel = re.search(_CANCEL_VERB, folded)
+    book = re.search(_BOOK_VERB, folded)
+    if cancel is None or book is None:
         return None
-    # the pieces must mean what the whole message means; if not, let the server read it all
-    return said if parse_when(said, today) == whole else text.strip()
-
-
-def parse_fallback(text: str, today: date) -> str | None:
-    """When no known piece was found but the date parser still sees a date, pass it all."""
-    return text.strip() if parse_when(text, today) is not None else None
-
-
-def on_day(text: str | None, starts: list[datetime], today: date) -> list[int]:
-    """The items (by index) whose start falls on the day/time `text` names ("a de quinta")."""
-    query = parse_when(text, today) if text else None
-    if query is None or query.day_from is None or query.day_to is None:
-        return []
-    return [i for i, start in enumerate(starts)
-            if query.day_from <= start.date() <= query.day_to
-            and (query.at is None or start.time().replace(second=0) == query.at)]
-
-
-def split_when(text: str, today: date) -> tuple[str | None, str | None]:
-    """"remarcar a de quinta para sexta" -> ("quinta", "sexta"): the days before and after a
-    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar")."""
-    for m in re.finditer(r"\b(?:para|pra|pro)\b", text, flags=re.IGNORECASE):
-        after = text[m.end():]
-        folded, _ = _folded_with_map(after)
-        first = _DATE_PIECES.search(folded)
-        if first and set(folded[: first.start()].split()) <= _LEAD_IN:
-            return extract_when(text[: m.start()], today), extract_when(after, today)
-    return None, None
-
-
-_LEAD_IN = {"o", "a", "os", "as", "dia", "na", "no", "de", "outro", "outra"}
+    if cancel.start() < book.start():
+        then = _THEN_BOOK.search(folded, cancel.end())
+        if then is None:
+            return None
+        cut = where[then.start()]
+        return text[:cut], text[cut:]
+    then = _THEN_CANCEL.search(folded, book.end())
+    if then is None:
+        return None
+    cut = where[then.start()]
+    return text[cut:], text[:cut]
 
 
 # -- choices ----------------------------------------------------------------------------------
@@ -311,7 +280,7 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
         intents=frozenset(intents),
         service=find_service(tenant, rest) if w else None,
         professional=find_professional(tenant, rest) if w else None,
-        when=extract_when(rest, today) if w else None,
+        when=extract_when(rest, today, holiday_terms(tenant, today)) if w else None,
         name=name,
         yes=bool(_YES.search(w)) and not no,
         no=no,

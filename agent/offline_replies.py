@@ -9,11 +9,13 @@ change are written only from a successful artifact, so the truthfulness guard ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from atende.agent.offline_intents import on_day
+from atende.agent.offline_when import on_day
+from atende.errors import PolicyViolation
 from atende.tenant import WEEKDAYS, Tenant
+from atende.tools.scheduling import check_cancellable
 
 _DAY_PT = {"mon": "seg", "tue": "ter", "wed": "qua", "thu": "qui", "fri": "sex", "sat": "sáb",
            "sun": "dom"}
@@ -21,6 +23,14 @@ MENU = ("Posso ajudar a agendar, remarcar ou cancelar consultas, e informar pre�
         "endereço e horário de funcionamento.")
 ASK_CHOICE = "Qual prefere? Responda com o número ou o horário."
 TOOL_TROUBLE = "Não consegui consultar isso agora."
+# Said before the clinic's handoff message, per reason (offline_intents.CARE).
+CARE_WORDS = {
+    "urgent": ("Sinto muito que você esteja passando por isso. Se for uma emergência, procure um "
+               "pronto-socorro ou ligue 192 (SAMU)."),
+    "clinical": ("Essa é uma dúvida para a nossa equipe clínica; por aqui não oriento sobre "
+                 "remédios ou sintomas."),
+    "complaint": "Sinto muito pela experiência, e obrigado por nos contar.",
+}
 Call = tuple[str, dict[str, Any]]
 
 
@@ -143,10 +153,11 @@ def rescheduled(artifact: dict[str, Any]) -> str:
     return text
 
 
-def cancelled(artifact: dict[str, Any]) -> str:
+def cancelled(artifact: dict[str, Any], *, more: bool = False) -> str:
+    """The cancel done; `more` when the reply goes on to a booking asked in the same message."""
     a = artifact["appointment"]
-    return (f"Pronto, cancelado: {a['service']} em {a['label']}. "
-            "Se quiser marcar outro horário, é só me chamar.")
+    done = f"Pronto, cancelado: {a['service']} em {a['label']}."
+    return done if more else f"{done} Se quiser marcar outro horário, é só me chamar."
 
 
 def failed(artifact: dict[str, Any], retry: str) -> str:
@@ -177,8 +188,28 @@ def no_appointments(verb: str) -> str:
     return f"Não encontrei consultas futuras no seu número para {verb}. Quer agendar uma?"
 
 
-def confirm_cancel(appt: dict[str, Any]) -> str:
-    return f"Confirma o cancelamento de {appointment_line(appt)}? Responda sim ou não."
+def confirm_cancel(appt: dict[str, Any], then: dict[str, Any] | None = None) -> str:
+    text = f"Confirma o cancelamento de {appointment_line(appt)}? Responda sim ou não."
+    if then:
+        text += f" Depois vejo os horários de {wanted(then)}."
+    return text
+
+
+def wanted(booking: dict[str, Any]) -> str:
+    """"Avaliação odontológica (sexta de manhã)": a booking asked for, not yet looked up."""
+    extra = ", ".join(filter(None, (booking.get("when"), booking.get("professional"))))
+    return f"{booking['service']} ({extra})" if extra else booking["service"]
+
+
+def too_close_to_move(tenant: Tenant, appt: dict[str, Any], now: datetime) -> str | None:
+    """Why `appt` can no longer be moved here (inside the cancel notice), said before any
+    options are offered; None if it still can be."""
+    try:
+        check_cancellable(tenant, datetime.fromisoformat(appt["start"]), now=now)
+    except PolicyViolation as exc:
+        return (f"{exc} Quer que eu chame alguém da recepção para ver isso com você? "
+                "Se não, sua consulta continua como está.")
+    return None
 
 
 def kept(appt: dict[str, Any] | None) -> str:
@@ -259,7 +290,7 @@ def handoff_declined() -> str:
 # -- the reply to tool results ---------------------------------------------------------------
 
 
-def after_tools(tenant: Tenant, today: date, results: list[tuple[str, dict[str, Any]]],
+def after_tools(tenant: Tenant, now: datetime, results: list[tuple[str, dict[str, Any]]],
                 intent: str | None, awaiting: str | None, pending: dict[str, Any]) -> Step:
     """The reply written from this turn's tool results, or the next call the flow needs."""
     p = dict(pending)
@@ -299,14 +330,21 @@ def after_tools(tenant: Tenant, today: date, results: list[tuple[str, dict[str, 
                 step.awaiting = "look_again"
                 step.pending = {k: p.get(k) for k in ("service", "when", "professional")}
         elif name == "cancel_appointment":
+            then = p.get("then")
             if ok:
-                parts.append(cancelled(art))
+                parts.append(cancelled(art, more=bool(then)))
                 step.awaiting, step.pending = None, {}
+                if then:  # "cancela a de quinta e marca uma avaliação sexta": now the booking
+                    booking = availability_step("book", then["service"], then.get("when"),
+                                                then.get("professional"))
+                    booking.pending["say_before"] = join([say_before or "", *parts])
+                    return booking
             else:
                 parts.append(failed(art, "Se preferir, chamo alguém da equipe."))
-                step.awaiting, step.pending = "handoff_confirm", {}
+                step.awaiting = "handoff_confirm"
+                step.pending = {"reason": "o cancelamento não foi concluído pelo assistente"}
         elif name == "list_my_appointments":
-            chained = _appointments(art, intent, pending, step, parts, today)
+            chained = _appointments(tenant, now, art, intent, pending, step, parts)
             if chained is not None:
                 before = join([say_before or "", *parts])
                 if before:
@@ -331,7 +369,7 @@ def _offered(art: dict[str, Any], step: Step, p: dict[str, Any]) -> str:
         return failed(art, "Pode me dizer outro dia, serviço ou profissional?")
     slots = _compact_slots(art.get("slots") or [])
     if not slots:
-        step.awaiting, step.pending = "handoff_confirm", {}
+        step.awaiting, step.pending = "handoff_confirm", {"reason": "sem horários livres"}
     else:
         step.awaiting = "slot_choice"
         step.pending = {**p, "service": art.get("service") or p.get("service"),
@@ -339,8 +377,11 @@ def _offered(art: dict[str, Any], step: Step, p: dict[str, Any]) -> str:
     return options(art)
 
 
-def _appointments(art: dict[str, Any], intent: str | None, pending: dict[str, Any], step: Step,
-                  parts: list[str], today: date) -> Step | None:
+def _appointments(tenant: Tenant, now: datetime, art: dict[str, Any], intent: str | None,
+                  pending: dict[str, Any], step: Step, parts: list[str]) -> Step | None:
+    today = now.astimezone(tenant.tz).date()
+    then = pending.get("then") if intent == "cancel" else None
+    carry = {"then": then} if then else {}
     step.awaiting, step.pending = None, {}
     if not art.get("ok"):
         parts.append(failed(art, ""))
@@ -351,6 +392,10 @@ def _appointments(art: dict[str, Any], intent: str | None, pending: dict[str, An
         parts.append(appointments(art.get("appointments") or []))
         return None
     if not items:
+        if then:  # nothing to cancel, but the booking still stands
+            parts.append(f"Não encontrei consultas futuras no seu número para {verb}.")
+            return availability_step("book", then["service"], then.get("when"),
+                                     then.get("professional"))
         parts.append(no_appointments(verb))
         step.awaiting = "book_offer"
         return None
@@ -366,10 +411,14 @@ def _appointments(art: dict[str, Any], intent: str | None, pending: dict[str, An
     if len(items) > 1:
         parts.append(pick_appointment(items, verb))
         step.awaiting = f"{intent}_pick"
-        step.pending = {"appointments": items, "when": when}
+        step.pending = {"appointments": items, "when": when, **carry}
     elif intent == "cancel":
-        parts.append(confirm_cancel(items[0]))
-        step.awaiting, step.pending = "cancel_confirm", {"appointment": items[0]}
+        parts.append(confirm_cancel(items[0], then))
+        step.awaiting, step.pending = "cancel_confirm", {"appointment": items[0], **carry}
+    elif (late := too_close_to_move(tenant, items[0], now)) is not None:
+        parts.append(late)
+        step.awaiting = "handoff_confirm"
+        step.pending = {"appointment": items[0], "reason": "remarcação dentro do prazo mínimo"}
     else:
         parts.append(f"Vamos remarcar: {appointment_line(items[0])}.")
         return availability_step("reschedule", items[0]["service"], when, None,

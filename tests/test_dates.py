@@ -6,7 +6,10 @@ from datetime import date, time
 
 import pytest
 
+from atende.tenant import Holiday
+from atende.tools.booking import holiday_terms
 from atende.tools.dates import PERIOD_BOUNDS, DateQuery, Period, parse_when
+from helpers import example_tenant
 
 TUESDAY = date(2026, 3, 10)  # a Tuesday
 
@@ -66,6 +69,28 @@ def when(text: str, today: date = TUESDAY) -> DateQuery:
         ("mês que vem", d(1, 4), d(30, 4)),
         ("sexta dia 13", d(13), d(13)),
         ("hoje ou amanhã", d(10), d(11)),
+        # a count of days is that day; weeks and months, the week (Monday to Sunday) they land in
+        ("daqui a 10 dias", d(20), d(20)),
+        ("daqui a quinze dias", d(25), d(25)),
+        ("em 2 dias", d(12), d(12)),
+        ("daqui a uma semana", d(16), d(22)),
+        ("daqui uma semana", d(16), d(22)),
+        ("daqui a 2 semanas", d(23), d(29)),
+        ("dentro de duas semanas", d(23), d(29)),
+        ("daqui a 2 semanas na sexta", d(27), d(27)),
+        ("daqui a um mês", d(6, 4), d(12, 4)),
+        ("daqui a 3 meses", d(8, 6), d(14, 6)),
+        # a month by name: this year's unless over, its beginning, middle or end
+        ("em junho", d(1, 6), d(30, 6)),
+        ("pra junho", d(1, 6), d(30, 6)),
+        ("em março", d(10), d(31)),  # the rest of this month
+        ("em fevereiro", d(1, 2, 2027), d(28, 2, 2027)),
+        ("no começo de maio", d(1, 5), d(10, 5)),
+        ("meados de abril", d(11, 4), d(20, 4)),
+        ("no fim de maio", d(21, 5), d(31, 5)),
+        ("no final do mês de abril", d(21, 4), d(30, 4)),
+        ("em junho, dia 15", d(15, 6), d(15, 6)),
+        ("em junho de 2027", d(1, 6, 2027), d(30, 6, 2027)),
     ],
 )
 def test_days(text: str, day_from: date, day_to: date) -> None:
@@ -154,6 +179,9 @@ def test_day_with_period_in_a_sentence() -> None:
         "a consulta leva 1 hora?",
         "as 2 primeiras",
         "tenho 30 anos",
+        "quero marcar com o Marco",  # a name, not March
+        "em 2 horas",
+        "de 15 em 15 minutos",
     ],
 )
 def test_not_date_expressions(text: str) -> None:
@@ -174,6 +202,8 @@ def test_numbers_beside_a_date_are_not_times() -> None:
         ("31/04", TUESDAY, "31/04 não é uma data válida."),
         ("10/02/2026", TUESDAY, "10/02/2026 já passou."),
         ("quarta dia 13", TUESDAY, "13/03 é sexta, não quarta."),
+        ("em junho de 2025", TUESDAY, "Junho de 2025 já passou."),
+        ("em junho, dia 31", TUESDAY, "31 de junho não é uma data válida."),
     ],
 )
 def test_ambiguous_days_leave_the_day_open_with_a_note(text: str, today: date, note: str) -> None:
@@ -216,6 +246,8 @@ def test_exact_time_wins_over_a_conflicting_period() -> None:
         ("semana que vem", "seg 16/03 a dom 22/03"),
         ("às 14h", "os próximos dias às 14:00"),
         ("15/03/2027", "seg 15/03/2027"),
+        ("daqui a 2 semanas", "seg 23/03 a dom 29/03"),
+        ("no começo de maio", "sex 01/05 a dom 10/05"),
     ],
 )
 def test_describe(text: str, described: str) -> None:
@@ -229,3 +261,15 @@ def test_period_bounds() -> None:
         "tarde": (time(12), time(18)),
         "noite": (time(18), time(23, 59)),
     }
+
+
+def test_holiday_names_from_the_clinic_calendar() -> None:
+    terms = holiday_terms(example_tenant(), TUESDAY)
+    assert terms["tiradentes"] == d(21, 4) == terms["proximo feriado"]
+    assert terms["consciencia negra"] == terms["dia da consciencia negra"] == d(20, 11)
+    assert terms["natal"] == d(25, 12)
+    assert terms["ano novo"] == d(1, 1, 2027)  # 2026's is over, 2027's is in the file
+    labour = example_tenant().model_copy(update={"holidays": [
+        Holiday(date=d(1, 5), name="Dia do Trabalho")]})
+    assert set(holiday_terms(labour, TUESDAY)) == {"dia do trabalho", "proximo feriado"}
+    assert holiday_terms(example_tenant(), d(22, 4))["tiradentes"] == d(21, 4)  # said as past

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from atende.agent.state import AudioInput
 from atende.agent.transcribe import FakeTranscriber
 from atende.tenant import Tenant
@@ -150,6 +152,17 @@ async def test_holiday_request_gets_the_reason_and_the_next_days(tmp_path):
     assert check.result["alternative"] and "feriado" in check.result["note"]
     assert "feriado" in offer.reply and "Tiradentes" in offer.reply
     assert all(not s["start"].startswith("2026-04-21") for s in check.result["slots"])
+
+
+async def test_holiday_by_name_is_that_day_and_its_reason(tmp_path):
+    async with atende_on(tmp_path, now=datetime.fromisoformat("2026-04-15T08:00-03:00")) as app:
+        offer = await say(app, "queria uma avaliação no feriado de Tiradentes")
+        later = await say(app, "e no Natal?")
+    (check,) = offer.tool_calls
+    assert check.args["when"] == "no feriado de Tiradentes"
+    assert "Dia 21/04 é feriado (Tiradentes)" in offer.reply
+    assert check.result["slots"] and "21/04 às" not in offer.reply
+    assert "60 dias" in later.reply  # 25/12 is beyond the booking horizon
 
 
 async def test_service_named_in_the_next_message_keeps_the_date(tmp_path):

@@ -316,7 +316,8 @@ def test_failure_message_that_the_guard_would_refuse_is_left_out():
 def test_time_not_offered_asks_the_server_again():
     chat = Chat()
     offered(chat)
-    assert calls(chat.user("tem às 16h?")) == [availability("Limpeza", "às 16h")]
+    # the offer was for "amanhã de manhã": another hour is asked about the same day
+    assert calls(chat.user("tem às 16h?")) == [availability("Limpeza", "amanhã às 16h")]
     assert not Chat().user("e amanhã?").tool_calls  # no offer open: no service is made up
 
 
@@ -671,7 +672,7 @@ def test_another_day_during_a_reschedule_stays_a_reschedule():
 def test_a_different_time_is_not_a_yes_to_the_only_slot():
     chat = Chat()
     offered(chat, "limpeza amanhã às 15h", "2026-03-11T15:00")
-    assert calls(chat.user("pode ser às 16h?")) == [availability("Limpeza", "às 16h")]
+    assert calls(chat.user("pode ser às 16h?")) == [availability("Limpeza", "amanhã às 16h")]
 
 
 def test_cancel_picks_the_appointment_by_its_day():
@@ -719,3 +720,201 @@ def test_naming_a_professional_when_asked_for_the_service():
     assert "Tratamento de canal" in chat.user("com o dr bruno").content  # his services
     assert calls(chat.user("canal")) == [
         availability("Tratamento de canal", "amanhã", "Dr. Bruno Lima")]
+
+
+# -- urgency, clinical questions, complaints ---------------------------------------------------
+
+
+@pytest.mark.parametrize("text, reason, words", [
+    ("to com muita dor de dente e o rosto inchado, é urgente", "urgência", "192"),
+    ("dor de dente forte, tem horário hoje?", "urgência", "pronto-socorro"),
+    ("minha gengiva está sangrando", "urgência", "192"),
+    ("emergência!", "urgência", "192"),
+    ("posso tomar ibuprofeno antes da extração?", "dúvida clínica", "equipe clínica"),
+    ("é normal sangrar depois da extração?", "dúvida clínica", "equipe clínica"),
+    ("que remédio eu tomo?", "dúvida clínica", "remédios"),
+    ("quero fazer uma reclamação, fui muito mal atendido na última consulta", "reclamação",
+     "Sinto muito"),
+    ("estou insatisfeito", "reclamação", "Sinto muito"),
+    ("péssimo atendimento", "reclamação", "Sinto muito"),
+])
+def test_pain_clinical_questions_and_complaints_go_to_a_person(text, reason, words):
+    chat = Chat()
+    (call,) = chat.user(text).tool_calls  # booking words in the same message don't win
+    assert call["name"] == "request_human" and reason in call["args"]["reason"]
+    reply = chat.tools({**OK, "action": "handoff", "message": TENANT.handoff.message})
+    assert words in reply.content and TENANT.handoff.message in reply.content
+    assert "pode tomar" not in reply.content and "R$" not in reply.content
+
+
+def test_pain_in_the_middle_of_an_offer_still_goes_to_a_person():
+    chat = Chat()
+    offered(chat)
+    assert calls(chat.user("na verdade estou com muita dor, é urgente"))[0][0] == "request_human"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("estou com dor de dente, quero marcar avaliação", [availability("Avaliação odontológica")]),
+    ("posso pagar com pix?", []),
+    ("posso usar cartão?", []),
+    ("fui ao pronto socorro ontem, quero marcar avaliação",
+     [availability("Avaliação odontológica")]),
+])
+def test_ordinary_words_are_not_an_urgency(text, expected):
+    assert calls(Chat().user(text)) == expected
+
+
+# -- days the patient keeps, holidays, months --------------------------------------------------
+
+
+def test_a_period_alone_keeps_the_day_of_the_offer():
+    chat = Chat()
+    offered(chat)  # amanhã de manhã
+    assert calls(chat.user("nenhum desses, tem à tarde?")) == [
+        availability("Limpeza", "amanhã à tarde")]
+    chat = Chat()
+    offered(chat, "limpeza semana que vem de manhã")
+    assert calls(chat.user("e à tarde?")) == [availability("Limpeza", "semana que vem à tarde")]
+
+
+def test_a_new_day_replaces_the_old_one():
+    chat = Chat()
+    offered(chat)
+    assert calls(chat.user("e sexta à tarde?")) == [availability("Limpeza", "sexta à tarde")]
+    chat = Chat()
+    offered(chat, "quero marcar limpeza", "2026-03-11T09:00")  # no day asked: none to keep
+    assert calls(chat.user("tem à tarde?")) == [availability("Limpeza", "à tarde")]
+
+
+def test_a_period_alone_keeps_the_day_when_looking_again():
+    chat = Chat()
+    offered(chat)
+    chat.user("1")
+    chat.tools(failure("slot_unavailable", "Esse horário acabou de ser ocupado."))
+    assert calls(chat.user("tem à tarde?")) == [availability("Limpeza", "amanhã à tarde")]
+
+
+@pytest.mark.parametrize("text, when", [
+    ("quero marcar uma limpeza daqui a 3 meses", "daqui a 3 meses"),
+    ("limpeza daqui a uma semana de manhã", "daqui a uma semana de manhã"),
+    ("quero marcar limpeza em junho", "em junho"),
+    ("limpeza no começo de abril", "começo de abril"),
+    ("queria uma limpeza no feriado de Tiradentes", "no feriado de Tiradentes"),
+    ("limpeza no Natal à tarde", "no Natal à tarde"),
+    ("limpeza no dia da Consciência Negra", "no dia da Consciência Negra"),
+    ("sou de Natal, quero marcar limpeza amanhã", "amanhã"),  # a city, not the holiday
+])
+def test_spans_months_and_holidays_are_passed_as_said(text, when):
+    assert calls(Chat().user(text)) == [availability("Limpeza", when)]
+
+
+def test_a_holiday_name_is_never_dropped():
+    after = datetime.fromisoformat("2026-04-22T08:00-03:00")  # Tiradentes 2026 is over
+    assert calls(Chat(now=after).user("quero marcar limpeza no Tiradentes")) == [
+        availability("Limpeza", "no Tiradentes")]  # the tool says it has passed
+
+
+# -- a reschedule inside the cancel notice -----------------------------------------------------
+
+
+def test_reschedule_inside_the_notice_says_so_before_offering():
+    chat = Chat()  # Tuesday 08:00; the clinic asks 12 hours to move an appointment
+    assert calls(chat.user("preciso remarcar minha consulta de hoje para amanhã")) == [
+        ("list_my_appointments", {})]
+    reply = chat.tools({**OK, "appointments": [appt("2026-03-10T14:00")]})
+    assert not reply.tool_calls
+    assert "12 horas de antecedência" in reply.content and "ter 10/03 às 14:00" in reply.content
+    assert "Qual prefere" not in reply.content and "chame alguém" in reply.content
+    (call,) = chat.user("sim").tool_calls
+    assert call["name"] == "request_human" and "prazo" in call["args"]["reason"]
+
+
+def test_reschedule_inside_the_notice_declined_keeps_it():
+    chat = Chat()
+    chat.user("quero remarcar")
+    chat.tools({**OK, "appointments": [appt("2026-03-10T14:00")]})
+    reply = chat.user("não")
+    assert not reply.tool_calls and "mantive sua consulta de ter 10/03 às 14:00" in reply.content
+
+
+def test_reschedule_picked_among_several_inside_the_notice():
+    chat = Chat()
+    chat.user("quero remarcar")
+    chat.tools({**OK, "appointments": [
+        appt("2026-03-10T14:00"), appt("2026-03-20T09:00", "a2", "canal", "bruno-lima")]})
+    reply = chat.user("a primeira")
+    assert not reply.tool_calls and "antecedência" in reply.content
+    chat = Chat()
+    chat.user("quero remarcar")
+    chat.tools({**OK, "appointments": [
+        appt("2026-03-10T14:00"), appt("2026-03-20T09:00", "a2", "canal", "bruno-lima")]})
+    assert calls(chat.user("a segunda")) == [availability("Tratamento de canal")]
+
+
+def test_reschedule_just_outside_the_notice_offers_slots():
+    chat = Chat()
+    chat.user("quero remarcar para sexta")
+    assert calls(chat.tools({**OK, "appointments": [appt("2026-03-10T20:30")]})) == [
+        availability("Limpeza", "sexta")]
+
+
+# -- cancel and book in one message ------------------------------------------------------------
+
+
+def test_cancel_and_book_in_one_message():
+    chat = Chat()
+    text = "quero cancelar a limpeza de quinta e marcar uma avaliação na sexta de manhã"
+    assert calls(chat.user(text)) == [("list_my_appointments", {})]
+    thursday = appt("2026-03-12T10:00")
+    reply = chat.tools({**OK, "appointments": [
+        thursday, appt("2026-03-20T09:00", "a2", "canal", "bruno-lima")]})
+    assert "Confirma o cancelamento de Limpeza — qui 12/03 às 10:00" in reply.content
+    assert "Avaliação odontológica (sexta de manhã)" in reply.content
+    assert calls(chat.user("sim")) == [("cancel_appointment", {"appointment_id": "a1"})]
+    message = chat.tools(done("cancelled", {**thursday, "status": "cancelled"}))
+    assert calls(message) == [availability("Avaliação odontológica", "sexta de manhã")]
+    reply = chat.tools(offer("2026-03-13T08:00", "2026-03-13T08:30", service="avaliacao"))
+    assert reply.content.startswith("Pronto, cancelado: Limpeza em qui 12/03 às 10:00.")
+    assert "1. sex 13/03 às 08:00 com Dra. Ana Souza" in reply.content
+    assert calls(chat.user("1")) == [
+        ("book_appointment", {"slot_id": "ana-souza|avaliacao|2026-03-13T08:00"})]
+
+
+def test_cancel_declined_still_offers_the_booking():
+    chat = Chat()
+    chat.user("marca uma avaliação sexta de manhã e cancela a de quinta")
+    chat.tools({**OK, "appointments": [appt("2026-03-12T10:00")]})
+    reply = chat.user("não")
+    assert not reply.tool_calls and "mantive" in reply.content
+    assert "Avaliação odontológica (sexta de manhã)" in reply.content
+    assert calls(chat.user("sim")) == [availability("Avaliação odontológica", "sexta de manhã")]
+
+
+def test_cancel_and_book_with_nothing_to_cancel_goes_on_to_the_booking():
+    chat = Chat()
+    chat.user("cancela minha consulta e marca uma limpeza amanhã")
+    message = chat.tools({**OK, "appointments": []})
+    assert calls(message) == [availability("Limpeza", "amanhã")]
+    reply = chat.tools(offer("2026-03-11T09:00"))
+    assert reply.content.startswith("Não encontrei consultas futuras")
+    assert "1. qua 11/03 às 09:00" in reply.content
+
+
+def test_cancel_and_book_without_a_service_is_a_reschedule():
+    chat = Chat()
+    chat.user("cancela a de quinta e marca pra sexta")
+    message = chat.tools({**OK, "appointments": [
+        appt("2026-03-12T14:00"), appt("2026-03-20T09:00", "a2", "canal", "bruno-lima")]})
+    assert calls(message) == [availability("Limpeza", "sexta")]
+    chat.tools(offer("2026-03-13T09:00"))
+    assert calls(chat.user("1")) == [("reschedule_appointment", {
+        "appointment_id": "a1", "slot_id": "ana-souza|limpeza|2026-03-13T09:00"})]
+
+
+@pytest.mark.parametrize("text", ["quero cancelar a consulta que marquei",
+                                  "cancelar o agendamento de quinta"])
+def test_a_booking_word_inside_a_cancel_is_not_a_second_request(text):
+    chat = Chat()
+    chat.user(text)
+    reply = chat.tools({**OK, "appointments": [appt("2026-03-12T14:00")]})
+    assert reply.content.startswith("Confirma o cancelamento") and "Depois" not in reply.content

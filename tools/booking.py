@@ -6,12 +6,13 @@ the patient can fix; the store enforces no double booking, these functions re-va
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.store import Appointment, NewAppointment
-from atende.tenant import WEEKDAYS, Tenant
+from atende.tenant import WEEKDAYS, Tenant, fold
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.dates import DateQuery, parse_when
 from atende.tools.scheduling import (
@@ -72,6 +73,40 @@ async def _busy(scope: Scope, day_from: date, day_to: date, *, exclude: str | No
     return [Busy(a.professional_id, a.start, a.end) for a in appts if a.id != exclude]
 
 
+_HOLIDAY_ARTICLE = re.compile(r"^dia d[aeo]s? ")
+_HOLIDAY_ALIASES = {"confraternizacao universal": ("ano novo",)}
+
+
+def holiday_terms(tenant: Tenant, today: date) -> dict[str, date]:
+    """Folded words that name one of the clinic's holidays ("tiradentes", "natal",
+    "consciencia negra", "proximo feriado") and its date: the next on or after `today`, else the
+    latest one past (which the date parser then says has passed)."""
+    ordered = sorted(tenant.holidays, key=lambda h: (h.date < today, abs((h.date - today).days)))
+    coming = [h for h in ordered if h.date >= today]
+    terms: dict[str, date] = {"proximo feriado": coming[0].date} if coming else {}
+    for holiday in ordered:
+        name = " ".join(re.sub(r"[^a-z0-9]+", " ", fold(holiday.name)).split())
+        short = _HOLIDAY_ARTICLE.sub("", name)
+        # "consciencia negra" alone names the day; "trabalho" alone does not
+        shorts = (short,) if " " in short else ()
+        for term in (name, *shorts, *_HOLIDAY_ALIASES.get(name, ())):
+            terms.setdefault(term, holiday.date)
+    return terms
+
+
+def _holidays_as_dates(tenant: Tenant, when: str, today: date) -> str:
+    """`when` with a holiday's name replaced by its date: "no feriado de Tiradentes" reads as
+    "no 21/04/2026", so the closed day is explained instead of the words not understood."""
+    terms = holiday_terms(tenant, today)
+    if not terms:
+        return when
+    names = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    pattern = re.compile(r"\b(?:(?:feriado|dia)\s+(?:d[aeo]s?\s+)?)?(" + names + r")\b")
+    folded = " ".join(re.sub(r"[^a-z0-9/:]+", " ", fold(when)).split())
+    replaced = pattern.sub(lambda m: f"{terms[m.group(1)]:%d/%m/%Y}", folded)
+    return replaced if replaced != folded else when
+
+
 def _closed_reason(tenant: Tenant, query: DateQuery) -> str:
     """Why a single requested day has no slots at all, in pt-BR ('' if it is just full)."""
     if query.day_from is None or query.day_from != query.day_to:
@@ -114,7 +149,9 @@ async def check_availability(scope: Scope, service: str, when: str | None,
             names = ", ".join(p.name for p in tenant.professionals if svc.id in p.services)
             raise NotFound(f"{pro.name} não faz {svc.name}. Quem faz: {names}.")
         pro_id = pro.id
-    query = parse_when(when, scope.today) if when and when.strip() else None
+    query = None
+    if when and when.strip():
+        query = parse_when(_holidays_as_dates(tenant, when, scope.today), scope.today)
     if when and when.strip() and query is None:
         # never answer "em junho" with March: say the date was not understood
         raise PolicyViolation(

@@ -109,6 +109,25 @@ _WEEKDAY = re.compile(
     r"\b(?:(proxim[ao])\s+)?(" + "|".join(_WEEKDAY_WORDS) + r")(-?\s?feira)?"
     r"(\s+(?:que\s+vem|seguinte))?\b"
 )
+_COUNTS = {
+    "um": 1, "uma": 1, "dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6,
+    "sete": 7, "oito": 8, "nove": 9, "dez": 10, "onze": 11, "doze": 12, "quinze": 15,
+    "vinte": 20, "trinta": 30,
+}
+# "daqui a 3 meses", "daqui uma semana", "em quinze dias", "dentro de 2 semanas"
+SPAN_AHEAD = re.compile(
+    r"\b(?:daqui\s+(?:a\s+)?|dentro\s+de\s+|em\s+)(?:(?:uns|umas|cerca\s+de)\s+)?"
+    r"(\d{1,3}|" + "|".join(_COUNTS) + r")\s+(dias?|semanas?|mes|meses)\b"
+)
+# "em junho", "pra março", "no começo de maio", "fim de abril de 2027"; a month name needs its
+# lead-in, so "com o Marco" is not March
+MONTH_RANGE = re.compile(
+    r"\b(?:(comeco|inicio|meados|meio|fim|final)\s+d[eo]\s+(?:mes\s+de\s+)?"
+    r"|(?:em|para|pra|durante|(?:no\s+)?mes\s+de)\s+)"
+    r"(" + "|".join(_MONTH_WORDS) + r")(?:\s+de\s+(\d{4}))?\b"
+)
+_MONTH_PART = {"comeco": (1, 10), "inicio": (1, 10), "meados": (11, 20), "meio": (11, 20),
+               "fim": (21, 31), "final": (21, 31)}
 # "a segunda", "a quinta", "segunda opção": ordinals picking an offered slot, not weekdays.
 _ORDINAL_WEEKDAYS = {"segunda", "quarta", "quinta", "sexta"}
 _ORDINAL_NOUN = re.compile(r"\s*(?:opcao|vez|alternativa|via|consulta|sessao|horario|vaga)\b")
@@ -217,8 +236,41 @@ def _dia(day: int, today: date, next_month: bool) -> date | str:
     return found
 
 
-def _explicit_days(t: _Text, today: date) -> tuple[list[date], list[str], str | None]:
-    """Dates written as numbers or with a month name; plus notes and the month scope."""
+def _add_months(day: date, months: int) -> date:
+    year, index = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return date(year, index + 1, min(day.day, calendar.monthrange(year, index + 1)[1]))
+
+
+def _ahead(m: re.Match[str], today: date) -> tuple[date, bool]:
+    """The day "daqui a N dias/semanas/meses" lands on, and whether the week around it is meant
+    (a count of days names the day; weeks and months are approximate)."""
+    count = int(m.group(1)) if m.group(1).isdigit() else _COUNTS[m.group(1)]
+    unit = m.group(2)
+    if unit.startswith("dia"):
+        return today + timedelta(days=count), False
+    if unit.startswith("semana"):
+        return today + timedelta(weeks=count), True
+    return _add_months(today, count), True
+
+
+def _month_range(m: re.Match[str], today: date) -> tuple[date, date] | str:
+    """"em junho" (or its beginning, middle, end): this year's unless over, else next year's."""
+    month = _MONTH_WORDS.index(m.group(2)) + 1
+    low, high = _MONTH_PART.get(m.group(1) or "", (1, 31))
+    years = [int(m.group(3))] if m.group(3) else [today.year, today.year + 1]
+    for year in years:
+        last = date(year, month, min(high, calendar.monthrange(year, month)[1]))
+        if last >= today:
+            return date(year, month, low), last
+    return f"{_MONTH_NAMES[month - 1].capitalize()} de {years[0]} já passou."
+
+
+def _explicit_days(
+    t: _Text, today: date
+) -> tuple[list[date], list[str], tuple[date, date] | None]:
+    """Dates written as numbers or with a month name; notes on the ones that can't be; and the
+    month the patient narrowed to ("mês que vem", "em junho") as a range."""
     found: list[date | str] = []
     for m in t.take(_ISO):
         y, mo, d = (int(g) for g in m.groups())
@@ -231,13 +283,30 @@ def _explicit_days(t: _Text, today: date) -> tuple[list[date], list[str], str | 
         day, month = int(m.group(1)), _MONTH_WORDS.index(m.group(2)) + 1
         year = int(m.group(3)) if m.group(3) else None
         found.append(_day_month(day, month, year, today, f"{day} de {_MONTH_NAMES[month - 1]}"))
+    scope: tuple[date, date] | None = None
+    named = t.take(MONTH_RANGE)
     scopes = t.take(_MONTH_SCOPE)
-    month_scope = ("next" if scopes[0].group(1) else "this") if scopes else None
+    next_month = bool(scopes and scopes[0].group(1))
+    if named:
+        span = _month_range(named[0], today)
+        if isinstance(span, str):
+            found.append(span)
+        else:
+            scope = span
+    elif scopes:
+        year, month = _next_month(today) if next_month else (today.year, today.month)
+        scope = date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
     for m in t.take(_DIA):
-        found.append(_dia(int(m.group(1)), today, month_scope == "next"))
+        day = int(m.group(1))
+        if named and scope:  # "em junho, dia 15"
+            first = scope[0]
+            written = f"{day} de {_MONTH_NAMES[first.month - 1]}"
+            found.append(_day_month(day, first.month, first.year, today, written))
+        else:
+            found.append(_dia(day, today, next_month))
     days = [f for f in found if isinstance(f, date)]
     notes = [f for f in found if isinstance(f, str)]
-    return days, notes, month_scope
+    return days, notes, scope
 
 
 def _is_ordinal(t: _Text, m: re.Match[str]) -> bool:
@@ -246,15 +315,17 @@ def _is_ordinal(t: _Text, m: re.Match[str]) -> bool:
     return bool(re.search(r"\b[ao]$", t.before(m)) or _ORDINAL_NOUN.match(t.s, m.end()))
 
 
-def _named_days(t: _Text, today: date, next_week: bool) -> tuple[list[date], list[int]]:
-    """Weekday names: their dates and which weekdays were named."""
+def _named_days(t: _Text, today: date, monday: date | None) -> tuple[list[date], list[int]]:
+    """Weekday names: their dates (in the week starting `monday`, if one was named) and which
+    weekdays were named."""
     days: list[date] = []
     named: list[int] = []
     for m in t.take(_WEEKDAY, lambda m: not _is_ordinal(t, m)):
         wd = _WEEKDAY_WORDS.index(m.group(2))
         named.append(wd)
-        if m.group(1) or m.group(4) or next_week:
-            days.append(_monday(today, weeks=1) + timedelta(days=wd))
+        week = monday or (_monday(today, weeks=1) if m.group(1) or m.group(4) else None)
+        if week is not None:
+            days.append(week + timedelta(days=wd))
         else:
             days.append(today + timedelta(days=(wd - today.weekday()) % 7))
     return days, named
@@ -271,7 +342,10 @@ def parse_when(text: str, today: date) -> DateQuery | None:
     - a weekday name is its next occurrence, today included ("terça" on a Tuesday is today);
       "próxima terça" / "terça que vem" is the one in next week (Monday to Sunday);
     - "dia 15" is this month unless already past, then next month; "15/03" is this year
-      unless already past, then next year;
+      unless already past, then next year; "em junho" ("no começo de junho") is that month (its
+      first ten days) this year unless already over, then next year;
+    - "daqui a 10 dias" is that day; "daqui a 2 semanas" / "daqui a 3 meses" is the week
+      (Monday to Sunday) of the day it lands on;
     - a bare hour from 1 to 6 ("às 3") is in the afternoon, as clinics are closed at 3 a.m.;
       an exact time that contradicts the period ("de tarde às 10h") drops the period;
     - several days ("segunda ou terça") give the range from the first to the last;
@@ -279,6 +353,8 @@ def parse_when(text: str, today: date) -> DateQuery | None:
     - a date that doesn't exist, has passed, or disagrees with its weekday sets `ambiguous`.
     """
     t = _Text(text)
+    spans = t.take(SPAN_AHEAD)
+    ahead = _ahead(spans[0], today) if spans else None
     explicit, notes, month_scope = _explicit_days(t, today)
     written = _find_time(t)
     relative: list[date] = []
@@ -294,7 +370,10 @@ def parse_when(text: str, today: date) -> DateQuery | None:
     weekend = t.take(_WEEKEND)
     weeks = t.take(_WEEK)
     next_week = any(m.group(1) for m in weeks)
-    named, weekdays = _named_days(t, today, next_week)
+    monday = _monday(today, weeks=1) if next_week else None
+    if ahead is not None:
+        monday = ahead[0] - timedelta(days=ahead[0].weekday())
+    named, weekdays = _named_days(t, today, monday)
     if len(explicit) == 1 and weekdays:
         # "sexta dia 13": the date decides, the weekday must agree with it
         day, named = explicit[0], []
@@ -315,7 +394,11 @@ def parse_when(text: str, today: date) -> DateQuery | None:
     last: date | None = days[-1] if days else None
     if len(days) > 1 or not relative:
         word = None
-    if not days and weekend:
+    if not days and ahead is not None:
+        landing, whole_week = ahead
+        first = landing - timedelta(days=landing.weekday()) if whole_week else landing
+        last = first + timedelta(days=6) if whole_week else landing
+    elif not days and weekend:
         later = bool(weekend[0].group(1) or weekend[0].group(2))
         first = _monday(today, weeks=1 if later else 0) + timedelta(days=5)
         last = first + timedelta(days=1)
@@ -323,8 +406,7 @@ def parse_when(text: str, today: date) -> DateQuery | None:
         first = _monday(today, weeks=1 if next_week else 0)
         last = first + timedelta(days=6)
     elif not days and month_scope:
-        year, month = _next_month(today) if month_scope == "next" else (today.year, today.month)
-        first, last = date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+        first, last = month_scope
     if first is not None:
         first = max(first, today)
     if first is None and period is None and at is None:
