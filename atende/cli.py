@@ -173,7 +173,8 @@ def serve(
     model: Annotated[str | None, typer.Option(help="offline | openai:<model> | scripted:<file>")]
     = None,
 ) -> None:
-    """Run the webhook server (Z-API and Meta), the dispatcher and the outbox worker."""
+    """Run the webhook server (Z-API and Meta); on SQLite also the turns and the sends (on
+    Postgres they run in `atende worker` processes)."""
     import uvicorn
 
     from atende.server.app import create_app

@@ -7,12 +7,15 @@ from atende.memory.store import Store
 
 
 def open_store(url: str) -> Store:
-    """The store for `url` (`sqlite:///file.db`); call `await store.setup()` before use."""
+    """The store for `url` (`sqlite:///file.db` or `postgresql://...`); call
+    `await store.setup()` before use."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         from atende.memory.sqlite import SQLiteStore
 
         return SQLiteStore(url)
     if scheme in {"postgres", "postgresql"}:
-        raise ConfigError("the Postgres store is not built yet; use sqlite:///", field="database_url")
+        from atende.memory.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ConfigError(f"unsupported database URL scheme {scheme!r}", field="ATENDE_DATABASE_URL")

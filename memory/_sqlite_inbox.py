@@ -8,7 +8,7 @@ once, a queued reply is claimed by one sender.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from atende.errors import NotFound
@@ -204,14 +204,15 @@ class InboxMixin(SQLiteBase):
 
     async def outbox_claim(self, message_id: str) -> Message | None:
         """queued → sending, atomically (None if someone else took it or it is not queued);
-        increments `attempts`."""
+        increments `attempts` and records when (`claimed_at`: the start of the claim's lease)."""
+        now = self._now()
 
         def op(conn: sqlite3.Connection) -> Message | None:
             with transaction(conn):
                 if not conn.execute(
-                    "UPDATE messages SET status = 'sending', attempts = attempts + 1"
+                    "UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_at = ?"
                     " WHERE id = ? AND direction = 'out' AND status = 'queued'",
-                    (message_id,),
+                    (now, message_id),
                 ).rowcount:
                     return None
                 return fetch(Message, conn, "messages", id=message_id)
@@ -269,16 +270,20 @@ class InboxMixin(SQLiteBase):
 
         return await self._run(op)
 
-    async def outbox_recover(self) -> int:
-        """At start-up: rows left `sending` by a crash are marked failed (they may have gone
-        out; resending could answer twice). Returns how many."""
+    async def outbox_recover(self, *, lease: timedelta | None = None) -> int:
+        """Rows left `sending` by a sender that died are marked failed (they may have gone out;
+        resending could answer twice). `lease=None`: every `sending` row (the one sender's
+        start-up); otherwise only rows claimed more than `lease` ago, by this store's clock
+        (rows claimed before v3 recorded claims count as expired). Returns how many."""
+        cutoff = None if lease is None else to_db(self._clock.now() - lease)
 
         def op(conn: sqlite3.Connection) -> int:
             with transaction(conn):
                 return conn.execute(
                     "UPDATE messages SET status = 'failed', error = ?, next_attempt_at = NULL"
-                    " WHERE direction = 'out' AND status = 'sending'",
-                    (INTERRUPTED,),
+                    " WHERE direction = 'out' AND status = 'sending'"
+                    " AND (? IS NULL OR claimed_at IS NULL OR claimed_at <= ?)",
+                    (INTERRUPTED, cutoff, cutoff),
                 ).rowcount
 
         return await self._run(op)

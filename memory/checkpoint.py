@@ -1,13 +1,15 @@
-"""The LangGraph checkpointer on the store's SQLite file, and pruning of old checkpoints."""
+"""The LangGraph checkpointer on the store's database (SQLite file or Postgres), and pruning of
+old checkpoints."""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint
@@ -16,10 +18,30 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from atende.memory.sqlite import BUSY_TIMEOUT_S, sqlite_path
 
+if TYPE_CHECKING:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+
+def _is_postgres(url: str) -> bool:
+    return url.split(":", 1)[0].lower() in {"postgres", "postgresql"}
+
+
+def _is_postgres_saver(saver: BaseCheckpointSaver[Any]) -> TypeGuard[AsyncPostgresSaver]:
+    # not loaded means not in use: SQLite deployments never import psycopg
+    aio = sys.modules.get("langgraph.checkpoint.postgres.aio")
+    return aio is not None and isinstance(saver, aio.AsyncPostgresSaver)
+
 
 @asynccontextmanager
-async def open_checkpointer(url: str) -> AsyncIterator[AsyncSqliteSaver]:
-    """An `AsyncSqliteSaver` on the database at `url` (`sqlite:///...`), tables created."""
+async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """The checkpointer on the store's database: an `AsyncSqliteSaver` for `sqlite:///...`, the
+    official `AsyncPostgresSaver` (on a connection pool) for `postgresql://...`; tables ready."""
+    if _is_postgres(url):
+        from atende.memory._pg_checkpoint import open_postgres_checkpointer
+
+        async with open_postgres_checkpointer(url) as pg_saver:
+            yield pg_saver
+        return
     path = sqlite_path(url)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # the timeout is the busy timeout: wait for another process's write instead of failing
@@ -32,7 +54,7 @@ async def open_checkpointer(url: str) -> AsyncIterator[AsyncSqliteSaver]:
 async def prune_checkpoints(saver: BaseCheckpointSaver[Any], thread_id: str, keep: int = 1) -> int:
     """Delete all but the newest `keep` checkpoints of a thread (per namespace), and their writes.
 
-    Every checkpoint holds the whole state, so an unpruned conversation grows the file by
+    Every checkpoint holds the whole state, so an unpruned conversation grows the database by
     O(turns²). The newest checkpoint (the one `aget_tuple` loads) is always kept. A
     `DeltaChannel` stores no value in most checkpoints and is rebuilt from the writes of
     ancestors back to its last snapshot, so those ancestors are kept too (the walk
@@ -42,6 +64,10 @@ async def prune_checkpoints(saver: BaseCheckpointSaver[Any], thread_id: str, kee
         raise ValueError("keep must be at least 1: the newest checkpoint is the conversation")
     if isinstance(saver, InMemorySaver):
         return 0  # lives and dies with the process (tests, the console)
+    if _is_postgres_saver(saver):
+        from atende.memory._pg_checkpoint import prune
+
+        return await prune(saver, thread_id, keep, _to_keep)
     if not isinstance(saver, AsyncSqliteSaver):
         raise NotImplementedError(f"pruning a {type(saver).__name__} is not implemented")
     await saver.setup()
@@ -79,7 +105,16 @@ async def prune_checkpoints(saver: BaseCheckpointSaver[Any], thread_id: str, kee
     return deleted
 
 
-async def _to_keep(thread: _Thread, newest: list[str], parents: dict[str, str | None]) -> set[str]:
+class ThreadReader(Protocol):
+    """One namespace of one thread, as stored by a saver."""
+
+    async def metadata(self, checkpoint_id: str) -> dict[str, Any]: ...
+
+    async def checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        """At least `channel_versions`, and in `channel_values` each channel stored there."""
+
+
+async def _to_keep(thread: ThreadReader, newest: list[str], parents: dict[str, str | None]) -> set[str]:
     """`newest`, plus the ancestors from which their delta channels are rebuilt."""
     kept = set(newest)
     for checkpoint_id in newest:
@@ -135,6 +170,10 @@ async def discard_checkpoints_after(saver: BaseCheckpointSaver[Any], thread_id: 
     conversation resumes from it: how a turn whose reply was superseded is undone."""
     if isinstance(saver, InMemorySaver):
         raise NotImplementedError("discarding from an InMemorySaver is not implemented")
+    if _is_postgres_saver(saver):
+        from atende.memory._pg_checkpoint import discard_after
+
+        return await discard_after(saver, thread_id, checkpoint_id)
     if not isinstance(saver, AsyncSqliteSaver):
         raise NotImplementedError(f"discarding from a {type(saver).__name__} is not implemented")
     await saver.setup()

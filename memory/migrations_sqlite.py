@@ -184,4 +184,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE turns ADD COLUMN reply TEXT;
     CREATE INDEX conversations_by_tenant ON conversations (tenant_id, created_at);
     """,
+    # v3: when a sender claimed an outbound row, so a `sending` row counts as interrupted only
+    # once its claim is older than a lease (several sender processes share one outbox)
+    f"""
+    ALTER TABLE messages ADD COLUMN claimed_at TEXT CHECK (claimed_at {_TS});
+    """,
 ]

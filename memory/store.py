@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 AppointmentStatus = Literal["booked", "confirmed", "cancelled", "completed", "no_show"]
@@ -19,6 +19,9 @@ MessageStatus = Literal[
 # (`ignored`: e.g. the conversation is with a human). Outbound rows are the outbox.
 InboxState = Literal["pending", "done", "ignored"]
 Author = Literal["patient", "bot", "human"]
+# How long a sender's claim on an outbound row lasts before another process may take the row
+# for interrupted (`Store.outbox_recover`): far longer than any one send with its timeouts.
+OUTBOX_LEASE = timedelta(minutes=2)
 # Delivery only moves forward: a late "delivered" never overwrites "read".
 DELIVERY_RANK: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
                                  "played": 5}
@@ -278,7 +281,8 @@ class Store(Protocol):
 
     async def outbox_claim(self, message_id: str) -> Message | None:
         """queued → sending, atomically (None if someone else took it or it is not queued);
-        increments `attempts`."""
+        increments `attempts` and records the claim time, by the store's clock (the start of
+        the claim's lease, see `outbox_recover`; SQLite: column `claimed_at`, migration v3)."""
 
     async def outbox_result(
         self,
@@ -292,9 +296,22 @@ class Store(Protocol):
         """Record a send attempt: sent (with the provider id), queued again for a retry at
         `next_attempt_at`, failed (a definitive 4xx) or dead (retries exhausted)."""
 
-    async def outbox_recover(self) -> int:
-        """At start-up: rows left `sending` by a crash are marked failed (they may have gone
-        out; resending could answer twice). Returns how many."""
+    async def outbox_recover(self, *, lease: timedelta | None = None) -> int:
+        """Rows left `sending` by a sender that died are marked failed (they may have gone out;
+        resending could answer twice). Returns how many.
+
+        `lease=None`: every `sending` row — right only for the one sender of a single-process
+        deployment, at its start-up. With several sender processes (`atende worker`), a row
+        another live process claimed a moment ago is not interrupted: pass `lease` and only rows
+        whose claim (`outbox_claim`) is older than `lease` count, measured by the store's own
+        clock — on Postgres the database's `now()`, one clock for every machine. Each sender
+        calls it periodically (OUTBOX_LEASE by default), not only at start-up.
+
+        Backends: record the claim time in `outbox_claim` (SQLite: `messages.claimed_at`,
+        migration v3; Postgres: the same column in a new migration, set to now() by the claim,
+        and `atende_outbox_recover(error, lease interval)` updating only `sending` rows with
+        `claimed_at IS NULL OR claimed_at <= now() - lease`, NULL lease = all). A row claimed
+        before the column existed (NULL) counts as expired."""
 
     async def dead_letters(self, tenant_id: str | None = None, *, limit: int = 100) -> list[Message]:
         """Outbound rows that failed or died, newest first."""

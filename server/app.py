@@ -1,13 +1,17 @@
 """The FastAPI app: its lifespan owns the store, the graph, one HTTP client, the dispatcher and
-the outbox worker; routes live in `webhooks.py` and `ops.py`."""
+the outbox worker; routes live in `webhooks.py` and `ops.py`.
+
+On SQLite, turns run in this process (`Dispatcher`) and so do sends. On Postgres, webhooks queue
+a job per conversation (`server/queue.py`) and `atende worker` processes run the turns and the
+sends; this process only accepts webhooks, so it can run with no worker at all (jobs wait)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,13 +24,14 @@ from atende.agent.transcribe import Transcriber
 from atende.clock import Clock
 from atende.server import http_errors
 from atende.server.credentials import Credentials
-from atende.server.dispatcher import Dispatcher
+from atende.server.dispatcher import Dispatcher, TurnScheduler
 from atende.server.media import MediaFetcher
 from atende.server.metrics import Metrics
 from atende.server.outbox import OutboxWorker
 from atende.server.send_meta import MetaSender
 from atende.server.send_zapi import ZapiSender
 from atende.server.senders import Sender
+from atende.server.turns import ConversationTurns
 from atende.settings import Settings
 from atende.tenant import TenantRegistry
 
@@ -39,7 +44,7 @@ class Services:
     atende: Atende
     http: httpx.AsyncClient
     metrics: Metrics
-    dispatcher: Dispatcher
+    dispatcher: TurnScheduler  # the in-process Dispatcher, or the queue (`TurnQueue`)
     outbox: OutboxWorker
     senders: dict[tuple[str, str], Sender]
 
@@ -52,7 +57,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _senders(settings: Settings, credentials: Credentials, http: httpx.AsyncClient
+def channel_senders(settings: Settings, credentials: Credentials, http: httpx.AsyncClient
              ) -> dict[tuple[str, str], Sender]:
     senders: dict[tuple[str, str], Sender] = {}
     for tenant_id, channels in credentials.by_tenant.items():
@@ -66,6 +71,23 @@ def _senders(settings: Settings, credentials: Credentials, http: httpx.AsyncClie
                 phone_number_id=channels.meta.phone_number_id,
                 access_token=channels.meta.access_token)
     return senders
+
+
+def queued_turns(database_url: str) -> bool:
+    """Turns go through the procrastinate queue on Postgres, run in-process on SQLite."""
+    return database_url.split(":", 1)[0].lower() in {"postgres", "postgresql"}
+
+
+def conversation_turns(settings: Settings, tenants: TenantRegistry, credentials: Credentials,
+                       atende: Atende, http: httpx.AsyncClient, metrics: Metrics,
+                       on_outbox: Callable[[], None]) -> ConversationTurns:
+    """What answers a conversation's inbox, in the server or in a queue worker."""
+    media = MediaFetcher(http, graph_url=settings.meta_graph_url,
+                         api_version=settings.meta_api_version,
+                         max_bytes=settings.media_max_bytes,
+                         max_seconds=settings.media_max_seconds)
+    return ConversationTurns(atende, tenants, credentials, media=media, metrics=metrics,
+                             on_outbox=on_outbox)
 
 
 def create_app(
@@ -87,31 +109,34 @@ def create_app(
         credentials = Credentials(tenants, environ)
         metrics = Metrics()
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
-        async with open_atende(settings, model=model, clock=clock,
-                               transcriber=transcriber) as atende:
-            senders = _senders(settings, credentials, client)
+        async with AsyncExitStack() as stack:
+            if http is None:
+                stack.push_async_callback(client.aclose)
+            atende = await stack.enter_async_context(open_atende(
+                settings, model=model, clock=clock, transcriber=transcriber))
+            senders = channel_senders(settings, credentials, client)
             outbox = OutboxWorker(atende.store, lambda t, c: senders.get((t, c)),
                                   clock=atende.clock, metrics=metrics,
                                   max_attempts=settings.send_max_attempts)
-            media = MediaFetcher(client, graph_url=settings.meta_graph_url,
-                                 api_version=settings.meta_api_version,
-                                 max_bytes=settings.media_max_bytes,
-                                 max_seconds=settings.media_max_seconds)
-            dispatcher = Dispatcher(atende, tenants, credentials, media=media, metrics=metrics,
-                                    on_outbox=outbox.wake)
+            dispatcher: TurnScheduler
+            if queued_turns(settings.database_url):
+                from atende.server.queue import TurnQueue, ensure_schema, queue_app
+
+                await ensure_schema(settings.database_url)
+                queue = await stack.enter_async_context(
+                    queue_app(settings.database_url).open_async())
+                # the turns and the sends run in `atende worker` processes
+                dispatcher = TurnQueue(queue, atende.store, tenants)
+            else:
+                dispatcher = Dispatcher(conversation_turns(
+                    settings, tenants, credentials, atende, client, metrics, outbox.wake))
+                outbox_task = asyncio.create_task(outbox.run(), name="outbox")
+                stack.push_async_callback(_cancelled, outbox_task)
             app.state.services = Services(settings, tenants, credentials, atende, client,
                                           metrics, dispatcher, outbox, senders)
-            outbox_task = asyncio.create_task(outbox.run(), name="outbox")
             await dispatcher.start()
-            try:
-                yield
-            finally:
-                await dispatcher.stop()
-                outbox_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await outbox_task
-                if http is None:
-                    await client.aclose()
+            stack.push_async_callback(dispatcher.stop)
+            yield
 
     app = FastAPI(title="atende", version=__version__, lifespan=lifespan,
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
@@ -121,6 +146,12 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(ops.router)
     return app
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def app_factory() -> Any:

@@ -58,7 +58,7 @@ async def _inbound(services: Services, msg: InboundMessage) -> str:
     if not created:
         log.info("webhook_duplicate", channel=msg.channel, message_id=msg.provider_message_id)
         return "duplicate"
-    services.dispatcher.notify(stored.conversation_id)
+    await services.dispatcher.notify(stored.conversation_id)
     log.info("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
              kind=msg.kind, phone=msg.phone, text=msg.text)
     return "accepted"

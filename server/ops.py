@@ -76,7 +76,7 @@ async def resume(tenant: str, phone: str, services: ServicesDep,
     if conversation is None:
         raise ApiError(404, "unknown_conversation", "No conversation with that phone.")
     resumed = await services.atende.store.resume_conversation(conversation.id)
-    services.dispatcher.notify(resumed.id)
+    await services.dispatcher.notify(resumed.id)
     return {"conversation_id": resumed.id, "status": resumed.status}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -35,13 +36,18 @@ def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
 
 class OutboxWorker:
     def __init__(self, store: Store, sender_for: SenderFor, *, clock: Clock, metrics: Metrics,
-                 max_attempts: int = 6, poll_seconds: float = 1.0):
+                 max_attempts: int = 6, poll_seconds: float = 1.0,
+                 lease: timedelta | None = None):
+        """`lease=None`: this is the only sender, so every row left `sending` at start-up was
+        interrupted. With several sender processes, `lease`: a row is interrupted only when
+        its claim is older than that, checked at start and every quarter lease after."""
         self.store = store
         self.sender_for = sender_for
         self.clock = clock
         self.metrics = metrics
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
+        self.lease = lease
         self._wake = asyncio.Event()
         # (tenant, channel) → "sent" or the last error code: what /health reports
         self.last_outcome: dict[tuple[str, str], str] = {}
@@ -50,12 +56,14 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        recovered = await self.store.outbox_recover()
-        if recovered:
-            log.warning("outbox_recovered_interrupted_sends", count=recovered)
+        every = None if self.lease is None else max(self.lease.total_seconds() / 4, 0.5)
+        due: float | None = time.monotonic()  # recover first (again if it fails)
         while True:
             self._wake.clear()
             try:
+                if due is not None and time.monotonic() >= due:
+                    await self.recover()
+                    due = None if every is None else time.monotonic() + every
                 await self.drain()
             except asyncio.CancelledError:
                 raise
@@ -64,6 +72,13 @@ class OutboxWorker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
+
+    async def recover(self) -> int:
+        """Fail the rows whose sender died mid-send (never resent: they may have gone out)."""
+        recovered = await self.store.outbox_recover(lease=self.lease)
+        if recovered:
+            log.warning("outbox_recovered_interrupted_sends", count=recovered)
+        return recovered
 
     async def drain(self) -> int:
         """Send everything due now, each conversation's bubbles strictly in order; returns

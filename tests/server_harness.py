@@ -88,9 +88,15 @@ class Running:
             await self.services.dispatcher.idle()
             await self.services.outbox.drain()
             store = self.services.atende.store
+            sent = len(self.providers.sent)
             if not await store.conversations_with_pending() and not await store.outbox_due(
                     self.services.atende.clock.now()):
-                return
+                # the background outbox may be mid-send: settled means nothing moves any more
+                await asyncio.sleep(0.15)
+                await self.services.outbox.drain()
+                if len(self.providers.sent) == sent and not await store.outbox_due(
+                        self.services.atende.clock.now()):
+                    return
             await asyncio.sleep(0.05)
         raise TimeoutError("the server did not settle")
 

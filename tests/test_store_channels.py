@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from atende.errors import NotFound
+from atende.memory._sqlite_inbox import INTERRUPTED
 from atende.memory.store import Message, ProviderStatus, Store
 
 TENANT = "clinica-exemplo"
@@ -311,6 +312,19 @@ async def test_recover_fails_interrupted_sends_instead_of_resending(store: Store
     assert late_retry.status == "failed"
     late_sent = await store.outbox_result(interrupted.id, status="sent", provider_message_id="wamid.late")
     assert (late_sent.status, late_sent.provider_message_id) == ("sent", "wamid.late")
+
+
+async def test_a_send_in_flight_elsewhere_is_not_taken_for_interrupted(store: Store) -> None:
+    in_flight = await queued_reply(store, "a")
+    assert await store.outbox_claim(in_flight.id) is not None
+    # another sender process starts or sweeps: the claim is a moment old, well within its lease
+    assert await store.outbox_recover(lease=timedelta(minutes=2)) == 0
+    assert await store.outbox_result(in_flight.id, status="queued", error="429") is not None
+    assert (await store.outbox_claim(in_flight.id)) is not None  # its own retry still works
+    # once the claim is older than the lease, its sender is taken for dead
+    assert await store.outbox_recover(lease=timedelta(0)) == 1
+    [failed] = await store.dead_letters()
+    assert (failed.id, failed.error) == (in_flight.id, INTERRUPTED)
 
 
 # delivery status

@@ -1,0 +1,234 @@
+"""`ConversationTurns`: answer one conversation's pending inbox — wait out the debounce, then
+one turn over the whole burst, re-run when newer messages supersede it.
+
+Whoever runs it must make sure one conversation is answered by one caller at a time: the
+in-process dispatcher keeps one asyncio task per conversation; the procrastinate task
+(`server/queue.py`) runs under a lock named after the conversation. The inbox stays the source
+of truth either way: `complete_turn` marks messages answered in the same transaction that
+queues the reply, so a re-run after a crash never answers twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from atende.agent.nodes import AUDIO_FAILED_REPLY
+from atende.agent.runtime import Atende
+from atende.agent.state import AudioInput
+from atende.agent.turn import TurnRequest, run_turn
+from atende.memory.store import Conversation, Message
+from atende.server.credentials import Credentials
+from atende.server.inbound import ANSWERABLE_KINDS, Channel, MediaRef
+from atende.server.media import MediaFetcher, MediaUnavailable
+from atende.server.metrics import Metrics
+from atende.server.split import split_reply
+from atende.tenant import TenantRegistry
+
+log = structlog.get_logger(__name__)
+
+UNSUPPORTED_REPLY = (
+    "Recebi sua mensagem, mas por aqui eu só consigo ler textos e áudios. "
+    "Pode me escrever o que você precisa?"
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _channel(name: str) -> Channel:
+    if name not in ("zapi", "meta"):
+        raise MediaUnavailable(f"no media download for channel {name!r}", reason="no_source")
+    return "zapi" if name == "zapi" else "meta"
+
+
+class Bursts:
+    """When this process saw each conversation's pending burst start and last grow.
+
+    Stored arrival times may be whole seconds (SQLite); a process that receives the webhooks
+    itself knows better, and its sub-second times take over. A worker in another process has
+    only the stored times (Postgres keeps microseconds).
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[datetime, datetime]] = {}
+
+    def grew(self, conversation_id: str, now: datetime) -> None:
+        first, _ = self._seen.get(conversation_id, (now, now))
+        self._seen[conversation_id] = (first, now)
+
+    def seen(self, conversation_id: str) -> tuple[datetime, datetime] | None:
+        return self._seen.get(conversation_id)
+
+    def take(self, conversation_id: str) -> tuple[datetime, datetime] | None:
+        """The burst about to be answered: later messages start a new one."""
+        return self._seen.pop(conversation_id, None)
+
+    def restore(self, conversation_id: str, taken: tuple[datetime, datetime] | None) -> None:
+        """The answer failed: the burst is still open."""
+        if taken is not None:
+            self._seen.setdefault(conversation_id, taken)
+
+
+class ConversationTurns:
+    """Turns the pending inbox of a conversation into turns and queued replies."""
+
+    def __init__(self, app: Atende, tenants: TenantRegistry, credentials: Credentials, *,
+                 media: MediaFetcher, metrics: Metrics, on_outbox: Callable[[], None],
+                 wallclock: Callable[[], datetime] = utcnow):
+        self.app = app
+        self.tenants = tenants
+        self.credentials = credentials
+        self.media = media
+        self.metrics = metrics
+        self.on_outbox = on_outbox
+        self.wallclock = wallclock  # debounce runs on real time even when turns freeze "now"
+
+    async def answer_pending(self, conversation_id: str, *, wake: asyncio.Event | None = None,
+                             bursts: Bursts | None = None) -> int:
+        """Answer every pending message of the conversation, burst by burst, until none is
+        left; returns how many bursts were answered.
+
+        `wake` is set when a message arrives (in-process); without it the debounce re-reads
+        the inbox when its deadline comes. `bursts` are this process's own arrival times.
+        """
+        store = self.app.store
+        answered = 0
+        while True:
+            pending = await store.inbox_pending(conversation_id)
+            if not pending:
+                return answered
+            conversation = await store.get_conversation(conversation_id)
+            if conversation is None:
+                return answered
+            structlog.contextvars.bind_contextvars(tenant=conversation.tenant_id)
+            await self.debounce(conversation, wake=wake, bursts=bursts)
+            taken = bursts.take(conversation_id) if bursts is not None else None
+            try:
+                if await self.answer(conversation):
+                    answered += 1
+            except BaseException:
+                if bursts is not None:
+                    bursts.restore(conversation_id, taken)
+                raise
+
+    async def debounce(self, conversation: Conversation, *, wake: asyncio.Event | None = None,
+                       bursts: Bursts | None = None) -> None:
+        """Wait until the burst is quiet for `window` seconds, or `max` after its first message."""
+        tenant = self.tenants.get(conversation.tenant_id)
+        window = timedelta(seconds=tenant.debounce.window_seconds)
+        cap = timedelta(seconds=tenant.debounce.max_seconds)
+        while True:
+            if wake is not None:
+                wake.clear()
+            pending = await self.app.store.inbox_pending(conversation.id)
+            if not pending:
+                return
+            first = min(m.created_at for m in pending)
+            last = max(m.created_at for m in pending)
+            seen = bursts.seen(conversation.id) if bursts is not None else None
+            if seen is not None:
+                first, last = max(first, seen[0]), max(last, seen[1])
+            deadline = min(last + window, first + cap)
+            delay = (deadline - self.wallclock()).total_seconds()
+            if delay <= 0:
+                return
+            if wake is None:
+                await asyncio.sleep(delay)  # then re-read: a newer message moves the deadline
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await wake.wait()
+
+    async def _newer_than(self, conversation_id: str, ids: list[str]) -> bool:
+        pending = await self.app.store.inbox_pending(conversation_id)
+        return any(m.id not in ids for m in pending)
+
+    async def answer(self, conversation: Conversation) -> bool:
+        """One turn over every pending message; False when it was superseded (or there was
+        nothing to answer), True when the burst was dealt with."""
+        store = self.app.store
+        pending = await store.inbox_pending(conversation.id)
+        if not pending:
+            return False
+        ids = [m.id for m in pending]
+        tenant = self.tenants.get(conversation.tenant_id)
+        fresh = await store.get_conversation(conversation.id) or conversation
+        if fresh.bot_paused(self.app.clock.now()):
+            await store.inbox_ignore(ids, reason="human_takeover")
+            self.metrics.turns.labels(tenant=tenant.id, outcome="skipped").inc()
+            return True
+        answerable = [m for m in pending if m.kind in ANSWERABLE_KINDS]
+        if not answerable:
+            await self._queue(conversation, ids, None, [UNSUPPORTED_REPLY])
+            return True
+        text = "\n".join(m.text.strip() for m in answerable if m.text and m.text.strip())
+        audio, failed = await self._voice_notes(conversation, answerable)
+        if failed and not text and not audio:
+            await self._queue(conversation, ids, None, [AUDIO_FAILED_REPLY])
+            return True
+        request = TurnRequest(tenant=tenant, phone=conversation.phone, text=text or None,
+                              audio=audio, channel=conversation.channel, inbox_ids=ids)
+        started = self.wallclock()
+        result = await run_turn(self.app, request,
+                                superseded=lambda: self._newer_than(conversation.id, ids))
+        elapsed = (self.wallclock() - started).total_seconds()
+        self.metrics.turn_latency.labels(tenant=tenant.id).observe(elapsed)
+        if result.superseded:
+            self.metrics.turns.labels(tenant=tenant.id, outcome="superseded").inc()
+            log.info("turn_superseded", conversation_id=conversation.id, messages=len(ids))
+            return False  # the caller re-reads the inbox and answers the whole burst
+        voice = [m for m in answerable if m.kind == "audio"]
+        for message, transcript in zip(voice, result.transcripts, strict=False):
+            await store.annotate_message(message.id, {"transcript": transcript})
+        if result.skipped == "human" or not result.reply:
+            await store.inbox_ignore(ids, reason=result.skipped or "no_reply")
+            return True
+        outcome = "error" if result.error else "handoff" if result.handoff else "replied"
+        log.info("turn_done", outcome=outcome, messages=len(ids), turn_id=result.turn_id,
+                 model=result.model, tools=[c.name for c in result.tool_calls],
+                 seconds=round(elapsed, 3), reply=result.reply)
+        self.metrics.turns.labels(tenant=tenant.id, outcome=outcome).inc()
+        self.metrics.llm_tokens.labels(tenant=tenant.id, direction="in").inc(result.tokens_in)
+        self.metrics.llm_tokens.labels(tenant=tenant.id, direction="out").inc(result.tokens_out)
+        bubbles = split_reply(result.reply, own_bubble=[tenant.address])
+        # the handoff reply itself still goes out although the turn paused the bot
+        meta: dict[str, object] = {"model": result.model or "", "handoff": result.handoff}
+        await self._queue(conversation, ids, result.turn_id, bubbles, meta=meta)
+        return True
+
+    async def _queue(self, conversation: Conversation, ids: list[str], turn_id: str | None,
+                     replies: list[str], meta: dict[str, object] | None = None) -> None:
+        written = await self.app.store.complete_turn(
+            conversation.id, inbox_ids=ids, turn_id=turn_id, replies=replies, meta=meta or {})
+        if written:
+            self.on_outbox()
+        else:
+            log.warning("turn_already_answered", conversation_id=conversation.id)
+
+    async def _voice_notes(self, conversation: Conversation, messages: list[Message]
+                           ) -> tuple[list[AudioInput], bool]:
+        """Download this burst's voice notes (the graph transcribes them)."""
+        audio: list[AudioInput] = []
+        failed = False
+        channels = self.credentials.get(conversation.tenant_id)
+        for message in messages:
+            if message.kind != "audio":
+                continue
+            media = MediaRef.model_validate(message.meta.get("media") or {})
+            try:
+                got = await self.media.fetch(media, channel=_channel(conversation.channel),
+                                             access_token=channels.meta.access_token
+                                             if channels.meta else None)
+            except MediaUnavailable as exc:
+                log.warning("media_unavailable", reason=exc.reason, message_id=message.id)
+                failed = True
+                continue
+            audio.append(AudioInput(data=got.data, filename=got.filename,
+                                    mime_type=got.mime_type))
+        return audio, failed

@@ -1,0 +1,92 @@
+"""A turn worker process (`atende worker`): the Atende runtime opened once, procrastinate
+running `answer_conversation` jobs on it, and the outbox sending what they queue.
+
+Several such processes share one Postgres: each conversation's turns run one at a time (the
+job lock), sends are claimed row by row (compare-and-set), and a row is taken for interrupted
+only after its claim's lease (`Store.outbox_recover`), so no process fails another's send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+import structlog
+
+from atende.agent.runtime import ModelFactory, open_atende
+from atende.errors import ConfigError
+from atende.memory.store import OUTBOX_LEASE
+from atende.server.app import channel_senders, conversation_turns, queued_turns
+from atende.server.credentials import Credentials
+from atende.server.metrics import Metrics
+from atende.server.outbox import OutboxWorker
+from atende.server.queue import ensure_schema, queue_app, requeue_conversations, retry_stalled_forever
+from atende.settings import Settings
+from atende.tenant import TenantRegistry
+
+log = structlog.get_logger(__name__)
+
+# procrastinate's own connections: fetching, finishing, heartbeats, the periodic deferrer (the
+# LISTEN connection comes on top). Jobs do their work on the store's and checkpointer's pools.
+QUEUE_POOL = 4
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 4  # jobs (conversations) at once in this process
+    stalled_after: float = 30.0  # a worker silent this long is dead; its jobs run again
+    send_lease: timedelta = OUTBOX_LEASE
+    name: str = field(default_factory=lambda: f"atende-{os.getpid()}")
+
+
+async def run_worker(settings: Settings, options: WorkerOptions, *,
+                     model: str | ModelFactory | None = None,
+                     env: Mapping[str, str] | None = None) -> None:
+    """Run until SIGINT/SIGTERM (then finish the jobs in hand) or cancellation."""
+    if not queued_turns(settings.database_url):
+        raise ConfigError("atende worker needs a postgresql:// database (SQLite turns run in "
+                          "`atende serve` itself)", field="ATENDE_DATABASE_URL")
+    tenants = TenantRegistry.from_dir(settings.tenants_dir)
+    credentials = Credentials(tenants, os.environ if env is None else env)
+    metrics = Metrics()
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
+        atende = await stack.enter_async_context(open_atende(settings, model=model))
+        await ensure_schema(settings.database_url)
+        senders = channel_senders(settings, credentials, client)
+        outbox = OutboxWorker(atende.store, lambda t, c: senders.get((t, c)), clock=atende.clock,
+                              metrics=metrics, max_attempts=settings.send_max_attempts,
+                              lease=options.send_lease)
+        turns = conversation_turns(settings, tenants, credentials, atende, client, metrics,
+                                   outbox.wake)
+        queue = await stack.enter_async_context(
+            queue_app(settings.database_url, pool_size=QUEUE_POOL).open_async())
+        side = [asyncio.create_task(outbox.run(), name="outbox"),
+                asyncio.create_task(retry_stalled_forever(queue, stalled_after=options.stalled_after),
+                                    name="stalled-jobs")]
+        stack.push_async_callback(_cancel, side)
+        queued = await requeue_conversations(queue, atende.store)
+        log.info("worker_started", worker=options.name, concurrency=options.concurrency,
+                 queued_pending=queued)
+        await queue.run_worker_async(
+            name=options.name, concurrency=options.concurrency,
+            additional_context={"turns": turns},
+            update_heartbeat_interval=max(options.stalled_after / 3, 0.2),
+            stalled_worker_timeout=options.stalled_after,
+        )
+        log.info("worker_stopped", worker=options.name)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
