@@ -19,6 +19,7 @@ from atende.errors import AtendeError, ConfigError
 from atende.evals.cli import eval_app
 from atende.evals.transcripts_cli import replay, transcripts_app
 from atende.logs import configure_logging
+from atende.memory.db_cli import db_app
 from atende.prompts.cli import prompt_app
 from atende.prompts.render import check_prompts
 from atende.server.worker_cli import worker
@@ -30,6 +31,7 @@ tenants_app = typer.Typer(help="Clinic configuration files.")
 app.add_typer(tenants_app, name="tenants")
 conversations_app = typer.Typer(help="Conversations: hand them back to the bot.")
 app.add_typer(conversations_app, name="conversations")
+app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(transcripts_app, name="transcripts")

@@ -249,6 +249,11 @@ class Tenant(_Model):
     channels: Channels = Field(default_factory=Channels)
     payment_methods: list[str] = Field(default_factory=list)
     notes: str = Field(default="", description="free text the agent may tell patients")
+    retention_days: int = Field(
+        default=180, ge=1, le=3650,
+        description="LGPD: message texts and transcripts older than this are blanked by "
+                    "`atende db purge`; appointments are kept",
+    )
 
     @field_validator("business_hours")
     @classmethod

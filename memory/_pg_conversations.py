@@ -363,6 +363,22 @@ class ConversationsMixin(PostgresBase):
             (conversation_id,),
         )
 
+    async def purge_bodies(self, tenant_id: str, *, before: datetime) -> int:
+        """LGPD retention: blank old message texts and transcripts, and old turn replies."""
+        async with self._tx(tenant_id) as conn:
+            cursor = await conn.execute(
+                "UPDATE messages SET text = NULL, meta = meta - 'transcript'"
+                " WHERE tenant_id = %s AND created_at < %s"
+                " AND (text IS NOT NULL OR meta ? 'transcript')",
+                (tenant_id, utc(before)),
+            )
+            blanked = cursor.rowcount
+            await conn.execute(
+                "UPDATE turns SET reply = NULL WHERE tenant_id = %s AND started_at < %s",
+                (tenant_id, utc(before)),
+            )
+        return blanked
+
     async def list_conversations(
         self, tenant_id: str, *, phone: str | None = None, since: datetime | None = None
     ) -> list[Conversation]:

@@ -408,6 +408,25 @@ class ConversationsMixin(SQLiteBase):
             params += [tenant_id, to_db(since)]
         return await self._list(Conversation, sql + " ORDER BY created_at, rowid", tuple(params))
 
+    async def purge_bodies(self, tenant_id: str, *, before: datetime) -> int:
+        cutoff = to_db(before)
+
+        def op(conn: sqlite3.Connection) -> int:
+            with transaction(conn):
+                blanked = conn.execute(
+                    "UPDATE messages SET text = NULL, meta = json_remove(meta, '$.transcript')"
+                    " WHERE tenant_id = ? AND created_at < ?"
+                    " AND (text IS NOT NULL OR json_extract(meta, '$.transcript') IS NOT NULL)",
+                    (tenant_id, cutoff),
+                ).rowcount
+                conn.execute(
+                    "UPDATE turns SET reply = NULL WHERE tenant_id = ? AND started_at < ?",
+                    (tenant_id, cutoff),
+                )
+                return int(blanked)
+
+        return await self._run(op)
+
     async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
         patch = to_json(meta)
 

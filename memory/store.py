@@ -372,5 +372,10 @@ class Store(Protocol):
     ) -> list[Conversation]:
         """A tenant's conversations (optionally one phone, or active since a time), oldest first."""
 
+    async def purge_bodies(self, tenant_id: str, *, before: datetime) -> int:
+        """LGPD retention: blank the text and transcript of a tenant's messages created before
+        `before`, and the replies kept on its turns; appointments and the rest are kept.
+        Returns how many messages were blanked."""
+
     async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
         """Merge `meta` into a stored message's meta (e.g. the transcript of a voice note)."""

@@ -118,3 +118,23 @@ def test_handoff_pauses_the_bot_and_conversations_resume_gives_it_back(tmp_path)
     unknown = atende("conversations", "resume", "--tenant", "clinica-exemplo",
                      "--phone", "+55 11 98765-9999", db=db)
     assert unknown.returncode == 2 and "no conversation" in unknown.stderr
+
+
+def test_db_migrate_check_and_purge_on_sqlite(tmp_path):
+    db = tmp_path / "a.db"
+    first = atende("chat", "--json", db=db, stdin="Oi, meu nome é Maria\n")
+    assert first.returncode == 0, first.stderr
+    migrated = atende("db", "migrate", db=db)
+    assert migrated.returncode == 0 and "nothing pending" in migrated.stdout
+    checked = atende("db", "check", db=db)
+    assert checked.returncode == 0 and '"ok": true' in checked.stdout
+    bad = atende("db", "purge", "--older-than", "ontem", db=db)
+    assert bad.returncode == 2 and "--older-than" in bad.stderr
+    kept = atende("db", "purge", db=db)  # default retention: 180 days, nothing that old
+    assert "0 message bodies blanked" in kept.stdout
+    purged = atende("db", "purge", "--older-than", "0d", db=db)
+    assert purged.returncode == 0 and "clinica-exemplo: 2 message bodies blanked" in purged.stdout
+    with sqlite3.connect(db) as conn:
+        texts = [t for (t,) in conn.execute("SELECT text FROM messages")]
+        names = [n for (n,) in conn.execute("SELECT name FROM patients")]
+    assert texts == [None, None] and names == ["Maria"]  # the lead record stays

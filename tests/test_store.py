@@ -597,3 +597,23 @@ async def test_annotate_message_merges_meta(store: Store) -> None:
                                       meta={"media": {"url": "https://x"}})
     updated = await store.annotate_message(message.id, {"transcript": "quero marcar"})
     assert updated.meta == {"media": {"url": "https://x"}, "transcript": "quero marcar"}
+
+
+async def test_purge_blanks_old_bodies_and_keeps_appointments(store: Store) -> None:
+    conversation = await store.get_or_create_conversation("clinica-a", "+5511987654321", "zapi")
+    old = await store.add_message(conversation.id, direction="in", text="meu CPF é 123",
+                                  kind="audio", meta={"transcript": "meu CPF é 123", "k": 1})
+    other = await store.get_or_create_conversation("clinica-b", "+5511987654321", "zapi")
+    kept_elsewhere = await store.add_message(other.id, direction="in", text="oi")
+    start = datetime(2030, 1, 7, 12, tzinfo=UTC)
+    booked = await store.book_appointment(NewAppointment(
+        tenant_id="clinica-a", professional_id="ana", service_id="limpeza",
+        patient_phone="+5511987654321", start=start, end=start + timedelta(minutes=30)))
+    cutoff = datetime.now(UTC) + timedelta(minutes=1)
+    assert await store.purge_bodies("clinica-a", before=cutoff) == 1
+    assert await store.purge_bodies("clinica-a", before=cutoff) == 0  # idempotent
+    (blank,) = await store.list_messages(conversation.id)
+    assert blank.id == old.id and blank.text is None and blank.meta == {"k": 1}
+    (untouched,) = await store.list_messages(other.id)
+    assert untouched.text == kept_elsewhere.text == "oi"
+    assert [a.id for a in await store.list_appointments("clinica-a")] == [booked.id]
