@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from atende.errors import ConfigError
+from atende.server.choices import Choice
 from atende.server.senders import (
     REQUEST_ERRORS,
     Button,
@@ -104,14 +105,30 @@ class MetaSender:
     def __repr__(self) -> str:
         return f"MetaSender(url={self._url!r})"
 
-    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None) -> SendResult:
+    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None,
+                        choices: list[Choice] | None = None) -> SendResult:
         require_text(text)
         message: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": e164_digits(to_phone),
         }
-        if buttons and buttons_fit(text, buttons):
+        if choices and len(text) <= MAX_INTERACTIVE_BODY:
+            message["type"] = "interactive"
+            message["interactive"] = {
+                "type": "list",
+                "body": {"text": text},
+                "action": {"button": "Ver opções", "sections": [{"title": "Opções", "rows": [
+                    {"id": c.id, "title": c.title, **({"description": c.description}
+                                                      if c.description else {})}
+                    for c in choices
+                ]}]},
+            }  # fmt: skip
+        elif choices:
+            message["type"] = "text"
+            lines = [f"{c.title} {c.description}".strip() for c in choices]
+            message["text"] = {"preview_url": False, "body": "\n".join([text, *lines])}
+        elif buttons and buttons_fit(text, buttons):
             message["type"] = "interactive"
             message["interactive"] = {
                 "type": "button",

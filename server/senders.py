@@ -33,11 +33,13 @@ class SendResult:
 class Sender(Protocol):
     channel: str  # "zapi" | "meta"
 
-    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None) -> SendResult:
+    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None
+                        ) -> SendResult:
         """Send one WhatsApp message to `to_phone` (E.164, `+55...`), in one attempt.
 
         `buttons` are (id, title) quick replies; a channel that cannot show them as buttons
-        appends them to the text as numbered options. Raises only `SendError`.
+        appends them to the text as numbered options. Raises only `SendError`. (Meta's sender
+        also takes `choices`: numbered options shown as an interactive list.)
         """
         ...
 
