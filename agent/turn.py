@@ -77,6 +77,7 @@ class TurnResult:
 
 
 Superseded = Callable[[], Awaitable[bool]]
+_KEEP_ACTIONS = WRITE_ACTIONS | {"handoff"}
 TEAM_MARK = "[equipe da clínica]"
 
 
@@ -143,7 +144,8 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     Infrastructure failures end the turn with a polite apology, never a stack trace.
     """
     tenant = request.tenant
-    phone = normalize_phone(request.phone)
+    # the server path's phone was normalised (or kept as WhatsApp's digits) when stored
+    phone = request.phone if request.inbox_ids else normalize_phone(request.phone)
     store = app.store
     now = app.clock.now()
     if request.inbox_ids:
@@ -198,7 +200,9 @@ async def run_turn(app: Atende, request: TurnRequest, *,
 
     produced = _this_turn(final["messages"], human_id)
     records = _tool_records(produced)
-    wrote = any(r.ok and (r.result or {}).get("action") in WRITE_ACTIONS for r in records)
+    # a handoff pauses the conversation in the store: undoing the turn would leave the patient
+    # muted with no reply, so it counts as a write like a booking does
+    wrote = any(r.ok and (r.result or {}).get("action") in _KEEP_ACTIONS for r in records)
     if superseded is not None and not wrote and await superseded():
         base = snapshot.config.get("configurable", {}).get("checkpoint_id")
         await discard_checkpoints_after(app.checkpointer, thread, base)

@@ -81,9 +81,10 @@ class InboxMixin(PostgresBase):
             if message is None:  # a concurrent delivery of the same message won
                 raise psycopg.Rollback()  # and what this one upserted goes with it
             await conn.execute(
-                "UPDATE conversations SET last_inbound_at = %(at)s WHERE id = %(id)s"
-                " AND (last_inbound_at IS NULL OR last_inbound_at < %(at)s)",
-                {"at": min(sent_at, now), "id": conversation.id},
+                # replies follow the channel the patient wrote on last
+                "UPDATE conversations SET channel = %(channel)s, last_inbound_at ="
+                " greatest(last_inbound_at, %(at)s) WHERE id = %(id)s",
+                {"at": min(sent_at, now), "id": conversation.id, "channel": channel},
             )
             return message, True
         async with self._tx(tenant_id) as conn:

@@ -89,9 +89,11 @@ class InboxMixin(SQLiteBase):
                 conversation = conversation_of(conn, tenant_id, phone, channel, now)
                 message_id = insert_message(conn, conversation, now, row)
                 conn.execute(
-                    "UPDATE conversations SET last_inbound_at = :at WHERE id = :id"
-                    " AND (last_inbound_at IS NULL OR last_inbound_at < :at)",
-                    {"at": min(sent_at, now), "id": conversation["id"]},
+                    # replies follow the channel the patient wrote on last
+                    "UPDATE conversations SET channel = :channel, last_inbound_at = CASE"
+                    " WHEN last_inbound_at IS NULL OR last_inbound_at < :at THEN :at"
+                    " ELSE last_inbound_at END WHERE id = :id",
+                    {"at": min(sent_at, now), "id": conversation["id"], "channel": channel},
                 )
                 return fetch(Message, conn, "messages", id=message_id), True
 
@@ -197,8 +199,12 @@ class InboxMixin(SQLiteBase):
         order they were queued, so a conversation's bubbles keep their order)."""
         return await self._list(
             Message,
-            "SELECT * FROM messages WHERE direction = 'out' AND status = 'queued'"
-            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY seq LIMIT ?",
+            "SELECT * FROM messages m WHERE direction = 'out' AND status = 'queued'"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            # while a bubble is being sent (by any process) the next one waits its turn
+            " AND NOT EXISTS (SELECT 1 FROM messages s WHERE s.conversation_id = m.conversation_id"
+            " AND s.direction = 'out' AND s.status = 'sending')"
+            " ORDER BY seq LIMIT ?",
             (to_db(now), max(limit, 0)),
         )
 

@@ -78,6 +78,12 @@ class Dispatcher:
         if worker is not None and not worker.task.done():
             worker.wake.set()
             return
+        self._spawn(conversation_id)
+
+    def _spawn(self, conversation_id: str) -> None:
+        running = self._workers.get(conversation_id)
+        if self._closing or (running is not None and not running.task.done()):
+            return
         wake = asyncio.Event()
         task = asyncio.create_task(self._run(conversation_id, wake), name=f"turns:{conversation_id}")
         self._workers[conversation_id] = _Worker(task, wake)
@@ -110,3 +116,6 @@ class Dispatcher:
             current = self._workers.get(conversation_id)
             if current is not None and current.task is asyncio.current_task():
                 del self._workers[conversation_id]
+                if wake.is_set() and not self._closing:
+                    # a message arrived after the last inbox read: start again, never drop it
+                    asyncio.get_running_loop().call_soon(self._spawn, conversation_id)

@@ -164,10 +164,14 @@ class ConversationTurns:
             self.metrics.turns.labels(tenant=tenant.id, outcome="skipped").inc()
             return True
         answerable = [m for m in pending if m.kind in ANSWERABLE_KINDS]
-        if not answerable:
+        # a photo or document with a caption still says something: the caption is read
+        captioned = [m for m in pending if m.kind not in ANSWERABLE_KINDS
+                     and m.text and m.text.strip()]
+        if not answerable and not captioned:
             await self._queue(conversation, ids, None, [UNSUPPORTED_REPLY])
             return True
-        text = "\n".join(m.text.strip() for m in answerable if m.text and m.text.strip())
+        text = "\n".join(m.text.strip() for m in pending
+                         if m in answerable + captioned and m.text and m.text.strip())
         audio, failed = await self._voice_notes(conversation, answerable)
         if failed and not text and not audio:
             await self._queue(conversation, ids, None, [AUDIO_FAILED_REPLY])

@@ -285,3 +285,42 @@ async def test_meta_offers_are_a_list_the_patient_taps_to_book(tmp_path):
             "clinica-exemplo", patient_phone="+5511987650202")
     assert len(booked) == 1
     assert "agendado" in srv.providers.to("5511987650202")[-1]
+
+
+async def test_a_captioned_photo_is_read_and_replies_follow_the_patients_latest_channel(
+        tmp_path):
+    from server_harness import meta_message
+
+    photo = meta_message({"type": "image", "image": {
+        "mime_type": "image/jpeg", "sha256": "x", "id": "555",
+        "caption": "quanto custa a limpeza?"}}, wa_id=PATIENT)
+    async with running(tmp_path) as srv:
+        await srv.client.post(ZAPI_URL, json=zapi_text("Oi", phone=PATIENT))
+        await srv.settle()
+        body, headers = signed(photo)
+        await srv.client.post("/webhooks/meta", content=body, headers=headers)
+        await srv.settle()
+    first, second = [s for s in srv.providers.sent if s["to"] == PATIENT]
+    assert first["channel"] == "zapi" and second["channel"] == "meta"
+    assert "R$ 180,00" in second["text"]  # the caption was read, not "só leio textos"
+
+
+async def test_a_handoff_is_not_undone_by_a_message_arriving_mid_turn(tmp_path):
+    from atende.agent.scripted import call
+
+    thinking, release = threading.Event(), threading.Event()
+
+    def slow_reply(messages):
+        thinking.set()
+        release.wait(10)
+        return AIMessage(content="Vou chamar alguém da equipe.")
+
+    model = ScriptedChatModel([call("request_human", reason="pediu atendente"), slow_reply])
+    chain = SwitchableModel(ModelChain("scripted", model))
+    async with running(tmp_path, model=chain, window=0.1) as srv:
+        await srv.client.post(ZAPI_URL, json=zapi_text("quero um atendente", phone=PATIENT))
+        await asyncio.to_thread(thinking.wait, 10)
+        await srv.client.post(ZAPI_URL, json=zapi_text("por favor", phone=PATIENT))
+        release.set()
+        await srv.settle()
+    assert srv.providers.to(PATIENT) == ["Vou chamar alguém da equipe."]

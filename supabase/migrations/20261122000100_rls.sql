@@ -150,9 +150,13 @@ CREATE OR REPLACE FUNCTION public.atende_outbox_due(p_now timestamptz, p_limit i
     RETURNS SETOF public.messages
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
     AS $$
-        SELECT * FROM public.messages
+        SELECT * FROM public.messages m
         WHERE direction = 'out' AND status = 'queued'
           AND (next_attempt_at IS NULL OR next_attempt_at <= p_now)
+          -- while a bubble is being sent (by any worker) the next one waits its turn
+          AND NOT EXISTS (SELECT 1 FROM public.messages s
+                          WHERE s.conversation_id = m.conversation_id
+                            AND s.direction = 'out' AND s.status = 'sending')
         ORDER BY seq LIMIT greatest(p_limit, 0)
     $$;
 
