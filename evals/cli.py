@@ -9,18 +9,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from atende.evals.lint import Loaded, Suite, load_suite
-from atende.evals.report import build_report
-from atende.evals.report_html import render_html, render_junit
-from atende.evals.runner import RunOptions, ScenarioResult, TrialResult, is_live, run_suite
 from atende.logs import configure_logging
 from atende.settings import Settings
+
+if TYPE_CHECKING:
+    from atende.evals.lint import Loaded, Suite
+    from atende.evals.runner import ScenarioResult, TrialResult
 
 eval_app = typer.Typer(help="Evals: scenario suites graded on end state (pass^k over trials).",
                        no_args_is_help=True)
@@ -38,6 +38,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load(paths: list[Path], tenants_dir: Path | None, settings: Settings) -> Suite:
+    # the runner pulls in the whole agent: imported when a command runs, not at CLI start-up
+    from atende.evals.lint import load_suite
+
     return load_suite(paths, tenants_dir or settings.tenants_dir)
 
 
@@ -54,6 +57,8 @@ def lint(paths: PathsArg, tenants_dir: TenantsOpt = None) -> None:
 
 
 def _check_model(spec: str, record: bool, replay: bool, settings: Settings) -> None:
+    from atende.evals.runner import is_live
+
     kind, _, arg = spec.partition(":")
     if kind not in {"offline", "null", "scripted", "openai"} or (kind in {"scripted", "openai"}
                                                                  and not arg):
@@ -129,6 +134,10 @@ def run(
     = False,
 ) -> None:
     """Run scenarios K times each, grade the end state, report; exit 0 only if the gate holds."""
+    from atende.evals.report import build_report
+    from atende.evals.report_html import render_html, render_junit
+    from atende.evals.runner import RunOptions, run_suite
+
     settings = Settings()
     configure_logging("INFO" if verbose else "CRITICAL")
     _check_model(model, record, replay, settings)
