@@ -23,13 +23,13 @@ from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock
 from atende.server import http_errors
+from atende.server.channels.meta.sender import MetaSender
+from atende.server.channels.zapi.sender import ZapiSender
 from atende.server.credentials import Credentials
 from atende.server.dispatcher import Dispatcher, TurnScheduler
 from atende.server.media import MediaFetcher
 from atende.server.metrics import Metrics
 from atende.server.outbox import OutboxWorker
-from atende.server.send_meta import MetaSender
-from atende.server.send_zapi import ZapiSender
 from atende.server.senders import Sender
 from atende.server.turns import ConversationTurns
 from atende.settings import Settings

@@ -19,11 +19,11 @@ import structlog
 
 from atende.clock import Clock
 from atende.memory.store import Message, Store
-from atende.server.choices import extract_choices
+from atende.server.channels.meta.choices import extract_choices
+from atende.server.channels.meta.sender import MetaSender
+from atende.server.channels.meta.window import window_open
 from atende.server.metrics import Metrics
-from atende.server.send_meta import MetaSender
 from atende.server.senders import Sender, SendError
-from atende.server.window import window_open
 
 log = structlog.get_logger(__name__)
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from atende.server.app import ServicesDep
+from atende.server.channels.meta.parse import parse_meta
+from atende.server.channels.zapi.parse import parse_zapi
 from atende.server.http_errors import ApiError
 from atende.server.ingest import ingest
-from atende.server.parse_meta import parse_meta
-from atende.server.parse_zapi import parse_zapi
 from atende.server.signature import same_secret, verified_meta_tenants
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])

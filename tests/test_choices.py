@@ -1,6 +1,6 @@
 """Numbered options in a reply become Meta list rows; anything else stays text."""
 
-from atende.server.choices import Choice, extract_choices
+from atende.server.channels.meta.choices import Choice, extract_choices
 
 OFFER = """Horários disponíveis para Limpeza:
 1. qua 11/03 às 08:00 com Dra. Ana Souza

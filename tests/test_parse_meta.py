@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from atende.server.channels.meta.parse import parse_meta
 from atende.server.inbound import Ignored, InboundMessage, MediaRef, StatusUpdate, WebhookEvent
-from atende.server.parse_meta import parse_meta
 from atende.server.payloads import whatsapp_phone
 
 T = "clinica-exemplo"

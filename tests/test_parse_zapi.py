@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from atende.server.channels.zapi.parse import parse_zapi
 from atende.server.inbound import Ignored, InboundMessage, MediaRef, StatusUpdate, WebhookEvent
-from atende.server.parse_zapi import parse_zapi
 
 T = "clinica-exemplo"
 PHONE = "+5544999999999"  # the docs' number, also sent in its 12-digit form 554499999999

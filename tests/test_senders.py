@@ -19,8 +19,8 @@ import pytest
 from vcr_config import FILTER_HEADERS, block_network, make_vcr
 
 from atende.errors import ConfigError
-from atende.server.send_meta import MetaSender
-from atende.server.send_zapi import ZapiSender
+from atende.server.channels.meta.sender import MetaSender
+from atende.server.channels.zapi.sender import ZapiSender
 from atende.server.senders import Sender, SendError, retry_after_seconds
 
 PATIENT = "+5500000000001"  # the scrubbed form of a +55 11 9xxxx-xxxx patient

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from atende.server.channels.meta.window import OutsideWindow, ensure_window_open, window_open
 from atende.server.senders import SendError
-from atende.server.window import OutsideWindow, ensure_window_open, window_open
 
 SAO_PAULO = timezone(timedelta(hours=-3))
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=SAO_PAULO)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from atende.errors import ConfigError
-from atende.server.choices import Choice
+from atende.server.channels.meta.choices import Choice
 from atende.server.senders import (
     REQUEST_ERRORS,
     Button,

@@ -1,0 +1,1 @@
+"""Z-API (WhatsApp Web): webhook parsing and secret, the sender."""
