@@ -23,8 +23,7 @@ from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock
 from atende.server import http_errors
-from atende.server.channels.meta.sender import MetaSender
-from atende.server.channels.zapi.sender import ZapiSender
+from atende.server.channels import CHANNELS
 from atende.server.credentials import Credentials
 from atende.server.dispatcher import Dispatcher, TurnScheduler
 from atende.server.media import MediaFetcher
@@ -59,18 +58,10 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 def channel_senders(settings: Settings, credentials: Credentials, http: httpx.AsyncClient
              ) -> dict[tuple[str, str], Sender]:
-    senders: dict[tuple[str, str], Sender] = {}
-    for tenant_id, channels in credentials.by_tenant.items():
-        if channels.zapi:
-            senders[(tenant_id, "zapi")] = ZapiSender(
-                http, base_url=settings.zapi_base_url, instance_id=channels.zapi.instance_id,
-                token=channels.zapi.token, client_token=channels.zapi.client_token)
-        if channels.meta:
-            senders[(tenant_id, "meta")] = MetaSender(
-                http, graph_url=settings.meta_graph_url, api_version=settings.meta_api_version,
-                phone_number_id=channels.meta.phone_number_id,
-                access_token=channels.meta.access_token)
-    return senders
+    """(tenant id, channel) → sender, for every channel a clinic has credentials for."""
+    return {(tenant_id, name): CHANNELS[name].sender(account, settings, http)
+            for tenant_id, channels in credentials.by_tenant.items()
+            for name, account in channels.accounts.items()}
 
 
 def queued_turns(database_url: str) -> bool:
@@ -143,7 +134,7 @@ def create_app(
     http_errors.install(app)
     from atende.server import ops, webhooks
 
-    app.include_router(webhooks.router)
+    app.include_router(webhooks.router())
     app.include_router(ops.router)
     return app
 

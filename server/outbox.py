@@ -3,7 +3,8 @@
 Network errors, 429 and 5xx are retried with exponential backoff (honouring Retry-After);
 definitive 4xx errors are recorded as failed; after `max_attempts` a message is dead-lettered
 (`store.dead_letters`). Right before each send it re-checks that the bot still owns the
-conversation, and on Meta that the 24-hour customer-service window is open.
+conversation, and that its channel lets a reply out now (Meta's 24-hour window); the channel
+also decides how the reply is shown (`Channel.send_reply`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
 from atende.clock import Clock
 from atende.memory.store import Message, Store
-from atende.server.channels.meta.choices import extract_choices
-from atende.server.channels.meta.sender import MetaSender
-from atende.server.channels.meta.window import window_open
+from atende.server.channels import CHANNELS
+from atende.server.channels.base import Channel
 from atende.server.metrics import Metrics
 from atende.server.senders import Sender, SendError
 
@@ -39,7 +40,8 @@ def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
 class OutboxWorker:
     def __init__(self, store: Store, sender_for: SenderFor, *, clock: Clock, metrics: Metrics,
                  max_attempts: int = 6, poll_seconds: float = 1.0,
-                 lease: timedelta | None = None):
+                 lease: timedelta | None = None,
+                 channels: Mapping[str, Channel[Any, Any]] = CHANNELS):
         """`lease=None`: this is the only sender, so every row left `sending` at start-up was
         interrupted. With several sender processes, `lease`: a row is interrupted only when
         its claim is older than that, checked at start and every quarter lease after."""
@@ -50,6 +52,7 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
         self.lease = lease
+        self.channels = channels
         self._wake = asyncio.Event()
         # (tenant, channel) → "sent" or the last error code: what /health reports
         self.last_outcome: dict[tuple[str, str], str] = {}
@@ -113,21 +116,17 @@ class OutboxWorker:
             await self._fail(message, channel, "human_takeover: a person has the conversation")
             return
         sender = self.sender_for(conversation.tenant_id, channel)
-        if sender is None:
+        kind = self.channels.get(channel)
+        if sender is None or kind is None:
             await self._fail(message, channel, f"no {channel or 'channel'} credentials configured")
             return
-        if channel == "meta" and not window_open(conversation.last_inbound_at, now):
-            self.metrics.sends.labels(channel=channel, outcome="outside_window").inc()
-            await self.store.outbox_result(
-                message.id, status="failed",
-                error="outside_24h_window: free text needs an open customer-service window")
+        refusal = kind.refusal(conversation.last_inbound_at, now)  # e.g. Meta's 24-hour window
+        if refusal is not None:
+            self.metrics.sends.labels(channel=channel, outcome=refusal.outcome).inc()
+            await self.store.outbox_result(message.id, status="failed", error=refusal.error)
             return
         try:
-            if isinstance(sender, MetaSender):  # options become a list the patient taps
-                body, choices = extract_choices(message.text or "")
-                result = await sender.send_text(conversation.phone, body, choices=choices or None)
-            else:
-                result = await sender.send_text(conversation.phone, message.text or "")
+            result = await kind.send_reply(sender, conversation.phone, message.text or "")
         except SendError as exc:
             await self._retry_or_fail(message, channel, exc, now)
             return

@@ -22,9 +22,10 @@ from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.agent.turn import TurnRequest, run_turn
 from atende.memory.store import Conversation, Message
+from atende.server.channels import CHANNELS
 from atende.server.credentials import Credentials
-from atende.server.inbound import ANSWERABLE_KINDS, Channel, MediaRef
-from atende.server.media import MediaFetcher, MediaUnavailable
+from atende.server.inbound import ANSWERABLE_KINDS, MediaRef
+from atende.server.media import DownloadedMedia, MediaFetcher, MediaUnavailable
 from atende.server.metrics import Metrics
 from atende.server.split import split_reply
 from atende.tenant import TenantRegistry
@@ -39,12 +40,6 @@ UNSUPPORTED_REPLY = (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _channel(name: str) -> Channel:
-    if name not in ("zapi", "meta"):
-        raise MediaUnavailable(f"no media download for channel {name!r}", reason="no_source")
-    return "zapi" if name == "zapi" else "meta"
 
 
 class Bursts:
@@ -220,15 +215,12 @@ class ConversationTurns:
         """Download this burst's voice notes (the graph transcribes them)."""
         audio: list[AudioInput] = []
         failed = False
-        channels = self.credentials.get(conversation.tenant_id)
         for message in messages:
             if message.kind != "audio":
                 continue
             media = MediaRef.model_validate(message.meta.get("media") or {})
             try:
-                got = await self.media.fetch(media, channel=_channel(conversation.channel),
-                                             access_token=channels.meta.access_token
-                                             if channels.meta else None)
+                got = await self._fetch(conversation, media)
             except MediaUnavailable as exc:
                 log.warning("media_unavailable", reason=exc.reason, message_id=message.id)
                 failed = True
@@ -236,3 +228,12 @@ class ConversationTurns:
             audio.append(AudioInput(data=got.data, filename=got.filename,
                                     mime_type=got.mime_type))
         return audio, failed
+
+    async def _fetch(self, conversation: Conversation, media: MediaRef) -> DownloadedMedia:
+        """The media, downloaded the way the conversation's channel serves it."""
+        channel = CHANNELS.get(conversation.channel)
+        if channel is None:
+            raise MediaUnavailable(f"no media download for channel {conversation.channel!r}",
+                                   reason="no_source")
+        account = self.credentials.get(conversation.tenant_id).accounts.get(channel.name)
+        return await channel.fetch_media(self.media, media, account)

@@ -18,7 +18,7 @@ import httpx
 import yaml
 
 from atende.server.app import Services, create_app
-from atende.server.signature import meta_signature
+from atende.server.channels.meta.signature import meta_signature
 from atende.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ import pytest
 from provider_stub import MetaAccount, ProviderStub, ZapiAccount
 
 from atende.memory import open_store
-from atende.server.signature import meta_signature
+from atende.server.channels.meta.signature import meta_signature
 from atende.settings import Settings
 
 pytestmark = pytest.mark.slow

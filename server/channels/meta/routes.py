@@ -1,0 +1,71 @@
+"""Meta's webhook routes: one URL for every clinic, the GET verification handshake, and POSTs
+signed with the app secret (the signature says which clinics may own the events)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from atende.server.app import ServicesDep
+from atende.server.channels.meta.channel import MetaCredentials
+from atende.server.channels.meta.parse import parse_meta
+from atende.server.channels.meta.signature import verified_meta_tenants
+from atende.server.http_errors import ApiError
+from atende.server.signature import same_secret
+from atende.server.webhooks import accept, json_object, read_body
+
+router = APIRouter()
+
+
+def numbers(accounts: dict[str, MetaCredentials]) -> dict[str, str]:
+    """phone_number_id, and display number digits → the clinic that owns the number."""
+    owners: dict[str, str] = {}
+    for tenant_id, account in accounts.items():
+        owners[account.phone_number_id] = tenant_id
+        if account.display_phone_number:
+            digits = "".join(ch for ch in account.display_phone_number if ch.isdigit())
+            owners.setdefault(digits, tenant_id)
+    return owners
+
+
+def owner(numbers: dict[str, str], phone_number_id: str | None, display_phone: str | None
+          ) -> str | None:
+    """The clinic that owns a Meta number (by phone_number_id, else the display number)."""
+    if phone_number_id and phone_number_id in numbers:
+        return numbers[phone_number_id]
+    digits = "".join(ch for ch in (display_phone or "") if ch.isdigit())
+    return numbers.get(digits) if digits else None
+
+
+@router.get("/meta", response_class=PlainTextResponse, summary="Meta verification handshake")
+async def meta_verify(request: Request, services: ServicesDep) -> PlainTextResponse:
+    params = request.query_params  # literal dotted names: hub.mode, hub.verify_token
+    mode, token = params.get("hub.mode"), params.get("hub.verify_token")
+    challenge = params.get("hub.challenge", "")
+    accounts = services.credentials.accounts("meta", MetaCredentials)
+    if mode == "subscribe" and any(same_secret(token, a.verify_token) for a in accounts.values()):
+        return PlainTextResponse(challenge)
+    raise ApiError(403, "verification_failed", "hub.mode or hub.verify_token does not match.")
+
+
+@router.post("/meta", summary="Meta WhatsApp Cloud API notifications")
+async def meta_webhook(request: Request, services: ServicesDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    raw = await read_body(request)
+    accounts = services.credentials.accounts("meta", MetaCredentials)
+    signed_by = verified_meta_tenants(raw, request.headers.get("x-hub-signature-256"),
+                                      {t: a.app_secret for t, a in accounts.items()})
+    if not signed_by:
+        services.metrics.webhooks.labels(channel="meta", outcome="rejected").inc()
+        raise ApiError(401, "invalid_signature", "X-Hub-Signature-256 is missing or wrong.")
+
+    owners = numbers(accounts)
+
+    def resolve(phone_number_id: str | None, display: str | None) -> str | None:
+        tenant = owner(owners, phone_number_id, display)
+        return tenant if tenant in signed_by else None  # each clinic's own app signs its events
+
+    return await accept(services, "meta", parse_meta(json_object(raw), resolve), started)
