@@ -230,7 +230,8 @@ class ConversationTurns:
                                              access_token=channels.meta.access_token
                                              if channels.meta else None)
             except MediaUnavailable as exc:
-                log.warning("media_unavailable", reason=exc.reason, message_id=message.id)
+                log.warning("media_unavailable", reason=exc.reason, host=exc.host,
+                            message_id=message.id)
                 failed = True
                 continue
             audio.append(AudioInput(data=got.data, filename=got.filename,
