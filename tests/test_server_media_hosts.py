@@ -15,6 +15,7 @@ from server_harness import ENV, ZAPI_URL, meta_message, running, signed, zapi_au
 from test_logs import out  # noqa: F401 - the fixture that restores logging afterwards
 
 from atende.agent.nodes import AUDIO_FAILED_REPLY
+from atende.errors import ConfigError
 from atende.logs import configure_logging
 
 ZAPI_PHONE, META_WA_ID = "5511987650101", "5511987650202"
@@ -80,3 +81,9 @@ async def test_a_redirect_from_zapi_storage_to_loopback_is_not_followed(tmp_path
         answer = await srv.client.post(ZAPI_URL, json=zapi_audio(f"{STORAGE}/file/t/a.ogg"))
         assert answer.status_code == 200
         await _answered_without_reaching(srv, listener, ZAPI_PHONE)
+
+
+async def test_an_allowlist_that_would_let_anything_through_stops_the_server_at_start(tmp_path):
+    with pytest.raises(ConfigError, match="zapi_media_hosts"):
+        async with running(tmp_path, settings_overrides={"zapi_media_hosts": ["*"]}):
+            pass
