@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     )
     media_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     media_max_seconds: int = Field(default=300, gt=0, description="longest voice note transcribed")
+    meta_media_hosts: list[str] = Field(
+        default=["*.fbsbx.com", "*.facebook.com", "*.fbcdn.net", "*.whatsapp.net"],
+        description="where the Meta token may follow a media download Graph named (JSON list): "
+        "`host` or `*.domain` over https to public addresses, or an exact origin such as "
+        "http://127.0.0.1:8081 trusted as given (a local stand-in)",
+    )
+    zapi_media_hosts: list[str] = Field(
+        default=["*.backblazeb2.com"],  # Z-API's file storage (f004.backblazeb2.com in traffic)
+        description="hosts Z-API media and its redirects may be downloaded from (JSON list, "
+        "entries as in meta_media_hosts); never with credentials",
+    )
     send_max_attempts: int = Field(default=6, ge=1, le=20)
     pseudonym_key: SecretStr | None = Field(
         default=None, description="HMAC key of the phone pseudonyms in exported transcripts "

@@ -27,6 +27,7 @@ from atende.server.channels import CHANNELS
 from atende.server.credentials import Credentials
 from atende.server.dispatcher import Dispatcher, TurnScheduler
 from atende.server.media import MediaFetcher
+from atende.server.media_hosts import Resolve, resolve_host
 from atende.server.metrics import Metrics
 from atende.server.outbox import OutboxWorker
 from atende.server.senders import Sender
@@ -71,12 +72,16 @@ def queued_turns(database_url: str) -> bool:
 
 def conversation_turns(settings: Settings, tenants: TenantRegistry, credentials: Credentials,
                        atende: Atende, http: httpx.AsyncClient, metrics: Metrics,
-                       on_outbox: Callable[[], None]) -> ConversationTurns:
+                       on_outbox: Callable[[], None], *, resolve: Resolve | None = None
+                       ) -> ConversationTurns:
     """What answers a conversation's inbox, in the server or in a queue worker."""
     media = MediaFetcher(http, graph_url=settings.meta_graph_url,
                          api_version=settings.meta_api_version,
+                         meta_hosts=settings.meta_media_hosts,
+                         zapi_hosts=settings.zapi_media_hosts,
                          max_bytes=settings.media_max_bytes,
-                         max_seconds=settings.media_max_seconds)
+                         max_seconds=settings.media_max_seconds,
+                         resolve=resolve or resolve_host)
     return ConversationTurns(atende, tenants, credentials, media=media, metrics=metrics,
                              on_outbox=on_outbox)
 
@@ -89,8 +94,10 @@ def create_app(
     clock: Clock | None = None,
     transcriber: Transcriber | None = None,
     http: httpx.AsyncClient | None = None,
+    resolve: Resolve | None = None,
 ) -> FastAPI:
-    """The webhook server. Tests inject a model, a clock, a transcriber and an HTTP client."""
+    """The webhook server. Tests inject a model, a clock, a transcriber, an HTTP client and the
+    host-name resolver media downloads are checked with."""
     settings = settings or Settings()
     environ = env if env is not None else os.environ
 
@@ -120,7 +127,8 @@ def create_app(
                 dispatcher = TurnQueue(queue, atende.store, tenants)
             else:
                 dispatcher = Dispatcher(conversation_turns(
-                    settings, tenants, credentials, atende, client, metrics, outbox.wake))
+                    settings, tenants, credentials, atende, client, metrics, outbox.wake,
+                    resolve=resolve))
                 outbox_task = asyncio.create_task(outbox.run(), name="outbox")
                 stack.push_async_callback(_cancelled, outbox_task)
             app.state.services = Services(settings, tenants, credentials, atende, client,

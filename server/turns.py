@@ -222,7 +222,8 @@ class ConversationTurns:
             try:
                 got = await self._fetch(conversation, media)
             except MediaUnavailable as exc:
-                log.warning("media_unavailable", reason=exc.reason, message_id=message.id)
+                log.warning("media_unavailable", reason=exc.reason, host=exc.host,
+                            message_id=message.id)
                 failed = True
                 continue
             audio.append(AudioInput(data=got.data, filename=got.filename,

@@ -1,7 +1,9 @@
-"""Shared test helpers: the example clinic, a frozen clock, and atende opened on a temp file."""
+"""Shared test helpers: the example clinic, a frozen clock, atende opened on a temp file, and a
+fake DNS for the media host checks."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -59,3 +61,22 @@ async def say(app: Atende, text: str, *, phone: str = ANA, tenant: Tenant | None
               **kw: Any) -> TurnResult:
     return await run_turn(app, TurnRequest(tenant=tenant or example_tenant(), phone=phone,
                                            text=text, **kw))
+
+
+# The names media downloads resolve, on the addresses a test wants: Meta's and Backblaze's on
+# public ones, two storage names gone rogue. Anything else does not resolve.
+DNS = {
+    "lookaside.fbsbx.com": ["157.240.12.21", "2a03:2880:f20c:c8:face:b00c:0:167"],
+    "mmg.whatsapp.net": ["157.240.12.60"],
+    "f004.backblazeb2.com": ["149.137.136.17"],
+    "f005.backblazeb2.com": ["149.137.140.26"],
+    "internal.backblazeb2.com": ["149.137.140.1", "10.0.0.7"],
+    "metadata.backblazeb2.com": ["::ffff:169.254.169.254"],
+}
+
+
+async def fake_dns(host: str, port: int) -> list[str]:
+    """A `Resolve` over DNS: never the network."""
+    if host not in DNS:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return DNS[host]

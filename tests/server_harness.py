@@ -1,5 +1,6 @@
 """The webhook server in-process for tests: real app, lifespan, SQLite file and dispatcher;
-providers answered by an `httpx.MockTransport` that records every send."""
+providers answered by an `httpx.MockTransport` that records every send; media host names
+resolved by a fake DNS (helpers.DNS)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import yaml
 from atende.server.app import Services, create_app
 from atende.server.channels.meta.signature import meta_signature
 from atende.settings import Settings
+from helpers import fake_dns
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = Path(__file__).resolve().parent / "corpora"
@@ -104,7 +106,12 @@ class Running:
 @asynccontextmanager
 async def running(tmp_path: Path, *, model: Any = None, transcriber: Any = None,
                   http: httpx.AsyncClient | None = None, window: float = 0.4,
-                  settings_overrides: dict[str, Any] | None = None) -> AsyncIterator[Running]:
+                  settings_overrides: dict[str, Any] | None = None,
+                  mounts: dict[str, httpx.AsyncBaseTransport] | None = None
+                  ) -> AsyncIterator[Running]:
+    """The app on a MockTransport for the providers (or on `http`). With `mounts`, those
+    origins get their own transports and every other origin is the real network (a loopback
+    listener the server must not reach, say)."""
     providers = FakeProviders()
     options: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'atende.db'}",
@@ -112,8 +119,16 @@ async def running(tmp_path: Path, *, model: Any = None, transcriber: Any = None,
         "zapi_base_url": "http://zapi.test", "meta_graph_url": "http://graph.test",
         "admin_token": "admin-token", **(settings_overrides or {})}
     settings = Settings(_env_file=None, **options)
-    client_http = http or httpx.AsyncClient(transport=httpx.MockTransport(providers.handle))
-    app = create_app(settings, env=ENV, model=model, transcriber=transcriber, http=client_http)
+    fake = httpx.MockTransport(providers.handle)
+    if http is not None:
+        client_http = http
+    elif mounts is not None:
+        client_http = httpx.AsyncClient(mounts={
+            "http://zapi.test": fake, "http://graph.test": fake, **mounts})
+    else:
+        client_http = httpx.AsyncClient(transport=fake)
+    app = create_app(settings, env=ENV, model=model, transcriber=transcriber, http=client_http,
+                     resolve=fake_dns)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://atende.test") as client:

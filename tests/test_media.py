@@ -11,6 +11,8 @@ from vcr_config import block_network, make_vcr
 from atende.errors import ConfigError
 from atende.server.inbound import MediaRef
 from atende.server.media import DownloadedMedia, MediaFetcher, MediaUnavailable
+from atende.settings import Settings
+from helpers import fake_dns
 
 OGG = b"OggS\x00\x02" + bytes(58)  # what the cassettes hold: 64 bytes from an Ogg page
 TOKEN = "EAAGmetaAccessTokenSECRET3"
@@ -27,16 +29,15 @@ META_VOICE = MediaRef(media_id=MEDIA_ID, mime_type="audio/ogg; codecs=opus", voi
 ZAPI_VOICE = MediaRef(url=ZAPI_URL, mime_type="audio/ogg; codecs=opus", seconds=4, voice=True)
 
 Handler = Callable[[httpx.Request], httpx.Response]
+META_HOSTS = Settings.model_fields["meta_media_hosts"].default
+ZAPI_HOSTS = Settings.model_fields["zapi_media_hosts"].default
 
-
-def fetcher(http: httpx.AsyncClient, **limits: int) -> MediaFetcher:
-    return MediaFetcher(
-        http,
-        graph_url="https://graph.facebook.com",
-        api_version="v21.0",
-        max_bytes=limits.get("max_bytes", 1024),
-        max_seconds=limits.get("max_seconds", 60),
-    )
+def fetcher(http: httpx.AsyncClient, **options: object) -> MediaFetcher:
+    defaults: dict[str, object] = {
+        "graph_url": "https://graph.facebook.com", "api_version": "v21.0", "max_bytes": 1024,
+        "max_seconds": 60, "meta_hosts": META_HOSTS, "zapi_hosts": ZAPI_HOSTS, "resolve": fake_dns,
+    }  # fmt: skip
+    return MediaFetcher(http, **{**defaults, **options})  # type: ignore[arg-type]
 
 
 def recording_client() -> tuple[httpx.AsyncClient, list[httpx.Request]]:
@@ -127,13 +128,37 @@ async def test_meta_prefers_a_fresh_url_from_the_media_id_over_the_webhooks_url(
     await http.aclose()
 
 
-async def test_meta_media_with_only_a_url_is_fetched_with_the_bearer() -> None:
-    http, sent = mock_client(meta_media())
+async def test_a_redirect_between_meta_hosts_keeps_the_bearer() -> None:
+    cdn = "https://mmg.whatsapp.net/v/t62/audio.ogg?oh=signed"
 
-    got = await fetcher(http).fetch(MediaRef(url=LOOKASIDE), channel="meta", access_token=TOKEN)
+    def lookaside(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "lookaside.fbsbx.com":
+            return httpx.Response(302, headers={"location": cdn})
+        return httpx.Response(200, content=OGG, headers={"content-type": "audio/ogg"})
 
-    assert got.data == OGG and got.mime_type == "audio/ogg"  # from the response this time
-    assert len(sent) == 1 and sent[0].headers["authorization"] == f"Bearer {TOKEN}"
+    http, sent = mock_client(meta_media(download=lookaside))
+
+    got = await fetcher(http).fetch(META_VOICE, channel="meta", access_token=TOKEN)
+
+    assert got.data == OGG
+    assert [r.url.host for r in sent] == ["graph.facebook.com", "lookaside.fbsbx.com", "mmg.whatsapp.net"]
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in sent)
+    await http.aclose()
+
+
+async def test_a_zapi_redirect_within_its_storage_is_followed_without_credentials() -> None:
+    def storage(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "f004.backblazeb2.com":
+            return httpx.Response(307, headers={"location": "https://f005.backblazeb2.com/file/a.ogg"})
+        return httpx.Response(200, content=OGG, headers={"content-type": "audio/ogg"})
+
+    http, sent = mock_client(storage)
+
+    got = await fetcher(http).fetch(ZAPI_VOICE, channel="zapi", access_token=TOKEN)
+
+    assert got.data == OGG
+    assert [r.url.host for r in sent] == ["f004.backblazeb2.com", "f005.backblazeb2.com"]
+    assert not any("authorization" in r.headers for r in sent)
     await http.aclose()
 
 
@@ -318,3 +343,176 @@ async def test_meta_media_without_an_access_token_is_a_config_error() -> None:
 
     assert sent == []
     await http.aclose()
+
+
+# --- refused: only the allowed hosts, the token only to Meta ------------------------------------
+
+
+def _refused_without_a_secret(caught: pytest.ExceptionInfo[MediaUnavailable], reason: str) -> None:
+    assert caught.value.reason == reason and not caught.value.retryable
+    said = f"{caught.value} {caught.value!r}"
+    assert TOKEN not in said and "hash=" not in said and "/file/" not in said
+
+
+@pytest.mark.parametrize(
+    "media",
+    [
+        pytest.param(MediaRef(url=LOOKASIDE), id="meta-looking-url"),
+        pytest.param(MediaRef(url="http://127.0.0.1:8080/latest/meta-data/"), id="loopback-url"),
+        pytest.param(MediaRef(media_id="../../me/accounts", url=LOOKASIDE), id="id-with-a-path"),
+        pytest.param(MediaRef(media_id="1?fields=access_token"), id="id-with-a-query"),
+    ],
+)
+async def test_meta_media_without_a_media_id_is_never_fetched(media: MediaRef) -> None:
+    http, sent = mock_client(meta_media())
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetcher(http).fetch(media, channel="meta", access_token=TOKEN)
+
+    _refused_without_a_secret(caught, "no_source")
+    assert sent == []
+    await http.aclose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/a.ogg",
+        "https://fbsbx.com.evil.example/a.ogg",
+        "http://lookaside.fbsbx.com/whatsapp_business/attachments/?hash=x",
+        "https://lookaside.fbsbx.com:8443/whatsapp_business/attachments/?hash=x",
+        "https://127.0.0.1/a.ogg",
+        "https://f004.backblazeb2.com/file/a.ogg",
+    ],
+)
+async def test_a_download_url_graph_names_off_meta_hosts_never_gets_the_token(url: str) -> None:
+    http, sent = mock_client(
+        lambda request: httpx.Response(200, json={"url": url, "mime_type": "audio/ogg", "id": MEDIA_ID})
+    )
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetcher(http).fetch(META_VOICE, channel="meta", access_token=TOKEN)
+
+    _refused_without_a_secret(caught, "refused")
+    assert [str(r.url) for r in sent] == [f"https://graph.facebook.com/v21.0/{MEDIA_ID}"]
+    await http.aclose()
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://evil.example/steal", "//evil.example/steal", "http://169.254.169.254/latest/meta-data/",
+     "http://lookaside.fbsbx.com/plain"],
+)  # fmt: skip
+async def test_the_token_does_not_follow_a_redirect_off_meta_hosts(location: str) -> None:
+    http, sent = mock_client(meta_media(download=_download(302, headers={"location": location})))
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetcher(http).fetch(META_VOICE, channel="meta", access_token=TOKEN)
+
+    _refused_without_a_secret(caught, "refused")
+    assert [r.url.host for r in sent] == ["graph.facebook.com", "lookaside.fbsbx.com"]
+    await http.aclose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/x.ogg",
+        "https://127.0.0.1/x.ogg",
+        "https://[::1]/x.ogg",
+        "http://f004.backblazeb2.com/file/x.ogg",
+        "https://f004.backblazeb2.com:8443/file/x.ogg",
+        "https://evil.example/file/x.ogg",
+        "https://backblazeb2.com.evil.example/file/x.ogg",
+        "https://internal.backblazeb2.com/file/x.ogg",  # one of its addresses is private
+        "https://metadata.backblazeb2.com/file/x.ogg",  # IPv4-mapped link-local
+        "file:///etc/passwd",
+        "not a url",
+    ],
+)
+async def test_zapi_media_off_its_storage_hosts_is_not_requested(url: str) -> None:
+    http, sent = mock_client(lambda r: httpx.Response(200, content=OGG))
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetcher(http).fetch(MediaRef(url=url, voice=True), channel="zapi")
+
+    _refused_without_a_secret(caught, "refused")
+    assert sent == []
+    await http.aclose()
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://127.0.0.1:8080/admin", "https://10.0.0.1/x", "https://[::ffff:127.0.0.1]/x",
+     "https://internal.backblazeb2.com/file/x.ogg", "https://evil.example/x"],
+)  # fmt: skip
+async def test_a_zapi_redirect_into_a_private_network_is_not_followed(location: str) -> None:
+    http, sent = mock_client(_download(302, headers={"location": location}))
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetcher(http).fetch(ZAPI_VOICE, channel="zapi")
+
+    _refused_without_a_secret(caught, "refused")
+    assert [r.url.host for r in sent] == ["f004.backblazeb2.com"]
+    await http.aclose()
+
+
+async def test_redirects_stop_after_the_hop_limit() -> None:
+    http, sent = mock_client(_download(302, headers={"location": "/file/again.ogg"}))  # relative
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetcher(http, max_redirects=2).fetch(ZAPI_VOICE, channel="zapi")
+
+    assert (caught.value.reason, caught.value.status) == ("http_error", 302)
+    assert [str(r.url) for r in sent][1:] == ["https://f004.backblazeb2.com/file/again.ogg"] * 2
+    await http.aclose()
+
+
+async def test_a_storage_name_that_does_not_resolve_is_a_network_failure() -> None:
+    http, sent = mock_client(lambda r: httpx.Response(200, content=OGG))
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetcher(http).fetch(MediaRef(url="https://f001.backblazeb2.com/file/x.ogg"), channel="zapi")
+
+    assert (caught.value.reason, caught.value.retryable, caught.value.host) == (
+        "network", True, "f001.backblazeb2.com")
+    assert sent == []
+    await http.aclose()
+
+
+async def test_an_allowed_name_is_checked_against_what_it_really_resolves_to() -> None:
+    http, sent = mock_client(lambda r: httpx.Response(200, content=OGG))
+    real_dns = MediaFetcher(http, meta_hosts=META_HOSTS, zapi_hosts=["localhost"])  # the loop's resolver
+
+    with pytest.raises(MediaUnavailable) as caught:
+        await real_dns.fetch(MediaRef(url="https://localhost/x.ogg"), channel="zapi")
+
+    assert (caught.value.reason, caught.value.host) == ("refused", "localhost")
+    assert sent == []
+    await http.aclose()
+
+
+async def test_an_exact_origin_entry_lets_a_local_stand_in_serve_media() -> None:
+    http, sent = mock_client(lambda r: httpx.Response(200, content=OGG))
+    stand_in = fetcher(http, zapi_hosts=["http://127.0.0.1:8081"])
+
+    got = await stand_in.fetch(MediaRef(url="http://127.0.0.1:8081/file/x.ogg"), channel="zapi")
+
+    assert got.data == OGG
+    for other in ("http://127.0.0.1:8082/x.ogg", "https://127.0.0.1:8081/x.ogg", "http://localhost:8081/x"):
+        with pytest.raises(MediaUnavailable) as caught:
+            await stand_in.fetch(MediaRef(url=other), channel="zapi")
+        assert caught.value.reason == "refused"
+    assert len(sent) == 1
+    await http.aclose()
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [["*"], ["*.com"], ["ftp://files.example"], ["https://files.example/path"],
+     ["https://user@files.example"], [""], ["files.example/x"], []],
+)  # fmt: skip
+async def test_an_allowlist_entry_that_could_match_too_much_is_a_config_error(entries: list[str]) -> None:
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(ConfigError, match="zapi_media_hosts"):
+            fetcher(http, zapi_hosts=entries)

@@ -89,7 +89,7 @@ async def test_meta_voice_note_goes_through_the_two_step_media_download(tmp_path
 async def test_an_expired_voice_note_gets_a_reply_asking_to_type(tmp_path):
     model, chain = _scripted()
     async with running(tmp_path, model=chain) as srv:
-        await srv.client.post(ZAPI_URL, json=zapi_audio("http://zapi.test/expired.ogg"))
+        await srv.client.post(ZAPI_URL, json=zapi_audio(ZAPI_AUDIO_URL.replace(".ogg", "-gone.ogg")))
         await srv.settle()
     assert model.calls == []
     (reply,) = srv.providers.to("5511987650101")
