@@ -22,6 +22,7 @@ from atende.logs import configure_logging
 from atende.memory.db_cli import db_app
 from atende.prompts.cli import prompt_app
 from atende.prompts.render import check_prompts
+from atende.server.inbox_cli import inbox_app
 from atende.server.worker_cli import worker
 from atende.settings import Settings
 from atende.tenant import TenantRegistry, load_tenant_file, resolve_tenant
@@ -32,6 +33,7 @@ app.add_typer(tenants_app, name="tenants")
 conversations_app = typer.Typer(help="Conversations: hand them back to the bot.")
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(db_app, name="db")
+app.add_typer(inbox_app, name="inbox")
 app.add_typer(eval_app, name="eval")
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(transcripts_app, name="transcripts")

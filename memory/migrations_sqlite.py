@@ -189,4 +189,21 @@ MIGRATIONS: list[str] = [
     f"""
     ALTER TABLE messages ADD COLUMN claimed_at TEXT CHECK (claimed_at {_TS});
     """,
+    # v4: poison messages, set aside by the webhooks because they could not be stored
+    f"""
+    CREATE TABLE poison_messages (
+        seq                 INTEGER PRIMARY KEY,
+        id                  TEXT NOT NULL UNIQUE,
+        tenant_id           TEXT NOT NULL CHECK (tenant_id <> ''),
+        channel             TEXT NOT NULL,
+        provider_message_id TEXT,
+        reason              TEXT NOT NULL,
+        excerpt             TEXT NOT NULL DEFAULT '',
+        received_at         TEXT NOT NULL CHECK (received_at {_TS})
+    );
+    CREATE INDEX poison_by_tenant ON poison_messages (tenant_id, received_at);
+    -- a redelivered poison message is one record
+    CREATE UNIQUE INDEX poison_provider_id ON poison_messages (tenant_id, channel, provider_message_id)
+        WHERE provider_message_id IS NOT NULL;
+    """,
 ]

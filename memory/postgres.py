@@ -39,11 +39,12 @@ from ._pg_appointments import AppointmentsMixin
 from ._pg_base import POOLER_PORT, pg_conninfo
 from ._pg_conversations import ConversationsMixin
 from ._pg_inbox import InboxMixin
+from ._pg_poison import PoisonMixin
 
 __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
-class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin):
+class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -56,4 +57,5 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin):
         _pg_conversations  patients, conversations, messages, human takeover, turns
         _pg_appointments   booking, cancelling, moving
         _pg_inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
+        _pg_poison         messages the webhooks set aside (→ ops)
     """

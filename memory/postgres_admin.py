@@ -14,7 +14,7 @@ from ._pg_migrations import applied, migrations
 from ._pg_migrations import migrate as migrate_connection
 
 # Every table that holds one clinic's rows; each must have RLS enabled, forced, and the policy.
-TENANT_TABLES = ("patients", "conversations", "messages", "appointments", "turns")
+TENANT_TABLES = ("patients", "conversations", "messages", "appointments", "turns", "poison_messages")
 
 _RLS = """
 SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,

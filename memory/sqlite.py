@@ -6,11 +6,12 @@ from ._sqlite_appointments import AppointmentsMixin
 from ._sqlite_base import BUSY_TIMEOUT_S, sqlite_path
 from ._sqlite_conversations import ConversationsMixin
 from ._sqlite_inbox import InboxMixin
+from ._sqlite_poison import PoisonMixin
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
-class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin):
+class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -22,4 +23,5 @@ class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin):
         _sqlite_conversations  patients, conversations, messages, human takeover, turns
         _sqlite_appointments   booking, cancelling, moving
         _sqlite_inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
+        _sqlite_poison         messages the webhooks set aside (→ ops)
     """

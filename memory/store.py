@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from .poison import PoisonMessage
+
 AppointmentStatus = Literal["booked", "confirmed", "cancelled", "completed", "no_show"]
 ACTIVE_STATUSES: tuple[AppointmentStatus, ...] = ("booked", "confirmed")
 LeadStage = Literal["new", "engaged", "qualified", "scheduled", "customer", "lost"]
@@ -376,6 +378,24 @@ class Store(Protocol):
         """LGPD retention: blank the text and transcript of a tenant's messages created before
         `before`, and the replies kept on its turns; appointments and the rest are kept.
         Returns how many messages were blanked."""
+
+    # poison messages (webhooks → ops)
+    async def add_poison(
+        self,
+        tenant_id: str,
+        *,
+        channel: str,
+        reason: str,
+        provider_message_id: str | None = None,
+        excerpt: str = "",
+    ) -> PoisonMessage:
+        """Keep a message that could not be stored, with its reason (received now, by the
+        store's clock); idempotent on (tenant, channel, provider_message_id) when the id is
+        known: a redelivery returns the first record."""
+
+    async def list_poison(self, tenant_id: str | None = None, *, limit: int = 100
+                          ) -> list[PoisonMessage]:
+        """Poison records of a tenant (or every tenant), newest first."""
 
     async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
         """Merge `meta` into a stored message's meta (e.g. the transcript of a voice note)."""

@@ -98,7 +98,7 @@ class Dispatcher:
         self._closing = True
         for worker in self._workers.values():
             worker.task.cancel()
-        for worker in self._workers.values():
+        for worker in list(self._workers.values()):  # a cancelled worker removes itself
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker.task
 

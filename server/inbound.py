@@ -52,6 +52,7 @@ class InboundMessage(_Event):
     user_id: str | None = None  # Meta business-scoped user id / Z-API LID, when present
     from_me: bool = False  # typed by a person on the clinic's own phone (human takeover)
     forwarded: bool = False
+    text_cut_from: int | None = None  # the text's length before it was cut to TEXT_MAX_CHARS
     referral: dict[str, str] | None = None  # click-to-WhatsApp ad attribution
     raw_type: str = ""  # the provider's own type label, for logs
 
@@ -84,4 +85,16 @@ class Ignored(_Event):
     provider_message_id: str | None = None  # the message or status ignored, when there is one
 
 
-WebhookEvent = InboundMessage | StatusUpdate | Ignored
+class Poison(_Event):
+    """A message that arrived and cannot be stored as one (it fails validation, or the store
+    refuses it): set aside with its reason, so the rest of the POST goes on and the provider,
+    acknowledged, stops redelivering what would fail the same way every time."""
+
+    channel: Channel
+    tenant_id: str
+    reason: str  # safe to log: field paths and error types, never a value
+    provider_message_id: str | None = None
+    excerpt: str = ""  # the raw item, redacted (`server/poison.py`)
+
+
+WebhookEvent = InboundMessage | StatusUpdate | Ignored | Poison

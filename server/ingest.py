@@ -7,20 +7,30 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from atende.server.inbound import Ignored, InboundMessage, StatusUpdate, WebhookEvent
+from atende.server.inbound import Ignored, InboundMessage, Poison, StatusUpdate, WebhookEvent
+from atende.server.poison import excerpt, store_refused
 
 if TYPE_CHECKING:
+    from atende.memory.store import Message
     from atende.server.app import Services
 
 log = structlog.get_logger(__name__)
 
 
 async def ingest(services: Services, events: list[WebhookEvent]) -> dict[str, int]:
-    """Apply every event of one webhook POST; returns counts by outcome (for the response)."""
-    counts = {"accepted": 0, "duplicate": 0, "ignored": 0, "status": 0, "human": 0}
+    """Apply every event of one webhook POST; returns counts by outcome (for the response).
+
+    Each message is stored or set aside on its own: one the store refuses becomes a poison
+    record and the others go on, so the POST is acknowledged and the provider does not redeliver
+    a batch that would fail the same way every time. Only when even the poison record cannot be
+    written (the database is down) does the error propagate, and the provider retries later.
+    """
+    counts = {"accepted": 0, "duplicate": 0, "ignored": 0, "status": 0, "human": 0, "poison": 0}
     for event in events:
         if isinstance(event, InboundMessage):
-            outcome = await (_human(services, event) if event.from_me else _inbound(services, event))
+            outcome = await _message(services, event)
+        elif isinstance(event, Poison):
+            outcome = await _poison(services, event)
         elif isinstance(event, StatusUpdate):
             outcome = await _status(services, event)
         else:
@@ -38,7 +48,42 @@ def _metric(outcome: str) -> str:
     return {"status": "accepted", "human": "accepted"}.get(outcome, outcome)
 
 
-async def _inbound(services: Services, msg: InboundMessage) -> str:
+async def _message(services: Services, msg: InboundMessage) -> str:
+    if msg.text_cut_from is not None:
+        log.warning("text_cut", channel=msg.channel, message_id=msg.provider_message_id,
+                    reason="longer than WhatsApp's 4096-character limit", chars=msg.text_cut_from)
+    try:
+        if msg.from_me:
+            return await _human(services, msg)
+        stored = await _store_inbound(services, msg)
+    except Exception as exc:  # whatever the store refused, the rest of the POST goes on
+        try:
+            return await _poison(services, Poison(
+                channel=msg.channel, tenant_id=msg.tenant_id, reason=store_refused(exc),
+                provider_message_id=msg.provider_message_id,
+                excerpt=excerpt(msg.model_dump(mode="json", exclude_defaults=True))))
+        except Exception as poison_exc:  # not even that: the database is down, let it retry
+            raise exc from poison_exc
+    if stored is None:
+        return "duplicate"
+    await services.dispatcher.notify(stored.conversation_id)
+    log.info("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
+             kind=msg.kind, phone=msg.phone, text=msg.text)
+    return "accepted"
+
+
+async def _poison(services: Services, poison: Poison) -> str:
+    await services.atende.store.add_poison(
+        poison.tenant_id, channel=poison.channel, provider_message_id=poison.provider_message_id,
+        reason=poison.reason, excerpt=poison.excerpt)
+    services.metrics.poison.labels(channel=poison.channel).inc()
+    log.warning("message_set_aside", tenant=poison.tenant_id, channel=poison.channel,
+                message_id=poison.provider_message_id, reason=poison.reason)
+    return "poison"
+
+
+async def _store_inbound(services: Services, msg: InboundMessage) -> Message | None:
+    """The stored inbox row, or None when it is a redelivery."""
     store = services.atende.store
     meta: dict[str, object] = {"raw_type": msg.raw_type}
     if msg.media:
@@ -51,17 +96,16 @@ async def _inbound(services: Services, msg: InboundMessage) -> str:
         meta["forwarded"] = True
     if msg.referral:
         meta["referral"] = msg.referral
+    if msg.text_cut_from is not None:
+        meta["text_cut_from"] = msg.text_cut_from
     stored, created = await store.inbox_add(
         msg.tenant_id, msg.phone, channel=msg.channel,
         provider_message_id=msg.provider_message_id, provider_ts=msg.timestamp,
         kind=msg.kind, text=msg.text, meta=meta)
     if not created:
         log.info("webhook_duplicate", channel=msg.channel, message_id=msg.provider_message_id)
-        return "duplicate"
-    await services.dispatcher.notify(stored.conversation_id)
-    log.info("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
-             kind=msg.kind, phone=msg.phone, text=msg.text)
-    return "accepted"
+        return None
+    return stored
 
 
 async def _human(services: Services, msg: InboundMessage) -> str:

@@ -20,7 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-WEBHOOK_OUTCOMES = frozenset({"accepted", "duplicate", "ignored", "rejected"})
+WEBHOOK_OUTCOMES = frozenset({"accepted", "duplicate", "ignored", "rejected", "poison"})
 TURN_OUTCOMES = frozenset({"replied", "handoff", "error", "superseded", "skipped"})
 SEND_OUTCOMES = frozenset({"sent", "retry", "failed", "dead", "outside_window"})
 TOKEN_DIRECTIONS = frozenset({"in", "out"})
@@ -80,6 +80,10 @@ class Metrics:
             Counter, "duplicates_dropped", "Inbound messages dropped as provider redeliveries.",
             by_channel, registry=reg,
         )  # fmt: skip
+        self.poison = Family(
+            Counter, "poison_messages", "Inbound messages set aside because they could not be stored.",
+            by_channel, registry=reg,
+        )  # fmt: skip
         self.turns = Family(
             Counter, "turns", "Agent turns, by tenant and outcome.",
             {**by_tenant, "outcome": TURN_OUTCOMES}, registry=reg,
@@ -108,6 +112,7 @@ class Metrics:
         """Create every known series at zero, so rates and alerts see them before the first event."""
         for channel in channels:
             self.duplicates.labels(channel=channel)
+            self.poison.labels(channel=channel)
             self.webhook_ack.labels(channel=channel)
             for outcome in WEBHOOK_OUTCOMES:
                 self.webhooks.labels(channel=channel, outcome=outcome)

@@ -5,25 +5,32 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from atende.errors import InvalidInput
 from atende.phones import normalize_phone
 from atende.server.app import ServicesDep
 from atende.server.http_errors import ApiError
+from atende.server.poison import poison_json
 from atende.server.signature import same_secret
 
 router = APIRouter()
 
 
 @router.get("/health", tags=["ops"])
-async def health(services: ServicesDep) -> dict[str, Any]:
-    """Each integration as connected / configured / not configured / failing."""
+async def health(services: ServicesDep,
+                 authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+    """Up or down (200 `{"status": "ok"}` / 503 `{"status": "down"}`) for anyone; with the admin
+    bearer token, the database, the model and each clinic's channels as connected / configured /
+    not configured / failing (clinic ids are not for the public)."""
     database = "connected"
     try:
         await services.atende.store.get_patient("__health__", "+10000000000")
     except Exception as exc:  # the point of a health check is to report, not to raise
         database = f"failing: {type(exc).__name__}"
+    code = 200 if database == "connected" else 503
+    if not _is_admin(services, authorization):
+        return JSONResponse({"status": "ok" if code == 200 else "down"}, status_code=code)
     tenants: dict[str, dict[str, str]] = {}
     for tenant in services.tenants:
         channels = services.credentials.get(tenant.id)
@@ -40,10 +47,10 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         tenants[tenant.id] = states
     settings = services.settings
     model = "configured" if settings.has_openai_key else "not configured (offline model)"
-    ok = database == "connected" and not any(
-        s.startswith("failing") for states in tenants.values() for s in states.values())
-    return {"status": "ok" if ok else "degraded", "database": database, "openai": model,
-            "tenants": tenants}
+    failing = any(s.startswith("failing") for states in tenants.values() for s in states.values())
+    status = "down" if code != 200 else "degraded" if failing else "ok"
+    return JSONResponse({"status": status, "database": database, "openai": model,
+                         "tenants": tenants}, status_code=code)
 
 
 @router.get("/metrics", tags=["ops"])
@@ -52,12 +59,20 @@ async def metrics(services: ServicesDep) -> Response:
     return Response(content=body, media_type=content_type)
 
 
-def _admin(services: ServicesDep, authorization: str | None) -> None:
+def _is_admin(services: ServicesDep, authorization: str | None) -> bool:
+    """Whether `Authorization` is `Bearer <ATENDE_ADMIN_TOKEN>` (the scheme is case-insensitive,
+    as RFC 9110 says; a bare token is not accepted)."""
     expected = services.settings.admin_token
-    if expected is None:
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if expected is None or scheme.lower() != "bearer":
+        return False
+    return same_secret(given.strip(), expected.get_secret_value())
+
+
+def _admin(services: ServicesDep, authorization: str | None) -> None:
+    if services.settings.admin_token is None:
         raise ApiError(404, "admin_disabled", "Set ATENDE_ADMIN_TOKEN to enable /admin.")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not same_secret(given, expected.get_secret_value()):
+    if not _is_admin(services, authorization):
         raise ApiError(401, "unauthorized", "Missing or wrong admin bearer token.")
 
 
@@ -90,3 +105,13 @@ async def dead_letters(services: ServicesDep,
     return [{"id": m.id, "conversation_id": m.conversation_id, "status": m.status,
              "attempts": m.attempts, "error": m.error, "created_at": m.created_at.isoformat()}
             for m in rows]
+
+
+@router.get("/admin/poison", tags=["admin"])
+async def poison(services: ServicesDep,
+                 authorization: Annotated[str | None, Header()] = None,
+                 tenant: str | None = None) -> list[dict[str, Any]]:
+    """Messages set aside because they could not be stored, newest first, with the reason."""
+    _admin(services, authorization)
+    rows = await services.atende.store.list_poison(tenant)
+    return [poison_json(p) for p in rows]

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from atende.errors import InvalidInput
@@ -21,6 +29,16 @@ from atende.phones import normalize_phone
 
 M = TypeVar("M", bound=BaseModel)
 _WA_DIGITS = re.compile(r"[1-9][0-9]{6,14}")  # E.164: country code first, at most 15 digits
+# Text no store can keep: lone UTF-16 surrogates (not encodable as UTF-8) and NUL (Postgres text)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# A provider's timestamp outside these years is no provider's clock: before the epoch (year 1,
+# year 68) it fails the store's checks, past 2100 it would sort a message out of place forever.
+# Z-API seconds read as milliseconds (1970) stay readable: that is Z-API's mistake to see.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+TEXT_MAX_CHARS = 4096  # WhatsApp's own limit for a text message (and a caption)
+TEXT_CUT_MARKER = "\n[…mensagem cortada: passou do limite de 4096 caracteres do WhatsApp]"
+ID_MAX_CHARS = 256  # wamids are ~60 characters, Z-API ids ~32; a key, so it must stay small
 
 
 def _epoch(per_second: int) -> Callable[[object], datetime]:
@@ -35,15 +53,19 @@ def _epoch(per_second: int) -> Callable[[object], datetime]:
             raise ValueError("expected whole epoch units as a number or a digit string")
         whole, part = divmod(value, per_second)
         try:  # integer arithmetic: 1757390383001 ms must not become .000999 s
-            return datetime.fromtimestamp(whole, tz=UTC) + timedelta(
+            moment = datetime.fromtimestamp(whole, tz=UTC) + timedelta(
                 microseconds=part * 1_000_000 // per_second
             )
         except (OverflowError, OSError, ValueError):
             raise ValueError("timestamp out of range") from None
+        if not EARLIEST <= moment < LATEST:
+            raise ValueError("timestamp out of range")
+        return moment
 
     return convert
 
 
+MessageId = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS)]
 EpochSeconds = Annotated[datetime, BeforeValidator(_epoch(1))]  # Meta: "1697043223" or 1697043223
 EpochMillis = Annotated[datetime, BeforeValidator(_epoch(1000))]  # Z-API `momment`
 
@@ -63,6 +85,16 @@ def whatsapp_phone(raw: str | None) -> str | None:
         return "+" + digits
 
 
+def clip_text(text: str | None) -> tuple[str | None, int | None]:
+    """`text` within WhatsApp's 4,096 characters, and its length before, when it had to be cut.
+
+    A longer text never came from WhatsApp; it is cut with a marker at the end, so the model
+    knows it is reading part of a message, and never runs through the model whole."""
+    if text is None or len(text) <= TEXT_MAX_CHARS:
+        return text, None
+    return text[: TEXT_MAX_CHARS - len(TEXT_CUT_MARKER)] + TEXT_CUT_MARKER, len(text)
+
+
 def validate(model: type[M], raw: object) -> M | str:
     """`raw` as `model`, or a one-line reason safe to log (field paths and error types, no values)."""
     try:
@@ -70,13 +102,38 @@ def validate(model: type[M], raw: object) -> M | str:
     except ValidationError as exc:
         problems = exc.errors(include_url=False, include_input=False, include_context=False)
         where = "; ".join(
-            f"{'.'.join(str(p)[:40] for p in e['loc']) or '(top)'}: {e['type']}" for e in problems[:3]
+            f"{'.'.join(str(p)[:40] for p in e['loc']) or '(top)'}: {_kind(e)}" for e in problems[:3]
         )
         return f"{model.__name__} {where}"[:200]
 
 
+def _kind(error: Any) -> str:
+    """The error's type; for the ValueErrors our validators raise, their message too (it names
+    what is wrong, never the value)."""
+    if error["type"] != "value_error":
+        return str(error["type"])
+    return f"value_error ({str(error['msg']).removeprefix('Value error, ')})"
+
+
 class _Raw(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Refuse strings no store can keep, in a field or one level inside a list or dict (the
+        raw containers of items, validated item by item later, are not searched)."""
+        if isinstance(value, str):
+            strings: list[Any] = [value]
+        elif isinstance(value, list):
+            strings = value
+        elif isinstance(value, dict):
+            strings = [*value, *value.values()]
+        else:
+            return value
+        if any(isinstance(s, str) and _UNSTORABLE.search(s) for s in strings):
+            raise ValueError("a lone surrogate or a NUL character")
+        return value
 
 
 # --- Meta WhatsApp Cloud API -----------------------------------------------------------------
@@ -168,7 +225,7 @@ class MetaContext(_Raw):
 class MetaMessage(_Raw):
     """One of `value.messages[]` (or `value.message_echoes[]`)."""
 
-    id: str
+    id: MessageId
     timestamp: EpochSeconds
     type: str
     sender: str | None = Field(default=None, alias="from")
@@ -198,7 +255,7 @@ class MetaMessage(_Raw):
 class MetaStatus(_Raw):
     """One of `value.statuses[]`."""
 
-    id: str
+    id: MessageId
     status: str
     timestamp: EpochSeconds | None = None
     recipient_id: str | None = None
@@ -225,7 +282,7 @@ class MetaValue(_Raw):
     """`changes[].value` of the `messages` and `*message_echoes` fields; items stay raw until parsed."""
 
     metadata: MetaMetadata | None = None
-    contacts: list[MetaContact] = Field(default_factory=list)
+    contacts: list[Any] = Field(default_factory=list)
     messages: list[Any] = Field(default_factory=list)
     message_echoes: list[Any] = Field(default_factory=list)
     statuses: list[Any] = Field(default_factory=list)
@@ -300,7 +357,7 @@ class ZapiTemplate(_Camel):
 class ZapiReceived(_Camel):
     """A `ReceivedCallback`: `phone` is the chat (the customer even when `fromMe`)."""
 
-    message_id: str
+    message_id: MessageId
     momment: EpochMillis
     phone: str | None = None
     from_me: bool | None = None
@@ -338,7 +395,7 @@ class ZapiStatus(_Camel):
     """A `MessageStatusCallback`: one status for one or more of our messages."""
 
     status: str
-    ids: list[str]
+    ids: list[MessageId]
     momment: EpochMillis | None = None
     phone: str | None = None
     is_group: bool | None = None
@@ -347,7 +404,7 @@ class ZapiStatus(_Camel):
 class ZapiDelivery(_Camel):
     """A `DeliveryCallback`: the message left Z-API for WhatsApp (or failed to)."""
 
-    message_id: str
+    message_id: MessageId
     momment: EpochMillis | None = None
     phone: str | None = None
     error: str | None = None

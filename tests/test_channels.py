@@ -86,7 +86,8 @@ def pager(monkeypatch: pytest.MonkeyPatch) -> Pager:
 async def test_a_registered_channel_gets_its_route_credentials_and_sender(tmp_path, pager):
     async with running(tmp_path) as srv:
         ping = await srv.client.post("/webhooks/pager/clinica-exemplo")
-        health = (await srv.client.get("/health")).json()
+        health = (await srv.client.get(
+            "/health", headers={"Authorization": "Bearer admin-token"})).json()
         sender = srv.services.senders.get(("clinica-exemplo", "pager"))
     assert (ping.status_code, ping.json()) == (200, {"pager": "clinica-exemplo"})
     assert health["tenants"]["clinica-exemplo"]["pager"] == "configured"
@@ -96,7 +97,8 @@ async def test_a_registered_channel_gets_its_route_credentials_and_sender(tmp_pa
 async def test_missing_credentials_are_named_on_health_and_build_no_sender(tmp_path, pager):
     del ENV["PAGER_KEY"]
     async with running(tmp_path) as srv:
-        health = (await srv.client.get("/health")).json()
+        health = (await srv.client.get(
+            "/health", headers={"Authorization": "Bearer admin-token"})).json()
         senders = srv.services.senders
     assert health["tenants"]["clinica-exemplo"]["pager"] == (
         "failing: missing environment variable PAGER_KEY")

@@ -97,6 +97,9 @@ def wait_for(
         time.sleep(0.1)
 
 
+ADMIN_TOKEN = "e2e-admin-token"
+
+
 class AtendeServer:
     """`atende serve` as a subprocess; `kill()` is a SIGKILL, `start()` again reuses db and port."""
 
@@ -121,6 +124,7 @@ class AtendeServer:
             "ATENDE_ZAPI_BASE_URL": stub.url,
             "ATENDE_META_GRAPH_URL": stub.url,
             "ATENDE_LOG_JSON": "true",
+            "ATENDE_ADMIN_TOKEN": ADMIN_TOKEN,
             "NO_PROXY": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
             **channels.env(),
@@ -363,7 +367,9 @@ def test_sigkill_mid_burst_loses_no_reply_and_repeats_none(
     for phone, provider in burst.items():
         assert_answered_once(stub, phone, provider)
     assert_answered_once(stub, answered, "zapi")
-    health = httpx.get(f"{server.url}/health", timeout=5.0)
+    assert httpx.get(f"{server.url}/health", timeout=5.0).json() == {"status": "ok"}
+    health = httpx.get(f"{server.url}/health", timeout=5.0,
+                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert health.status_code == 200
     assert health.json()["database"] == "connected", health.json()
     assert health.json()["tenants"][TENANT] == {"zapi": "connected", "meta": "connected"}

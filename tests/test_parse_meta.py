@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from atende.server.channels.meta.parse import parse_meta
-from atende.server.inbound import Ignored, InboundMessage, MediaRef, StatusUpdate, WebhookEvent
+from atende.server.inbound import (
+    Ignored,
+    InboundMessage,
+    MediaRef,
+    Poison,
+    StatusUpdate,
+    WebhookEvent,
+)
 from atende.server.payloads import whatsapp_phone
 
 T = "clinica-exemplo"
@@ -325,7 +332,8 @@ def mangled(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def test_never_raises_on_a_mangled_corpus_file(name: str) -> None:
     for payload in mangled(load(name)):
         events = parse_meta(payload, resolve_all)
-        assert events and all(isinstance(e, InboundMessage | StatusUpdate | Ignored) for e in events)
+        assert events and all(isinstance(e, InboundMessage | StatusUpdate | Ignored | Poison)
+                              for e in events)
 
 
 # --- batching and tenants --------------------------------------------------------------------
@@ -487,12 +495,16 @@ def test_timestamp_is_epoch_seconds_as_string_or_number(stamp: object) -> None:
     assert event.timestamp.utcoffset() is not None
 
 
-@pytest.mark.parametrize("stamp", ["yesterday", "", None, "1.5e9", 10**20, True])
-def test_unreadable_timestamp_ignores_that_message_only(stamp: object) -> None:
+@pytest.mark.parametrize("stamp", ["yesterday", "", None, "1.5e9", 10**20, True, -62135596800,
+                                   -59042995200, 4102444800])
+def test_unreadable_timestamp_sets_that_message_aside_only(stamp: object) -> None:
+    """Year 1, year 68 and 2100 included: no provider's clock, and no store keeps them."""
     payload = with_numbers("batch_one_entry_two_changes_two_texts.json", PHONE_NUMBER="551199998888")
     payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = stamp
     first, second = parse_meta(payload, resolve_all)
-    assert shape(first) == Skip("unrecognized")
+    assert isinstance(first, Poison) and first.provider_message_id == "wamid.ID"
+    assert first.reason.startswith("MetaMessage timestamp: value_error (")
+    assert "MESSAGE_BODY" not in first.excerpt
     assert isinstance(second, InboundMessage) and second.text == "MESSAGE_BODY2"
 
 

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from atende.server.channels.zapi.parse import parse_zapi
-from atende.server.inbound import Ignored, InboundMessage, MediaRef, StatusUpdate, WebhookEvent
+from atende.server.inbound import (
+    Ignored,
+    InboundMessage,
+    MediaRef,
+    Poison,
+    StatusUpdate,
+    WebhookEvent,
+)
 
 T = "clinica-exemplo"
 PHONE = "+5544999999999"  # the docs' number, also sent in its 12-digit form 554499999999
@@ -302,7 +309,8 @@ def test_never_raises_on_a_mangled_corpus_file(name: str) -> None:
     for body in bodies(name):
         for payload in mangled(body):
             events = parse_zapi(payload, T, instance_id="A3A6B5E4950986E273273518478E01F9")
-            assert len(events) == 1 and isinstance(events[0], InboundMessage | StatusUpdate | Ignored)
+            assert len(events) == 1
+            assert isinstance(events[0], InboundMessage | StatusUpdate | Ignored | Poison)
 
 
 # --- who wrote it ----------------------------------------------------------------------------
@@ -375,11 +383,26 @@ def test_a_callback_naming_no_instance_is_accepted(instance: object) -> None:
 
 @pytest.mark.parametrize("payload", [
     {}, {"type": "SomethingNewCallback"}, {"type": 3}, {"phone": "5544999999999"},
-    {"type": "ReceivedCallback"}, {"type": "MessageStatusCallback", "status": "READ"},
+    {"type": "MessageStatusCallback", "status": "READ"},
 ])
 def test_unknown_shapes_are_unrecognized(payload: dict[str, Any]) -> None:
     [event] = parse_zapi(payload, T)
     assert isinstance(event, Ignored) and event.reason == "unrecognized"
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"messageId": ""}, "ZapiReceived messageId: string_too_short"),
+    ({"messageId": None}, "ZapiReceived messageId: string_type"),
+    ({"momment": -62135596800000}, "ZapiReceived momment: value_error (timestamp out of range)"),
+    ({"text": {"message": "oi \ud800"}},
+     "ZapiReceived text.message: value_error (a lone surrogate or a NUL character)"),
+    ({"senderName": "Ana\x00"},
+     "ZapiReceived senderName: value_error (a lone surrogate or a NUL character)"),
+])
+def test_a_received_callback_no_store_can_keep_is_set_aside(fields: dict[str, Any], reason: str) -> None:
+    [event] = parse_zapi(received(**fields), T)
+    assert isinstance(event, Poison) and (event.tenant_id, event.reason) == (T, reason)
+    assert "\ud800" not in event.excerpt and "\x00" not in event.excerpt
 
 
 def test_a_json_array_is_not_a_callback() -> None:

@@ -153,6 +153,7 @@ async def seed_two_clinics(url: str) -> None:
                                   replies=["olá"])
         await store.book_appointment(NewAppointment(tenant, "dra-julia", "limpeza", ANA, T0,
                                                     T0 + timedelta(minutes=30)))
+        await store.add_poison(tenant, channel="meta", provider_message_id="wamid.2", reason="r")
     await store.close()
 
 
@@ -167,6 +168,8 @@ INSERTS = {
                      " '2031-01-01 10:00Z', '2031-01-01 11:00Z')", 1),
     "turns": ("INSERT INTO turns (conversation_id, tenant_id, started_at)"
               " SELECT id, %s, now() FROM conversations LIMIT 1", 1),
+    "poison_messages": ("INSERT INTO poison_messages (tenant_id, channel, reason)"
+                        " VALUES (%s, 'meta', 'r')", 1),
 }
 
 

@@ -77,7 +77,10 @@ async def test_zapi_secret_tenant_and_body_are_checked(tmp_path):
             headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
         await srv.settle()
     assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_token")
-    assert unknown.status_code == 404
+    # an unknown clinic looks exactly like a wrong secret: clinic ids cannot be enumerated
+    assert unknown.status_code == 401
+    assert {k: v for k, v in unknown.json().items() if k != "request_id"} == {
+        k: v for k, v in wrong.json().items() if k != "request_id"}
     assert (broken.status_code, broken.json()["code"]) == (400, "invalid_json")
     assert query.status_code == 200 and zipped.status_code == 200
     assert srv.providers.to("5511987650111") and srv.providers.to("5511987650112")
@@ -199,7 +202,8 @@ async def test_retry_then_success_and_metrics(tmp_path):
         await asyncio.sleep(2.1)  # the first backoff is 1-2 s
         await srv.settle()
         metrics = (await srv.client.get("/metrics")).text
-        health = (await srv.client.get("/health")).json()
+        health = (await srv.client.get("/health",
+                                       headers={"Authorization": "Bearer admin-token"})).json()
     assert len(srv.providers.to(PATIENT)) == 1
     assert 'sends_total{channel="zapi",outcome="retry"} 1.0' in metrics
     assert 'sends_total{channel="zapi",outcome="sent"} 1.0' in metrics

@@ -27,9 +27,11 @@ from atende.server.payloads import (
     MetaStatus,
     MetaSubtype,
     MetaValue,
+    clip_text,
     validate,
     whatsapp_phone,
 )
+from atende.server.poison import set_aside
 
 Resolver = Callable[[str | None, str | None], str | None]
 """`resolve(phone_number_id, display_phone_number)`: the tenant id owning that number, or None."""
@@ -100,7 +102,8 @@ def _change(raw: object, resolve: Resolver) -> list[WebhookEvent]:
         detail = (f"phone_number_id={number.phone_number_id}; "
                   f"{len(messages)} messages, {len(value.statuses)} statuses")
         return [Ignored(channel="meta", reason="unknown_number", detail=detail[:200])]
-    events = [_message(raw, value.contacts, tenant_id, echo=echo) for raw in messages]
+    contacts = [c for c in map(_as_contact, value.contacts) if c is not None]
+    events = [_message(raw, contacts, tenant_id, echo=echo) for raw in messages]
     events += [_status(raw, tenant_id) for raw in value.statuses]
     events += [
         Ignored(channel="meta", reason="provider_error", tenant_id=tenant_id,
@@ -110,10 +113,27 @@ def _change(raw: object, resolve: Resolver) -> list[WebhookEvent]:
     return events or [_unrecognized(f"field={field}: no messages, statuses or errors", tenant_id)]
 
 
-def _message(raw: object, contacts: list[MetaContact], tenant_id: str, *, echo: bool) -> WebhookEvent:
+class _Contact(NamedTuple):
+    """A `value.contacts[]` item; one no store can keep (`problem`) still has its ids, so its
+    messages can be set aside with the reason instead of stored under a broken name."""
+
+    contact: MetaContact
+    problem: str | None = None
+
+
+def _as_contact(raw: object) -> _Contact | None:
+    contact = validate(MetaContact, raw)
+    if not isinstance(contact, str):
+        return _Contact(contact)
+    ids = {k: v for k, v in raw.items() if k in ("wa_id", "user_id")} if isinstance(raw, dict) else {}
+    bare = validate(MetaContact, ids)
+    return None if isinstance(bare, str) else _Contact(bare, contact)
+
+
+def _message(raw: object, contacts: list[_Contact], tenant_id: str, *, echo: bool) -> WebhookEvent:
     msg = validate(MetaMessage, raw)
-    if isinstance(msg, str):
-        return _unrecognized(msg, tenant_id)
+    if isinstance(msg, str):  # a message in a form no store keeps: set aside, the batch goes on
+        return set_aside("meta", tenant_id, raw, msg, id_key="id")
 
     def ignore(reason: str, detail: str = "") -> Ignored:
         return Ignored(channel="meta", reason=reason, detail=detail[:200], tenant_id=tenant_id,
@@ -124,7 +144,10 @@ def _message(raw: object, contacts: list[MetaContact], tenant_id: str, *, echo: 
         return ignore(*skipped)
     # An echo is the clinic writing to the customer: the chat is `to`, not `from`.
     peer, peer_user_id = (msg.to, msg.to_user_id) if echo else (msg.sender, msg.from_user_id)
-    contact = _contact(contacts, peer, peer_user_id)
+    found = _contact(contacts, peer, peer_user_id)
+    if found and found.problem:
+        return set_aside("meta", tenant_id, raw, f"contacts[]: {found.problem}", id_key="id")
+    contact = found.contact if found else None
     user_id = peer_user_id or (contact.user_id if contact else None)
     peer = peer or (contact.wa_id if contact else None)
     if not peer:  # a username-only (BSUID) user: the phone is the chat key and we have none
@@ -133,6 +156,7 @@ def _message(raw: object, contacts: list[MetaContact], tenant_id: str, *, echo: 
     if phone is None:
         return ignore("invalid_phone", f"{'to' if echo else 'from'} is not a phone number")
     body = _content(msg)
+    text, cut_from = clip_text(body.text)
     context = msg.context or MetaContext()
     referral = {k: v for k, v in (msg.referral or {}).items() if isinstance(v, str)}
     return InboundMessage(
@@ -142,7 +166,8 @@ def _message(raw: object, contacts: list[MetaContact], tenant_id: str, *, echo: 
         provider_message_id=msg.id,
         timestamp=msg.timestamp,
         kind=body.kind,
-        text=body.text,
+        text=text,
+        text_cut_from=cut_from,
         media=body.media,
         reply_to=context.id,
         choice_id=body.choice_id,
@@ -170,10 +195,11 @@ def _skipped(msg: MetaMessage) -> tuple[str, str] | None:
     return None
 
 
-def _contact(contacts: list[MetaContact], wa_id: str | None, user_id: str | None) -> MetaContact | None:
-    for contact in contacts:
+def _contact(contacts: list[_Contact], wa_id: str | None, user_id: str | None) -> _Contact | None:
+    for found in contacts:
+        contact = found.contact
         if (wa_id and contact.wa_id == wa_id) or (user_id and contact.user_id == user_id):
-            return contact
+            return found
     # A message with neither `from` nor `from_user_id` can only belong to a lone contact.
     return contacts[0] if wa_id is None and user_id is None and len(contacts) == 1 else None
 

@@ -20,9 +20,11 @@ from atende.server.payloads import (
     ZapiMedia,
     ZapiReceived,
     ZapiStatus,
+    clip_text,
     validate,
     whatsapp_phone,
 )
+from atende.server.poison import set_aside
 
 _STATUSES: dict[str, ProviderStatus] = {  # current names, then the pre-2023 MESSAGE_* ones
     "SENT": "sent", "RECEIVED": "delivered", "READ": "read", "PLAYED": "played",
@@ -68,8 +70,8 @@ def parse_zapi(
 
 def _received(payload: dict[str, Any], tenant_id: str) -> WebhookEvent:
     msg = validate(ZapiReceived, payload)
-    if isinstance(msg, str):
-        return _ignored(tenant_id, "unrecognized", msg)
+    if isinstance(msg, str):  # a message in a form no store keeps: set aside, acknowledged
+        return set_aside("zapi", tenant_id, payload, msg, id_key="messageId")
 
     def ignore(reason: str, detail: str = "") -> Ignored:
         return _ignored(tenant_id, reason, detail, msg.message_id)
@@ -104,6 +106,7 @@ def _received(payload: dict[str, Any], tenant_id: str) -> WebhookEvent:
     body = _content(msg, payload)
     if body is None:
         return ignore("unrecognized", "ReceivedCallback without content")
+    text, cut_from = clip_text(body.text)
     return InboundMessage(
         tenant_id=tenant_id,
         channel="zapi",
@@ -111,7 +114,8 @@ def _received(payload: dict[str, Any], tenant_id: str) -> WebhookEvent:
         provider_message_id=msg.message_id,
         timestamp=msg.momment,
         kind=body.kind,
-        text=body.text,
+        text=text,
+        text_cut_from=cut_from,
         media=body.media,
         reply_to=msg.reference_message_id,
         choice_id=body.choice_id,

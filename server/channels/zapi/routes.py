@@ -8,13 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from atende.server.app import ServicesDep
+from atende.server.bodies import inflate_capped, is_gzip, json_object, read_capped
 from atende.server.channels.zapi.channel import ZapiCredentials
 from atende.server.channels.zapi.parse import parse_zapi
 from atende.server.http_errors import ApiError
 from atende.server.signature import same_secret
-from atende.server.webhooks import accept, json_object, read_body
+from atende.server.webhooks import accept
 
 router = APIRouter()
+# Compared when a URL names no Z-API clinic, so an unknown clinic costs what a wrong secret does.
+_NO_SECRET = "-" * 48
 
 
 @router.post("/zapi/{tenant}", summary="Z-API callbacks (secret in ?token=)")
@@ -24,10 +27,14 @@ async def zapi_webhook(tenant: str, request: Request, services: ServicesDep,
                        token: Annotated[str | None, Query()] = None) -> dict[str, Any]:
     started = time.perf_counter()
     account = services.credentials.account(tenant, "zapi", ZapiCredentials)
-    if account is None:
-        raise ApiError(404, "unknown_webhook", "No Z-API channel is configured at this URL.")
-    if not same_secret(secret or token, account.webhook_secret):
+    # An unknown clinic and a wrong secret get the same answer after the same work: clinic ids
+    # cannot be enumerated through this URL.
+    expected = account.webhook_secret if account else _NO_SECRET
+    if not same_secret(secret or token, expected) or account is None:
         raise ApiError(401, "invalid_token", "Wrong or missing webhook secret.")
-    events = parse_zapi(json_object(await read_body(request)), tenant,
-                        instance_id=account.instance_id)
+    cap = services.settings.zapi_webhook_max_bytes
+    raw = await read_capped(request, cap)
+    if is_gzip(request):  # Z-API since Nov 2024
+        raw = inflate_capped(raw, cap)
+    events = parse_zapi(json_object(raw), tenant, instance_id=account.instance_id)
     return await accept(services, "zapi", events, started)
