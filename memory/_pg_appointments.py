@@ -1,7 +1,11 @@
 """The Postgres store's calendar: booking, listing, cancelling and moving appointments.
 
 No double booking is the `appointments_no_overlap` exclusion constraint's job: however two
-bookings race, Postgres lets one commit and refuses the other (23P01 → `SlotUnavailable`).
+bookings race, Postgres lets one commit and refuses the other (`SlotUnavailable`). A booking
+inserts with ON CONFLICT DO NOTHING on that constraint: racing inserts then wait for each other
+instead of deadlocking (a plain INSERT's exclusion checks can each wait on the other, and
+Postgres breaks that only after `deadlock_timeout`, one racer per second). Whatever else a busy
+database answers is `contention.take_slot`'s to retry or settle.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from atende.errors import NotFound
+from atende.errors import NotFound, SlotUnavailable
 
 from ._pg_base import PostgresBase
 from ._pg_rows import Conn, as_uuid, fetch_one, must, utc
@@ -17,9 +21,11 @@ from ._sqlite_rows import (
     APPOINTMENT_NOT_FOUND,
     APPOINTMENT_STATUSES,
     NOT_ACTIVE,
+    SLOT_TAKEN,
     check_choice,
     check_phone,
 )
+from .contention import take_slot
 from .store import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment
 
 
@@ -44,6 +50,18 @@ def slot(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 
 class AppointmentsMixin(PostgresBase):
+    async def _slot_taken(self, tenant_id: str, professional_id: str, start: datetime,
+                          end: datetime, *, other_than: str | None = None) -> bool:
+        """Whether an active appointment (other than `other_than`) overlaps the slot."""
+        sql = ("SELECT 1 FROM appointments WHERE tenant_id = %s AND professional_id = %s"
+               " AND status = ANY(%s::text[]) AND tstzrange(start_utc, end_utc) && tstzrange(%s, %s)")
+        params: list[Any] = [tenant_id, professional_id, list(ACTIVE_STATUSES), start, end]
+        if other_than is not None:
+            sql += " AND id <> %s"
+            params.append(other_than)
+        async with self._tx(tenant_id) as conn:
+            return await (await conn.execute(sql + " LIMIT 1", params)).fetchone() is not None
+
     async def book_appointment(self, new: NewAppointment) -> Appointment:
         """Insert a `booked` appointment; `SlotUnavailable` if it overlaps an active one."""
         check_phone(new.patient_phone)
@@ -52,17 +70,22 @@ class AppointmentsMixin(PostgresBase):
 
         async def insert() -> Appointment:
             async with self._tx(new.tenant_id) as conn:
-                return await must(
+                booked = await fetch_one(
                     Appointment, conn,
                     "INSERT INTO appointments (tenant_id, professional_id, service_id, patient_phone,"
                     " start_utc, end_utc, status, created_by_turn, updated_by_turn, created_at,"
                     " updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'booked', %s, %s, %s, %s)"
-                    " RETURNING *",
+                    " ON CONFLICT ON CONSTRAINT appointments_no_overlap DO NOTHING RETURNING *",
                     (new.tenant_id, new.professional_id, new.service_id, new.patient_phone, start,
                      end, new.created_by_turn, new.created_by_turn, now, now),
                 )
+            if booked is None:
+                raise SlotUnavailable(SLOT_TAKEN)
+            return booked
 
-        return await self._retried(insert)
+        return await take_slot(
+            insert, lambda: self._slot_taken(new.tenant_id, new.professional_id, start, end)
+        )
 
     async def get_appointment(
         self, tenant_id: str, appointment_id: str, *, patient_phone: str | None = None
@@ -133,7 +156,8 @@ class AppointmentsMixin(PostgresBase):
         turn_id: str | None = None,
     ) -> Appointment:
         """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap)."""
-        values = (professional_id, *slot(start, end), turn_id, self._now(), appointment_id)
+        start, end = slot(start, end)
+        values = (professional_id, start, end, turn_id, self._now(), appointment_id)
 
         async def move() -> Appointment:
             async with self._tx(tenant_id) as conn:
@@ -145,4 +169,5 @@ class AppointmentsMixin(PostgresBase):
                     values,
                 )
 
-        return await self._retried(move)
+        return await take_slot(move, lambda: self._slot_taken(
+            tenant_id, professional_id, start, end, other_than=as_uuid(appointment_id)))

@@ -4,26 +4,24 @@ migrations and error mapping."""
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from atende.clock import Clock, SystemClock
-from atende.errors import ConfigError, InfrastructureError, SlotUnavailable
+from atende.errors import AtendeError, ConfigError, InfrastructureError, SlotUnavailable
 
 from ._pg_migrations import migrate
 from ._pg_rows import Conn, as_uuid, fetch_all, fetch_one, utc
 from ._sqlite_rows import SLOT_TAKEN, R
-
-T = TypeVar("T")
+from .contention import Contention, retrying
 
 POOLER_PORT = 6543  # Supabase's transaction pooler (Supavisor); 5432 is direct or session mode
 _TRUE = {"1", "true", "yes", "on"}
@@ -74,8 +72,25 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
 Owner = Literal["conversation", "message", "turn"]
 
 
-class Deadlock(InfrastructureError):
-    """Postgres aborted the transaction to break a deadlock (40P01); running it again is safe."""
+_CONTENTION: dict[type[psycopg.Error], str] = {
+    psycopg.errors.DeadlockDetected: "deadlock",  # 40P01
+    psycopg.errors.SerializationFailure: "serialization_failure",  # 40001
+    psycopg.errors.LockNotAvailable: "lock_timeout",  # 55P03
+    psycopg.errors.QueryCanceled: "statement_timeout",  # 57014
+    PoolTimeout: "pool_timeout",  # no connection free in time: nothing was sent
+}
+
+
+def database_error(exc: psycopg.Error) -> AtendeError:
+    """What a failed transaction means to its caller; Postgres rolled it back in every case."""
+    if isinstance(exc, psycopg.errors.ExclusionViolation):  # 23P01: appointments_no_overlap
+        return SlotUnavailable(SLOT_TAKEN)
+    for kind, reason in _CONTENTION.items():
+        if isinstance(exc, kind):
+            return Contention(reason, exc)
+    if isinstance(exc, psycopg.errors.IntegrityError):
+        return InfrastructureError(f"database constraint failed: {exc}")
+    return InfrastructureError(f"database error: {exc}")
 
 
 class PostgresBase:
@@ -83,12 +98,14 @@ class PostgresBase:
     first names its tenant (`app.tenant_id`), the key the row-level security policies check."""
 
     def __init__(
-        self, url: str, *, clock: Clock | None = None, min_size: int = 1, max_size: int = 10
+        self, url: str, *, clock: Clock | None = None, min_size: int = 1, max_size: int = 10,
+        pool_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.conninfo, self.pooler = pg_conninfo(url)
         self._clock = clock or SystemClock()
         self._sizes = (min_size, max_size)
+        self._pool_timeout = pool_timeout  # seconds a transaction waits for a free connection
         self._pool: AsyncConnectionPool[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
@@ -126,6 +143,7 @@ class PostgresBase:
                     kwargs=connect_kwargs(self.pooler),
                     min_size=self._sizes[0],
                     max_size=self._sizes[1],
+                    timeout=self._pool_timeout,
                     open=False,
                     configure=_configure,
                     name="atende-store",
@@ -147,31 +165,8 @@ class PostgresBase:
                 if tenant is not None:
                     await conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant,))
                 yield conn
-        except psycopg.errors.ExclusionViolation as exc:  # 23P01: appointments_no_overlap
-            raise SlotUnavailable(SLOT_TAKEN) from exc
-        except psycopg.errors.DeadlockDetected as exc:
-            raise Deadlock(f"database error: {exc}") from exc
-        except psycopg.errors.IntegrityError as exc:
-            raise InfrastructureError(f"database constraint failed: {exc}") from exc
         except psycopg.Error as exc:
-            raise InfrastructureError(f"database error: {exc}") from exc
-
-    @staticmethod
-    async def _retried(op: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
-        """`op`, one whole transaction, run again if Postgres aborted it to break a deadlock.
-
-        Two bookings of one slot inserted at the same instant can each wait on the other's
-        exclusion check; Postgres aborts one, which run again finds the other's row
-        (`SlotUnavailable`, the answer it should have had).
-        """
-        for attempt in range(1, attempts + 1):
-            try:
-                return await op()
-            except Deadlock:
-                if attempt == attempts:
-                    raise
-                await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
-        raise AssertionError("unreachable")
+            raise database_error(exc) from exc
 
     @staticmethod
     async def _enter(conn: Conn, owner: Owner, row_id: str) -> str | None:
@@ -193,14 +188,17 @@ class PostgresBase:
         ).fetchone()
         return None if row is None else str(row["tenant"])
 
+    @retrying
     async def _get(self, cls: type[R], tenant: str, sql: str, params: Any) -> R | None:
         async with self._tx(tenant) as conn:
             return await fetch_one(cls, conn, sql, params)
 
+    @retrying
     async def _list(self, cls: type[R], tenant: str | None, sql: str, params: Any) -> list[R]:
         async with self._tx(tenant) as conn:
             return await fetch_all(cls, conn, sql, params)
 
+    @retrying
     async def _list_of(self, cls: type[R], owner: Owner, row_id: str, sql: str, params: Any
                        ) -> list[R]:
         """Rows read in the tenant of the `owner` row `row_id` ([] when there is none)."""

@@ -17,6 +17,7 @@ from ._sqlite_rows import (
     check_choice,
     check_phone,
 )
+from .contention import retrying
 from .store import (
     LEAD_STAGES,
     Conversation,
@@ -129,6 +130,7 @@ class ConversationsMixin(PostgresBase):
                               "SELECT * FROM patients WHERE tenant_id = %s AND phone = %s",
                               (tenant_id, phone))
 
+    @retrying  # the booking use case moves the lead to `scheduled` right after the slot
     async def update_patient(
         self,
         tenant_id: str,

@@ -1,4 +1,8 @@
-"""The SQLite store's calendar: booking, listing, cancelling and moving appointments."""
+"""The SQLite store's calendar: booking, listing, cancelling and moving appointments.
+
+No double booking is the overlap trigger's job (`slot_taken` → `SlotUnavailable`); a file
+another writer keeps locked past the busy timeout is `contention.take_slot`'s to retry or settle.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from ._sqlite_rows import (
     to_db,
     transaction,
 )
+from .contention import take_slot
 from .store import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment
 
 
@@ -43,6 +48,15 @@ def slot(start: datetime, end: datetime) -> tuple[str, str]:
 
 
 class AppointmentsMixin(SQLiteBase):
+    async def _slot_taken(self, tenant_id: str, professional_id: str, start: str, end: str,
+                          *, other_than: str | None = None) -> bool:
+        """Whether an active appointment (other than `other_than`) overlaps the slot."""
+        sql = ("SELECT 1 FROM appointments WHERE tenant_id = ? AND professional_id = ?"
+               f" AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})"
+               " AND start_utc < ? AND end_utc > ? AND id <> ? LIMIT 1")
+        params = (tenant_id, professional_id, *ACTIVE_STATUSES, end, start, other_than or "")
+        return await self._run(lambda conn: conn.execute(sql, params).fetchone() is not None)
+
     async def book_appointment(self, new: NewAppointment) -> Appointment:
         """Insert a `booked` appointment; `SlotUnavailable` if it overlaps an active one."""
         check_phone(new.patient_phone)
@@ -68,7 +82,8 @@ class AppointmentsMixin(SQLiteBase):
                 insert(conn, "appointments", row)  # the trigger refuses an overlap
                 return fetch(Appointment, conn, "appointments", id=row["id"])
 
-        return await self._run(op)
+        return await take_slot(lambda: self._run(op), lambda: self._slot_taken(
+            new.tenant_id, new.professional_id, start, end))
 
     async def get_appointment(
         self, tenant_id: str, appointment_id: str, *, patient_phone: str | None = None
@@ -138,7 +153,8 @@ class AppointmentsMixin(SQLiteBase):
         turn_id: str | None = None,
     ) -> Appointment:
         """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap)."""
-        values = (professional_id, *slot(start, end), turn_id, self._now(), appointment_id)
+        start_db, end_db = slot(start, end)
+        values = (professional_id, start_db, end_db, turn_id, self._now(), appointment_id)
 
         def op(conn: sqlite3.Connection) -> Appointment:
             with transaction(conn):
@@ -150,4 +166,5 @@ class AppointmentsMixin(SQLiteBase):
                 )
                 return fetch(Appointment, conn, "appointments", id=appointment_id)
 
-        return await self._run(op)
+        return await take_slot(lambda: self._run(op), lambda: self._slot_taken(
+            tenant_id, professional_id, start_db, end_db, other_than=appointment_id))

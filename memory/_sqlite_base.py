@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from atende.clock import Clock, SystemClock
-from atende.errors import ConfigError, InfrastructureError, SlotUnavailable
+from atende.errors import AtendeError, ConfigError, InfrastructureError, SlotUnavailable
 
 from ._sqlite_rows import SLOT_TAKEN, R, insert, record, select, statements, to_db, transaction
+from .contention import Contention, retrying
 from .migrations_sqlite import BOOTSTRAP, MIGRATIONS
 
 T = TypeVar("T")
@@ -31,6 +32,19 @@ def sqlite_path(url: str) -> str:
         # every operation opens its own connection, and each would see a different empty db
         raise ConfigError("SQLite needs a file path, not :memory:", field="database_url")
     return path
+
+
+def database_error(exc: sqlite3.Error) -> AtendeError:
+    """What a failed call means to its caller; a transaction it began was rolled back."""
+    if isinstance(exc, sqlite3.IntegrityError) and "slot_taken" in str(exc):  # the overlap trigger
+        return SlotUnavailable(SLOT_TAKEN)
+    # "database is locked": another writer held the file past the busy timeout (extended codes
+    # such as SQLITE_BUSY_SNAPSHOT keep the primary code in their low byte)
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return Contention("database_locked", exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return InfrastructureError(f"database constraint failed: {exc}")
+    return InfrastructureError(f"database error: {exc}")
 
 
 class SQLiteBase:
@@ -80,6 +94,7 @@ class SQLiteBase:
     def _now(self) -> str:
         return to_db(self._clock.now())
 
+    @retrying
     async def _get(self, cls: type[R], table: str, **key: str) -> R | None:
         def op(conn: sqlite3.Connection) -> R | None:
             row = conn.execute(*select(table, key)).fetchone()
@@ -87,6 +102,7 @@ class SQLiteBase:
 
         return await self._run(op)
 
+    @retrying
     async def _list(self, cls: type[R], sql: str, params: Any) -> list[R]:
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [record(cls, row) for row in rows]
@@ -98,12 +114,8 @@ class SQLiteBase:
         try:
             with self._connection() as conn:
                 return op(conn)
-        except sqlite3.IntegrityError as exc:
-            if "slot_taken" in str(exc):
-                raise SlotUnavailable(SLOT_TAKEN) from exc
-            raise InfrastructureError(f"database constraint failed: {exc}") from exc
         except sqlite3.Error as exc:
-            raise InfrastructureError(f"database error: {exc}") from exc
+            raise database_error(exc) from exc
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:

@@ -26,6 +26,7 @@ from ._sqlite_rows import (
     to_json_list,
     transaction,
 )
+from .contention import retrying
 from .store import (
     LEAD_STAGES,
     Conversation,
@@ -133,6 +134,7 @@ class ConversationsMixin(SQLiteBase):
 
         return await self._run(op)
 
+    @retrying  # the booking use case moves the lead to `scheduled` right after the slot
     async def update_patient(
         self,
         tenant_id: str,
