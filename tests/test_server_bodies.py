@@ -16,8 +16,8 @@ from server_harness import ZAPI_URL, meta_text, running, signed, zapi_text
 from test_logs import out  # noqa: F401 - the fixture that restores logging afterwards
 
 from atende.logs import configure_logging
-from atende.server.payloads import TEXT_CUT_MARKER, TEXT_MAX_CHARS
 from atende.server.channels.meta.signature import meta_signature
+from atende.server.payloads import TEXT_CUT_MARKER, TEXT_MAX_CHARS
 
 MiB = 1024 * 1024
 META_SECRET = "meta-app-secret"
