@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from atende.agent import guard as truth
 from atende.agent.context import TurnContext
-from atende.agent.openai_model import OPENAI_ERRORS
+from atende.agent.models.openai import OPENAI_ERRORS
 from atende.agent.state import AgentState
 from atende.agent.tokens import trim_to_budget
 from atende.errors import ModelUnavailable, TranscriptionFailed

@@ -92,10 +92,10 @@ def model_factory(spec: str, settings: Settings) -> ModelFactory:
     """The model under test for every turn; the tenant's own `model.name` does not apply here.
 
     A scripted model is built once per trial, so its queue runs across the turns."""
-    from atende.agent.models import load_chat_model
+    from atende.agent.models.factory import load_chat_model
 
     if spec.startswith("scripted:"):
-        from atende.agent.scripted import ScriptedChatModel
+        from atende.agent.models.scripted import ScriptedChatModel
 
         chain = ModelChain(spec, ScriptedChatModel.from_file(spec.partition(":")[2]))
         return lambda tenant, now: chain

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from atende.agent.guard import check_reply
-from atende.agent.offline import OfflineChatModel
+from atende.agent.models.offline import OfflineChatModel
 from atende.tenant import Tenant, load_tenant_file
 from atende.tools.dates import day_label
 

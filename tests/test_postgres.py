@@ -28,8 +28,8 @@ from postgres_children import migrate_at_once
 from test_checkpoint import THREAD, Chat, DeltaChat, build, transcript
 
 from atende.agent.context import ModelChain
+from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.runtime import open_atende
-from atende.agent.scripted import ScriptedChatModel, call
 from atende.agent.turn import TurnRequest, run_turn, thread_id
 from atende.clock import FrozenClock
 from atende.errors import InfrastructureError, SlotUnavailable

@@ -20,7 +20,7 @@ from server_harness import (
 )
 
 from atende.agent.context import ModelChain
-from atende.agent.scripted import ScriptedChatModel
+from atende.agent.models.scripted import ScriptedChatModel
 from helpers import SwitchableModel
 
 PATIENT = "5511987650101"
@@ -306,7 +306,7 @@ async def test_a_captioned_photo_is_read_and_replies_follow_the_patients_latest_
 
 
 async def test_a_handoff_is_not_undone_by_a_message_arriving_mid_turn(tmp_path):
-    from atende.agent.scripted import call
+    from atende.agent.models.scripted import call
 
     thinking, release = threading.Event(), threading.Event()
 

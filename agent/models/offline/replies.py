@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from atende.agent.offline_when import on_day
+from atende.agent.models.offline.dates import on_day
 from atende.errors import PolicyViolation
 from atende.tenant import WEEKDAYS, Tenant
 from atende.tools.scheduling import check_cancellable
@@ -23,7 +23,7 @@ MENU = ("Posso ajudar a agendar, remarcar ou cancelar consultas, e informar pre�
         "endereço e horário de funcionamento.")
 ASK_CHOICE = "Qual prefere? Responda com o número ou o horário."
 TOOL_TROUBLE = "Não consegui consultar isso agora."
-# Said before the clinic's handoff message, per reason (offline_intents.CARE).
+# Said before the clinic's handoff message, per reason (intents.CARE).
 CARE_WORDS = {
     "urgent": ("Sinto muito que você esteja passando por isso. Se for uma emergência, procure um "
                "pronto-socorro ou ligue 192 (SAMU)."),
