@@ -19,11 +19,10 @@ import structlog
 
 from atende.clock import Clock
 from atende.memory.store import Message, Store
-from atende.server.choices import extract_choices
 from atende.server.metrics import Metrics
-from atende.server.send_meta import MetaSender
 from atende.server.senders import Sender, SendError
 from atende.server.window import window_open
+from atende.tools.choices import choices_of
 
 log = structlog.get_logger(__name__)
 
@@ -123,11 +122,9 @@ class OutboxWorker:
                 error="outside_24h_window: free text needs an open customer-service window")
             return
         try:
-            if isinstance(sender, MetaSender):  # options become a list the patient taps
-                body, choices = extract_choices(message.text or "")
-                result = await sender.send_text(conversation.phone, body, choices=choices or None)
-            else:
-                result = await sender.send_text(conversation.phone, message.text or "")
+            # the options this bubble offers travel as data; the sender shows them its way
+            result = await sender.send_text(conversation.phone, message.text or "",
+                                            choices=choices_of(message.meta.get("choices")))
         except SendError as exc:
             await self._retry_or_fail(message, channel, exc, now)
             return

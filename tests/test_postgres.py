@@ -522,5 +522,6 @@ async def test_a_conversation_started_in_another_process_continues_here(postgres
         turns = await app.store.list_turns(conversation.id)
     assert carried[0] == "Oi! Quanto custa a limpeza?"  # the other process's turn, loaded here
     assert after[: len(carried)] == carried and "E a avaliação?" in after[len(carried):]
-    assert stored == ["Oi! Quanto custa a limpeza?", first_reply, "E a avaliação?", second.reply]
+    # the console keeps what it showed: the reply with its choices numbered under it
+    assert stored == ["Oi! Quanto custa a limpeza?", first_reply, "E a avaliação?", second.as_text()]
     assert len(turns) == 2 and second.reply

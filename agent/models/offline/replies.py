@@ -121,6 +121,8 @@ def promotions(artifact: dict[str, Any]) -> str:
 
 
 def options(artifact: dict[str, Any]) -> str:
+    """The words around an offer; the slots themselves go to the patient as the tool's
+    `choices`, which each channel shows (numbered lines, or a list to tap)."""
     slots = artifact.get("slots") or []
     note = (artifact.get("note") or "").strip()
     head = f"{note}\n" if note else ""
@@ -128,9 +130,7 @@ def options(artifact: dict[str, Any]) -> str:
     if not slots:
         return (f"{head}Não encontrei horários livres para {service}."
                 " Quer que eu chame alguém da equipe para ver outra opção?")
-    lines = [f"{s['n']}. {s['label']}" for s in slots]
-    return (f"{head}Horários disponíveis para {service}:\n"
-            + "\n".join(lines) + f"\n{ASK_CHOICE}")
+    return f"{head}Horários disponíveis para {service}. {ASK_CHOICE}"
 
 
 def ask_service(tenant: Tenant, names: list[str] | None = None) -> str:
