@@ -20,13 +20,14 @@ from langgraph.runtime import Runtime
 
 from atende.agent import guard as truth
 from atende.agent.context import TurnContext
-from atende.agent.openai_model import OPENAI_ERRORS
+from atende.agent.models.openai import OPENAI_ERRORS
 from atende.agent.state import AgentState
 from atende.agent.tokens import trim_to_budget
 from atende.errors import ModelUnavailable, TranscriptionFailed
 from atende.memory.store import Patient
 from atende.prompts.render import render_system_prompt
 from atende.tools.booking import my_appointments
+from atende.tools.choices import offered
 from atende.tools.toolset import TOOLS
 
 log = structlog.get_logger(__name__)
@@ -70,7 +71,8 @@ async def context(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str,
         scope.now,
     )
     return {"system_prompt": prompt, "prompt_version": version, "guard_feedback": None,
-            "guard_attempts": 0, "model_calls": 0, "fell_back": False, "reply": None}
+            "guard_attempts": 0, "model_calls": 0, "fell_back": False, "reply": None,
+            "choices": None}
 
 
 async def transcribe(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -145,8 +147,8 @@ async def guard(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, A
         return _final(last, LOOP_LIMIT_REPLY)
     outcomes = turn_artifacts(state["messages"], runtime.context.scope.turn_id)
     violations = truth.check_reply(text, outcomes)
-    if not violations:
-        return {"reply": text}
+    if not violations:  # a reply that stands offers what this turn's tools offered
+        return {"reply": text, "choices": offered(outcomes)}
     log.warning("guard_violation", reply=text, violations=[v.why for v in violations],
                 attempt=state.get("guard_attempts", 0))
     if state.get("guard_attempts", 0) == 0:

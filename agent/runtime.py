@@ -14,7 +14,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from atende.agent.context import ModelChain
 from atende.agent.graph import build_graph
-from atende.agent.models import load_chat_model
+from atende.agent.models.factory import load_chat_model
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, SystemClock
 from atende.memory import open_store

@@ -29,4 +29,5 @@ class AgentState(TypedDict, total=False):
     model_calls: int
     fell_back: bool  # the primary model failed this turn; the fallback answers the rest
     reply: str | None
+    choices: list[dict[str, str]] | None  # the options the reply offers (`Choice.to_dict()`)
     human_synced_at: str | None  # ISO time up to which clinic staff messages were injected

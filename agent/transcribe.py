@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 import openai
 
-from atende.agent.openai_model import OPENAI_ERRORS
+from atende.agent.models.openai import OPENAI_ERRORS
 from atende.errors import ConfigError, TranscriptionFailed
 
 
@@ -25,7 +25,7 @@ class WhisperTranscriber:
     """OpenAI's `POST /v1/audio/transcriptions` (or any compatible server at `base_url`).
 
     Retries (connection errors, 408/409/429/5xx, honouring Retry-After) happen inside the
-    openai SDK, `max_retries` times; see `atende.agent.openai_model`. When `http_client` is
+    openai SDK, `max_retries` times; see `atende.agent.models.openai`. When `http_client` is
     given the caller owns it; otherwise `aclose()` closes the SDK's own client.
     """
 

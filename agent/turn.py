@@ -21,6 +21,7 @@ from atende.memory.store import Conversation, Store
 from atende.phones import normalize_phone
 from atende.prompts.render import prompt_version
 from atende.tenant import Tenant
+from atende.tools.choices import Choice, choices_of, numbered
 from atende.tools.scope import Scope
 from atende.tools.toolset import WRITE_ACTIONS
 
@@ -67,11 +68,18 @@ class TurnResult:
     error: str | None = None
     tokens_in: int = 0
     tokens_out: int = 0
+    # the options the reply offers, as data: each channel shows them its own way
+    choices: list[Choice] = field(default_factory=list)
+
+    def as_text(self) -> str | None:
+        """The reply as a channel without tappable options shows it (the console, Z-API):
+        the text, then its choices numbered."""
+        return numbered(self.reply, self.choices) if self.reply is not None else None
 
     def to_json(self, user: str | None) -> dict[str, Any]:
         return {
             "user": user,
-            "reply": self.reply,
+            "reply": self.as_text(),
             "tool_calls": [{"name": c.name, "args": c.args, "ok": c.ok} for c in self.tool_calls],
         }
 
@@ -174,7 +182,8 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     done_before = _reply_after(state.get("messages", []), human_id)
     if request.inbox_ids and done_before is not None:
         await store.finish_turn(turn.id, outcome="recovered")
-        return TurnResult(turn_id=turn.id, reply=done_before, model=models.name, recovered=True)
+        return TurnResult(turn_id=turn.id, reply=done_before, model=models.name, recovered=True,
+                          choices=choices_of(state.get("choices")))
 
     scope = Scope(tenant=tenant, store=store, patient_phone=phone,
                   conversation_id=conversation.id, turn_id=turn.id, now=now)
@@ -216,19 +225,20 @@ async def run_turn(app: Atende, request: TurnRequest, *,
                  if isinstance(m, AIMessage) and m.response_metadata.get("atende_model")),
                 models.name)
     handoff = any(r.ok and (r.result or {}).get("action") == "handoff" for r in records)
-    reply = final.get("reply")
     said = next((m for m in final["messages"] if m.id == human_id), None)
     transcripts = [line.removeprefix(AUDIO_MARK).strip()
                    for line in (str(said.content).splitlines() if said else [])
                    if line.startswith(AUDIO_MARK)]
+    result = TurnResult(turn_id=turn.id, reply=final.get("reply"), tool_calls=records, model=used,
+                        handoff=handoff, tokens_in=tokens_in, tokens_out=tokens_out,
+                        transcripts=transcripts, choices=choices_of(final.get("choices")))
+    # the console and the turn log keep the reply as text: its choices numbered under it
     if not request.inbox_ids:
-        await store.add_message(conversation.id, direction="out", text=reply, status="sent",
-                                turn_id=turn.id, meta={"model": used})
+        await store.add_message(conversation.id, direction="out", text=result.as_text(),
+                                status="sent", turn_id=turn.id, meta={"model": used})
     await store.finish_turn(turn.id, outcome="handoff" if handoff else "replied",
-                            tokens_in=tokens_in, tokens_out=tokens_out, reply=reply,
+                            tokens_in=tokens_in, tokens_out=tokens_out, reply=result.as_text(),
                             tool_calls=[{"name": r.name, "args": r.args, "ok": r.ok,
                                          "result": r.result} for r in records])
     await prune_checkpoints(app.checkpointer, thread)
-    return TurnResult(turn_id=turn.id, reply=reply, tool_calls=records, model=used,
-                      handoff=handoff, tokens_in=tokens_in, tokens_out=tokens_out,
-                      transcripts=transcripts)
+    return result

@@ -139,11 +139,11 @@ async def _chat(settings: Settings, clinic, phone: str, spec: str, frozen: datet
             if result.skipped == "human":
                 out.print("[dim](conversa com a equipe humana: o assistente está pausado)[/]")
                 continue
+            shown = result.as_text() or ""  # the console shows choices as numbered lines
             if interactive:
-                out.print(Panel(result.reply or "", title="atende", title_align="left",
-                                border_style="green"))
+                out.print(Panel(shown, title="atende", title_align="left", border_style="green"))
             else:
-                out.print(f"atende: {result.reply or ''}\n")
+                out.print(f"atende: {shown}\n")
 
 
 @tenants_app.command("check")

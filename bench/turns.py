@@ -28,8 +28,8 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from atende.agent.context import ModelChain
+from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.runtime import open_atende
-from atende.agent.scripted import ScriptedChatModel, call
 from atende.agent.turn import TurnRequest, run_turn
 from atende.clock import FrozenClock
 from atende.memory.checkpoint import open_checkpointer

@@ -36,6 +36,7 @@ from atende.evals.replay_tools import ReplayContext, Tape, normalized, replay_to
 from atende.evals.transcript_format import AgentTurn, StaffMessage, Transcript
 from atende.memory.store import Patient, Store
 from atende.tenant import Tenant
+from atende.tools.choices import choices_of, numbered
 from atende.tools.scope import Scope
 
 ModelFactory = Callable[[Tenant, datetime], ModelChain]
@@ -209,8 +210,10 @@ class Replayer:
             return result, None
         produced = _after(final["messages"], human_id)
         new_calls = _calls(produced)
+        reply = final.get("reply")
         result.new = Side(
-            final.get("reply"), new_calls,
+            numbered(reply, choices_of(final.get("choices"))) if reply is not None else None,
+            new_calls,
             next((m.response_metadata.get("atende_model") for m in reversed(produced)
                   if isinstance(m, AIMessage) and m.response_metadata.get("atende_model")),
                  models.name),

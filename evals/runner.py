@@ -92,10 +92,10 @@ def model_factory(spec: str, settings: Settings) -> ModelFactory:
     """The model under test for every turn; the tenant's own `model.name` does not apply here.
 
     A scripted model is built once per trial, so its queue runs across the turns."""
-    from atende.agent.models import load_chat_model
+    from atende.agent.models.factory import load_chat_model
 
     if spec.startswith("scripted:"):
-        from atende.agent.scripted import ScriptedChatModel
+        from atende.agent.models.scripted import ScriptedChatModel
 
         chain = ModelChain(spec, ScriptedChatModel.from_file(spec.partition(":")[2]))
         return lambda tenant, now: chain
@@ -145,7 +145,8 @@ async def _turn(app: Atende, loaded: Loaded, spec: str, text: str | None,
                           latency_ms=(time.perf_counter() - started) * 1000,
                           error=f"{type(exc).__name__}: {_first_line(exc)}", crashed=True)
     record = TurnRecord(
-        user=text, reply=result.reply, transcript=result.transcripts[0] if result.transcripts else transcript,
+        user=text, reply=result.as_text(),  # as the console shows it: choices numbered
+        transcript=result.transcripts[0] if result.transcripts else transcript,
         tool_calls=[ToolCall(c.name, dict(c.args), c.ok, c.result) for c in result.tool_calls],
         skipped=result.skipped, handoff=result.handoff, model=result.model,
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, simulated=simulated,

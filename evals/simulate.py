@@ -6,7 +6,7 @@ from __future__ import annotations
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from atende.agent.openai_model import make_openai_model
+from atende.agent.models.openai import make_openai_model
 from atende.evals.scenario import SimulatedUser
 from atende.evals.trajectory import TurnRecord
 from atende.settings import Settings

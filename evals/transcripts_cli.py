@@ -154,7 +154,7 @@ def replay(
 
 def _replayer(model: str, prompt_dir: Path | None, items: list[tuple[int, Transcript, Tenant]],
               settings: Settings) -> Replayer:
-    from atende.agent.models import load_chat_model
+    from atende.agent.models.factory import load_chat_model
     from atende.evals.replay import Replayer, prompt_from_dir
     from atende.evals.runner import model_factory
 

@@ -139,11 +139,13 @@ class InboxMixin(PostgresBase):
         turn_id: str | None,
         replies: list[str],
         meta: dict[str, Any] | None = None,
+        last_meta: dict[str, Any] | None = None,
     ) -> list[Message]:
         """In one transaction: mark `inbox_ids` done (with `turn_id`) and queue `replies` as
-        outbound rows (author bot, status queued, `meta` on each), in order. If any of
-        `inbox_ids` is not a pending message of this conversation, nothing is written and []
-        is returned: nothing is answered twice. No `inbox_ids` queues the replies alone.
+        outbound rows (author bot, status queued, `meta` on each and `last_meta` joining the
+        last one's), in order. If any of `inbox_ids` is not a pending message of this
+        conversation, nothing is written and [] is returned: nothing is answered twice. No
+        `inbox_ids` queues the replies alone.
         `NotFound` for an unknown conversation."""
         wanted = list(dict.fromkeys(inbox_ids))
         ids = uuids(wanted)
@@ -155,8 +157,11 @@ class InboxMixin(PostgresBase):
                 if len(ids) != len(wanted) or not await _take(conn, conversation_id, ids, turn_id):
                     raise psycopg.Rollback()
             now, written = self._now(), []
-            for reply in replies:
-                message = await insert_message(conn, conversation, now, {**queued, "text": reply})
+            rows = [{**queued, "text": reply} for reply in replies]
+            if rows and last_meta:
+                rows[-1]["meta"] = {**(meta or {}), **last_meta}
+            for row in rows:
+                message = await insert_message(conn, conversation, now, row)
                 assert message is not None  # no conflict clause: inserted or raised
                 written.append(message)
             return written

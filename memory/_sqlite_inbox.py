@@ -145,11 +145,13 @@ class InboxMixin(SQLiteBase):
         turn_id: str | None,
         replies: list[str],
         meta: dict[str, Any] | None = None,
+        last_meta: dict[str, Any] | None = None,
     ) -> list[Message]:
         """In one transaction: mark `inbox_ids` done (with `turn_id`) and queue `replies` as
-        outbound rows (author bot, status queued, `meta` on each), in order. If any of
-        `inbox_ids` is not a pending message of this conversation, nothing is written and []
-        is returned: nothing is answered twice. No `inbox_ids` queues the replies alone.
+        outbound rows (author bot, status queued, `meta` on each and `last_meta` joining the
+        last one's), in order. If any of `inbox_ids` is not a pending message of this
+        conversation, nothing is written and [] is returned: nothing is answered twice. No
+        `inbox_ids` queues the replies alone.
         `NotFound` for an unknown conversation."""
         ids = list(dict.fromkeys(inbox_ids))
         now = self._now()
@@ -177,10 +179,10 @@ class InboxMixin(SQLiteBase):
                         f"UPDATE messages SET state = 'done', turn_id = ? WHERE id IN ({_marks(ids)})",
                         (turn_id, *ids),
                     )
-                written = [
-                    str(insert_message(conn, conversation, now, {**queued, "text": reply}))
-                    for reply in replies
-                ]
+                rows = [{**queued, "text": reply} for reply in replies]
+                if rows and last_meta:
+                    rows[-1]["meta"] = {**(meta or {}), **last_meta}
+                written = [str(insert_message(conn, conversation, now, row)) for row in rows]
                 if not written:
                     return []
                 return fetch_all(

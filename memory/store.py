@@ -272,10 +272,13 @@ class Store(Protocol):
         turn_id: str | None,
         replies: list[str],
         meta: dict[str, Any] | None = None,
+        last_meta: dict[str, Any] | None = None,
     ) -> list[Message]:
         """In one transaction: mark `inbox_ids` done (with `turn_id`) and queue `replies` as
-        outbound rows (author bot, status queued), in order. If any of `inbox_ids` is no
-        longer pending, nothing is written and [] is returned: nothing is answered twice."""
+        outbound rows (author bot, status queued), in order; `last_meta` joins the last row's
+        meta (what goes out with the reply's final bubble: the options it offers). If any of
+        `inbox_ids` is no longer pending, nothing is written and [] is returned: nothing is
+        answered twice."""
 
     # outbox (dispatcher → senders)
     async def outbox_due(self, now: datetime, *, limit: int = 50) -> list[Message]:

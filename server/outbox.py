@@ -25,6 +25,7 @@ from atende.server.channels import CHANNELS
 from atende.server.channels.base import Channel
 from atende.server.metrics import Metrics
 from atende.server.senders import Sender, SendError
+from atende.tools.choices import choices_of
 
 log = structlog.get_logger(__name__)
 
@@ -126,7 +127,9 @@ class OutboxWorker:
             await self.store.outbox_result(message.id, status="failed", error=refusal.error)
             return
         try:
-            result = await kind.send_reply(sender, conversation.phone, message.text or "")
+            # the options this bubble offers travel as data; the channel shows them its way
+            result = await kind.send_reply(sender, conversation.phone, message.text or "",
+                                           choices_of(message.meta.get("choices")))
         except SendError as exc:
             await self._retry_or_fail(message, channel, exc, now)
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,8 +21,7 @@ from typing import Any, Protocol
 import httpx
 
 from atende.errors import InfrastructureError
-
-Button = tuple[str, str]  # (id, title) of a quick-reply button
+from atende.tools.choices import Choice
 
 
 @dataclass(frozen=True)
@@ -33,13 +32,13 @@ class SendResult:
 class Sender(Protocol):
     channel: str  # "zapi" | "meta"
 
-    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None
+    async def send_text(self, to_phone: str, text: str, *, choices: Sequence[Choice] = ()
                         ) -> SendResult:
         """Send one WhatsApp message to `to_phone` (E.164, `+55...`), in one attempt.
 
-        `buttons` are (id, title) quick replies; a channel that cannot show them as buttons
-        appends them to the text as numbered options. Raises only `SendError`. (Meta's sender
-        also takes `choices`: numbered options shown as an interactive list.)
+        `choices` are options the patient picks, shown the channel's way: reply buttons or a
+        list to tap where the channel has them, else numbered lines under the text
+        (`numbered`). Raises only `SendError`.
         """
         ...
 
@@ -106,12 +105,6 @@ def e164_digits(phone: str) -> str:
         # The number itself is not logged here on purpose: it is a patient's phone.
         raise SendError("recipient is not an E.164 phone number", retryable=False, code="invalid_recipient")
     return digits
-
-
-def with_numbered_options(text: str, buttons: list[Button]) -> str:
-    """The text with its buttons as a numbered list, for channels without reply buttons."""
-    options = "\n".join(f"{n}. {title}" for n, (_id, title) in enumerate(buttons, start=1))
-    return f"{text.rstrip()}\n\n{options}" if options else text
 
 
 def require_text(text: str) -> None:

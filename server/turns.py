@@ -198,13 +198,18 @@ class ConversationTurns:
         bubbles = split_reply(result.reply, own_bubble=[tenant.address])
         # the handoff reply itself still goes out although the turn paused the bot
         meta: dict[str, object] = {"model": result.model or "", "handoff": result.handoff}
-        await self._queue(conversation, ids, result.turn_id, bubbles, meta=meta)
+        # the options go out with the last bubble, as data the channel renders
+        offer: dict[str, object] | None = (
+            {"choices": [c.to_dict() for c in result.choices]} if result.choices else None)
+        await self._queue(conversation, ids, result.turn_id, bubbles, meta=meta, last_meta=offer)
         return True
 
     async def _queue(self, conversation: Conversation, ids: list[str], turn_id: str | None,
-                     replies: list[str], meta: dict[str, object] | None = None) -> None:
+                     replies: list[str], meta: dict[str, object] | None = None,
+                     last_meta: dict[str, object] | None = None) -> None:
         written = await self.app.store.complete_turn(
-            conversation.id, inbox_ids=ids, turn_id=turn_id, replies=replies, meta=meta or {})
+            conversation.id, inbox_ids=ids, turn_id=turn_id, replies=replies, meta=meta or {},
+            last_meta=last_meta)
         if written:
             self.on_outbox()
         else:

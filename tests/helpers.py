@@ -43,7 +43,7 @@ class SwitchableModel:
 
     def __call__(self, tenant: Tenant, now: datetime) -> ModelChain:
         if self.chain is None:
-            from atende.agent.offline import OfflineChatModel
+            from atende.agent.models.offline import OfflineChatModel
 
             return ModelChain("offline", OfflineChatModel(tenant=tenant, now=now))
         return self.chain

@@ -200,7 +200,8 @@ POSTGRES_CONDITIONS = [
               pool={"max_size": 5}, lock_hold=0.1),
     Condition("serialization_failure", database=("default_transaction_isolation = 'serializable'",),
               pool={"max_size": 5}, lock_hold=0.05),
-    Condition("pool_timeout", pool={"max_size": 3, "pool_timeout": 0.3}, lock_hold=0.1),
+    # the lock outlasts the pool wait, so racers queued for a connection time out on any machine
+    Condition("pool_timeout", pool={"max_size": 3, "pool_timeout": 0.3}, lock_hold=0.5),
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from atende.server.channels import CHANNELS
 from atende.server.channels.base import NOT_CONFIGURED, Refusal, read_env
 from atende.server.inbound import MediaRef
 from atende.server.media import DownloadedMedia, MediaFetcher, MediaUnavailable
-from atende.server.senders import Button, SendResult
+from atende.server.senders import SendResult
 from atende.settings import Settings
 from atende.tenant import Tenant
 
@@ -31,7 +32,7 @@ class Outbox:
 
     sent: list[tuple[str, str]] = field(default_factory=list)
 
-    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None
+    async def send_text(self, to_phone: str, text: str, *, choices: Any = ()
                         ) -> SendResult:
         self.sent.append((to_phone, text))
         return SendResult(provider_message_id=f"pager-{len(self.sent)}")
@@ -71,7 +72,7 @@ class Pager:
         return Refusal("outside_window", "never_wrote: nobody to answer") \
             if last_inbound_at is None else None
 
-    async def send_reply(self, sender: Outbox, to_phone: str, text: str) -> SendResult:
+    async def send_reply(self, sender: Outbox, to_phone: str, text: str, choices=()) -> SendResult:
         return await sender.send_text(to_phone, text.upper())
 
 

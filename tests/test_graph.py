@@ -8,9 +8,9 @@ from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from atende.agent.context import ModelChain
 from atende.agent.graph import MAX_MODEL_CALLS
 from atende.agent.guard import SAFE_REPLY
-from atende.agent.offline import OfflineChatModel
-from atende.agent.openai_model import make_openai_model
-from atende.agent.scripted import ScriptedChatModel, call
+from atende.agent.models.offline import OfflineChatModel
+from atende.agent.models.openai import make_openai_model
+from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.state import AudioInput
 from atende.agent.transcribe import FakeTranscriber
 from atende.agent.turn import APOLOGY

@@ -25,7 +25,10 @@ async def test_greet_book_and_list(tmp_path):
         assert check.args == {"service": "Limpeza", "when": "amanhã de manhã",
                               "professional": None}
         slots = check.result["slots"]
-        assert f"1. {slots[0]['label']}" in offer.reply and "Qual prefere?" in offer.reply
+        # the turn offers the tool's slots as data; the console shows them numbered
+        assert [c.id for c in offer.choices] == [s["slot_id"] for s in slots]
+        assert "Qual prefere?" in offer.reply and slots[0]["label"] not in offer.reply
+        assert f"\n\n1. {slots[0]['label']}\n2. {slots[1]['label']}" in (offer.as_text() or "")
         booked = await say(app, "a segunda")
         assert "agendado" in booked.reply and slots[1]["label"].split(" com ")[0] in booked.reply
         (row,) = await _rows(app)
@@ -108,7 +111,7 @@ async def test_voice_note_books_like_text(tmp_path):
         result = await say(app, None, audio=[AudioInput(data=b"OggS fake")])
     (check,) = result.tool_calls
     assert check.args["service"] == "Avaliação odontológica"
-    assert check.args["when"] == "sexta de manhã" and "1. sex 13/03" in result.reply
+    assert check.args["when"] == "sexta de manhã" and "1. sex 13/03" in (result.as_text() or "")
 
 
 async def test_another_clinic_without_a_yaml_of_its_own(tmp_path):
@@ -127,7 +130,7 @@ async def test_another_clinic_without_a_yaml_of_its_own(tmp_path):
         booked = await say(app, "o primeiro", tenant=physio)
         rows = await _rows(app, physio.id)
     assert "Fisio Movimento" in hello.reply
-    assert "1. qua 11/03 às 12:00 com Marcos Reis" in offer.reply
+    assert offer.choices[0].label == "qua 11/03 às 12:00 com Marcos Reis"
     assert "agendado" in booked.reply
     assert [(r.service_id, r.professional_id) for r in rows] == [("pilates", "marcos-reis")]
 

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from vcr.request import Request
 from vcr_config import block_network, make_vcr
 
-from atende.agent.openai_model import OPENAI_ERRORS, make_openai_model
+from atende.agent.models.openai import OPENAI_ERRORS, make_openai_model
 from atende.errors import ConfigError
 
 ASK = "Oi, queria marcar uma limpeza para amanhã de manhã"

@@ -28,8 +28,8 @@ from postgres_children import migrate_at_once
 from test_checkpoint import THREAD, Chat, DeltaChat, build, transcript
 
 from atende.agent.context import ModelChain
+from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.runtime import open_atende
-from atende.agent.scripted import ScriptedChatModel, call
 from atende.agent.turn import TurnRequest, run_turn, thread_id
 from atende.clock import FrozenClock
 from atende.errors import InfrastructureError, SlotUnavailable
@@ -525,5 +525,6 @@ async def test_a_conversation_started_in_another_process_continues_here(postgres
         turns = await app.store.list_turns(conversation.id)
     assert carried[0] == "Oi! Quanto custa a limpeza?"  # the other process's turn, loaded here
     assert after[: len(carried)] == carried and "E a avaliação?" in after[len(carried):]
-    assert stored == ["Oi! Quanto custa a limpeza?", first_reply, "E a avaliação?", second.reply]
+    # the console keeps what it showed: the reply with its choices numbered under it
+    assert stored == ["Oi! Quanto custa a limpeza?", first_reply, "E a avaliação?", second.as_text()]
     assert len(turns) == 2 and second.reply

@@ -16,7 +16,7 @@ import pytest
 from server_harness import ZAPI_URL, running, zapi_text
 
 from atende.agent.context import ModelChain
-from atende.agent.scripted import ScriptedChatModel
+from atende.agent.models.scripted import ScriptedChatModel
 from atende.memory import open_store
 from atende.server.app import conversation_turns
 from atende.server.queue import (

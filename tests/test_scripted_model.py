@@ -7,7 +7,7 @@ import json
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from atende.agent.scripted import (
+from atende.agent.models.scripted import (
     NullChatModel,
     ScriptedChatModel,
     ScriptExhausted,

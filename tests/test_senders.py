@@ -22,6 +22,7 @@ from atende.errors import ConfigError
 from atende.server.channels.meta.sender import MetaSender
 from atende.server.channels.zapi.sender import ZapiSender
 from atende.server.senders import Sender, SendError, retry_after_seconds
+from atende.tools.choices import Choice
 
 PATIENT = "+5500000000001"  # the scrubbed form of a +55 11 9xxxx-xxxx patient
 CONFIRMED = "Consulta confirmada: terça 10/03 às 09:00 com a Dra. Ana."
@@ -29,7 +30,15 @@ ZAPI_TOKEN = "zapi-instance-token-SECRET-1"
 ZAPI_CLIENT_TOKEN = "zapi-account-client-token-SECRET-2"
 META_TOKEN = "EAAGmetaAccessTokenSECRET3"
 SECRETS = (ZAPI_TOKEN, ZAPI_CLIENT_TOKEN, META_TOKEN)
-BUTTONS = [("confirm", "Confirmar"), ("reschedule", "Remarcar"), ("cancel", "Cancelar")]
+def option(id_: str, title: str, detail: str = "") -> Choice:
+    return Choice(id=id_, label=f"{title} com {detail}" if detail else title, title=title,
+                  detail=detail)
+
+
+BUTTONS = [option("confirm", "Confirmar"), option("reschedule", "Remarcar"),
+           option("cancel", "Cancelar")]
+SLOTS = [option("ana-souza|limpeza|2026-03-11T08:00", "qua 11/03 às 08:00", "Dra. Ana Souza"),
+         option("carla-mendes|limpeza|2026-03-11T08:00", "qua 11/03 às 08:00", "Dra. Carla Mendes")]
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -139,7 +148,7 @@ async def test_meta_buttons_go_out_as_an_interactive_button_message(offline: lis
     question = "Posso confirmar sua limpeza amanhã às 09:00?"
 
     with channel_vcr().use_cassette("meta_send_buttons.yaml") as cassette:
-        result = await meta(http).send_text(PATIENT, question, buttons=BUTTONS)
+        result = await meta(http).send_text(PATIENT, question, choices=BUTTONS)
 
     assert result.provider_message_id.startswith("wamid.")
     assert cassette.all_played
@@ -170,7 +179,7 @@ async def test_meta_mark_read_sends_the_read_receipt(offline: list[object]) -> N
     await http.aclose()
 
 
-# --- buttons a channel cannot show ----------------------------------------------------------
+# --- choices: a list to tap on Meta, numbered lines where taps do not fit -------------------
 
 
 def _ok(request: httpx.Request) -> httpx.Response:
@@ -182,46 +191,76 @@ def _ok(request: httpx.Request) -> httpx.Response:
 NUMBERED = "Posso confirmar?\n\n1. Confirmar\n2. Remarcar\n3. Cancelar"
 
 
-async def test_zapi_sends_buttons_as_numbered_options() -> None:
+async def test_zapi_sends_choices_as_numbered_options() -> None:
     http, sent = mock_client(_ok)
 
-    await zapi(http).send_text(PATIENT, "Posso confirmar?", buttons=BUTTONS)
+    await zapi(http).send_text(PATIENT, "Posso confirmar?", choices=BUTTONS)
 
     assert json.loads(sent[0].content)["message"] == NUMBERED
     assert sent[0].url.path.endswith("/send-text")
     await http.aclose()
 
 
+async def test_meta_sends_slots_as_a_list_whose_rows_come_from_the_data() -> None:
+    http, sent = mock_client(_ok)
+
+    await meta(http).send_text(PATIENT, "Horários para Limpeza. Qual prefere?", choices=SLOTS)
+
+    interactive = json.loads(sent[0].content)["interactive"]
+    assert interactive["type"] == "list"  # two slots at 08:00: a button could not tell them apart
+    assert interactive["body"] == {"text": "Horários para Limpeza. Qual prefere?"}
+    assert interactive["action"]["sections"][0]["rows"] == [
+        {"id": "ana-souza|limpeza|2026-03-11T08:00", "title": "1. qua 11/03 às 08:00",
+         "description": "Dra. Ana Souza"},
+        {"id": "carla-mendes|limpeza|2026-03-11T08:00", "title": "2. qua 11/03 às 08:00",
+         "description": "Dra. Carla Mendes"},
+    ]
+    await http.aclose()
+
+
+async def test_meta_takes_up_to_ten_choices_as_list_rows() -> None:
+    http, sent = mock_client(_ok)
+    four = [*BUTTONS, option("other", "Outro horário")]
+
+    await meta(http).send_text(PATIENT, "Posso confirmar?", choices=four)
+
+    rows = json.loads(sent[0].content)["interactive"]["action"]["sections"][0]["rows"]
+    assert [(r["id"], r["title"]) for r in rows] == [
+        ("confirm", "1. Confirmar"), ("reschedule", "2. Remarcar"), ("cancel", "3. Cancelar"),
+        ("other", "4. Outro horário")]
+    await http.aclose()
+
+
 @pytest.mark.parametrize(
-    "buttons",
+    "choices",
     [
-        pytest.param([*BUTTONS, ("other", "Outro horário")], id="four-buttons"),
-        pytest.param([("confirm", "Confirmar minha consulta amanhã")], id="title-over-20"),
-        pytest.param([("same", "Sim"), ("same", "Não")], id="duplicate-ids"),
-        pytest.param([("a", "Sim"), ("b", "Sim")], id="duplicate-titles"),
-        pytest.param([("a", "  ")], id="blank-title"),
+        pytest.param([option(f"o{n}", f"Opção {n}") for n in range(11)], id="eleven"),
+        pytest.param([option("confirm", "Confirmar minha consulta amanhã")], id="title-over-24"),
+        pytest.param([option("same", "Sim"), option("same", "Não")], id="duplicate-ids"),
+        pytest.param([option("a", "  ")], id="blank-title"),
+        pytest.param([option("a", "Sim", "x" * 73)], id="detail-over-72"),
     ],
 )
-async def test_meta_falls_back_to_plain_text_when_buttons_are_invalid(
-    buttons: list[tuple[str, str]],
+async def test_meta_falls_back_to_numbered_text_when_choices_do_not_fit(
+    choices: list[Choice],
 ) -> None:
     http, sent = mock_client(_ok)
 
-    result = await meta(http).send_text(PATIENT, "Posso confirmar?", buttons=buttons)
+    result = await meta(http).send_text(PATIENT, "Posso confirmar?", choices=choices)
 
     assert result.provider_message_id == "wamid.META-1"
     body = json.loads(sent[0].content)
     assert body["type"] == "text" and "interactive" not in body
     lines = body["text"]["body"].splitlines()
     assert lines[0] == "Posso confirmar?"
-    assert lines[2:] == [f"{n}. {title}" for n, (_, title) in enumerate(buttons, start=1)]
+    assert lines[2:] == [f"{n}. {c.label}" for n, c in enumerate(choices, start=1)]
     await http.aclose()
 
 
 async def test_meta_falls_back_when_the_text_is_too_long_for_an_interactive_body() -> None:
     http, sent = mock_client(_ok)
 
-    await meta(http).send_text(PATIENT, "a " * 600, buttons=BUTTONS)
+    await meta(http).send_text(PATIENT, "a " * 600, choices=BUTTONS)
 
     assert json.loads(sent[0].content)["type"] == "text"
     await http.aclose()

@@ -20,7 +20,7 @@ from server_harness import (
 )
 
 from atende.agent.context import ModelChain
-from atende.agent.scripted import ScriptedChatModel
+from atende.agent.models.scripted import ScriptedChatModel
 from helpers import SwitchableModel
 
 PATIENT = "5511987650101"
@@ -268,29 +268,6 @@ async def test_long_replies_are_split_and_the_address_gets_its_own_bubble(tmp_pa
     assert len(words) == len(reply.split())  # nothing lost, nothing repeated
 
 
-async def test_meta_offers_are_a_list_the_patient_taps_to_book(tmp_path):
-    from server_harness import meta_message
-
-    async with running(tmp_path) as srv:
-        body, headers = signed(meta_text("quero marcar uma limpeza amanhã de manhã"))
-        await srv.client.post("/webhooks/meta", content=body, headers=headers)
-        await srv.settle()
-        (offer,) = srv.providers.to("5511987650202")
-        interactive = json.loads(offer)
-        assert interactive["type"] == "list"
-        rows = interactive["action"]["sections"][0]["rows"]
-        assert rows[0]["title"].startswith("1. ") and rows[0]["description"].startswith("com ")
-        tap = meta_message({"type": "interactive", "interactive": {
-            "type": "list_reply", "list_reply": rows[0]}})
-        body, headers = signed(tap)
-        await srv.client.post("/webhooks/meta", content=body, headers=headers)
-        await srv.settle()
-        booked = await srv.services.atende.store.list_appointments(
-            "clinica-exemplo", patient_phone="+5511987650202")
-    assert len(booked) == 1
-    assert "agendado" in srv.providers.to("5511987650202")[-1]
-
-
 async def test_a_captioned_photo_is_read_and_replies_follow_the_patients_latest_channel(
         tmp_path):
     from server_harness import meta_message
@@ -310,7 +287,7 @@ async def test_a_captioned_photo_is_read_and_replies_follow_the_patients_latest_
 
 
 async def test_a_handoff_is_not_undone_by_a_message_arriving_mid_turn(tmp_path):
-    from atende.agent.scripted import call
+    from atende.agent.models.scripted import call
 
     thinking, release = threading.Event(), threading.Event()
 

@@ -11,7 +11,7 @@ from server_harness import ZAPI_URL, meta_message, running, signed, zapi_audio
 from vcr_config import CASSETTES_DIR, make_vcr
 
 from atende.agent.context import ModelChain
-from atende.agent.scripted import ScriptedChatModel
+from atende.agent.models.scripted import ScriptedChatModel
 from atende.agent.transcribe import WhisperTranscriber
 from helpers import SwitchableModel
 

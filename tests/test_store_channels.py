@@ -200,6 +200,20 @@ async def test_complete_turn_marks_done_and_queues_the_replies_in_order(store: S
     assert await store.outbox_due(datetime.now(UTC)) == replies
 
 
+async def test_the_options_a_reply_offers_wait_on_its_last_bubble(store: Store) -> None:
+    asked = await receive(store, "quero marcar")
+    offer = {"choices": [{"id": "ana-souza|limpeza|2026-03-11T08:00", "label": "qua 11/03 às 08:00",
+                          "title": "qua 11/03 às 08:00", "detail": "Dra. Ana Souza"}]}
+    await store.complete_turn(asked.conversation_id, inbox_ids=[asked.id], turn_id="turn-1",
+                              replies=["Nosso endereço: Rua A, 1", "Qual prefere?"],
+                              meta={"model": "offline"}, last_meta=offer)
+    queued = await store.outbox_due(datetime.now(UTC))  # read back as the sender will
+    assert [(m.text, m.meta) for m in queued] == [
+        ("Nosso endereço: Rua A, 1", {"model": "offline"}),
+        ("Qual prefere?", {"model": "offline", **offer}),
+    ]
+
+
 async def test_complete_turn_writes_nothing_when_a_message_was_already_handled(store: Store) -> None:
     first, second = await receive(store, "a"), await receive(store, "b")
     elsewhere = await receive(store, "c", phone=BIA)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atende.agent.context import ModelChain
-from atende.agent.scripted import ScriptedChatModel, call
+from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.tools.toolset import TOOLS
 from helpers import ANA, BIA, SwitchableModel, atende_on, example_tenant, say
 

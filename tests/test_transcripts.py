@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from atende.agent.context import ModelChain
 from atende.agent.graph import build_graph
+from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.runtime import Atende
-from atende.agent.scripted import ScriptedChatModel, call
 from atende.agent.turn import TurnRequest, run_turn
 from atende.cli import app as cli
 from atende.clock import FrozenClock

@@ -14,6 +14,7 @@ from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.store import Appointment, NewAppointment
 from atende.tenant import WEEKDAYS, Tenant, fold
 from atende.tools.catalog import find_professional, find_service
+from atende.tools.choices import Choice
 from atende.tools.dates import DateQuery, parse_when
 from atende.tools.scheduling import (
     Busy,
@@ -120,16 +121,26 @@ def _closed_reason(tenant: Tenant, query: DateQuery) -> str:
     return ""
 
 
+# How an offered slot reads in a sentence; channels that show tappable options build them
+# from the parts (`Choice.title`, `Choice.detail`), never from this wording.
+SLOT_LABEL = "{when} com {professional}"
+
+
 def _slot_view(n: int, slot: Slot, tenant: Tenant) -> dict[str, Any]:
+    professional = _professional_name(tenant, slot.professional_id)
     return {
         "n": n,
         "slot_id": slot.id,
         "start": slot.start.isoformat(timespec="minutes"),
         "professional_id": slot.professional_id,
-        "professional": _professional_name(tenant, slot.professional_id),
-        "label": f"{local_label(slot.start, tenant)} com "
-                 f"{_professional_name(tenant, slot.professional_id)}",
+        "professional": professional,
+        "label": SLOT_LABEL.format(when=local_label(slot.start, tenant), professional=professional),
     }
+
+
+def _slot_choice(view: dict[str, Any], slot: Slot, tenant: Tenant) -> dict[str, str]:
+    return Choice(id=slot.id, label=view["label"], title=local_label(slot.start, tenant),
+                  detail=view["professional"]).to_dict()
 
 
 async def check_availability(scope: Scope, service: str, when: str | None,
@@ -203,14 +214,17 @@ async def check_availability(scope: Scope, service: str, when: str | None,
             note += " Também não encontrei vagas nas próximas semanas."
         else:
             note += " Estes são os próximos horários livres."
+    views = [_slot_view(i, s, tenant) for i, s in enumerate(slots, start=1)]
     return {
         "ok": True,
         "service_id": svc.id,
         "service": svc.name,
-        "slots": [_slot_view(i, s, tenant) for i, s in enumerate(slots, start=1)],
+        "slots": views,
         "alternative": alternative,
         "note": note,
         "requested": query.describe() if query else "",
+        # the same slots as options the patient picks, for the channel (hidden from the model)
+        "choices": [_slot_choice(v, s, tenant) for v, s in zip(views, slots, strict=True)],
     }
 
 

@@ -20,6 +20,7 @@ from atende.tools import booking, info, leads
 from atende.tools.scope import Scope
 
 ToolResult = tuple[str, dict[str, Any]]
+_HIDDEN = ("turn_id", "choices")
 
 
 async def _run(runtime: ToolRuntime[Any, Any],
@@ -30,7 +31,8 @@ async def _run(runtime: ToolRuntime[Any, Any],
     except DomainError as exc:
         artifact = {"ok": False, "code": exc.code, "message": str(exc)}
     artifact["turn_id"] = scope.turn_id
-    visible = {k: v for k, v in artifact.items() if k != "turn_id"}
+    # `choices` restate the slots for the channel that shows them: the model reads the slots
+    visible = {k: v for k, v in artifact.items() if k not in _HIDDEN}
     return json.dumps(visible, ensure_ascii=False), artifact
 
 
@@ -47,8 +49,10 @@ async def check_availability(
 ) -> ToolResult:
     """Consulta horários livres de um serviço. Use SEMPRE antes de oferecer ou marcar horários.
 
-    Nunca invente horários: ofereça ao paciente somente os `slots` devolvidos aqui, numerados,
-    usando o `label` de cada um. Se `alternative` vier verdadeiro, explique o `note` antes.
+    Os `slots` devolvidos aqui chegam ao paciente sozinhos, logo abaixo da sua resposta,
+    numerados pelo `n` de cada um (ou numa lista para tocar): não os repita no texto. Escreva
+    só uma frase curta que os apresente e pergunte qual ele prefere; se `alternative` vier
+    verdadeiro, explique o `note` antes. Nunca ofereça um horário que não veio daqui.
 
     Args:
         service: o serviço como o paciente disse (ex.: "limpeza", "avaliação").

@@ -8,7 +8,7 @@ a channel up by name in `CHANNELS` (`server/channels/__init__.py`) and never nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from atende.server.senders import Sender, SendResult
     from atende.settings import Settings
     from atende.tenant import Tenant
+    from atende.tools.choices import Choice
 
 AccountT = TypeVar("AccountT")  # the channel's credentials for one clinic
 SenderT = TypeVar("SenderT", bound="Sender")
@@ -63,8 +64,10 @@ class Channel(Protocol[AccountT, SenderT]):
         """Why free text may not be sent to this patient now, or None when it may."""
         ...
 
-    async def send_reply(self, sender: SenderT, to_phone: str, text: str) -> SendResult:
-        """One bubble of the agent's reply, shown as this channel shows it best."""
+    async def send_reply(self, sender: SenderT, to_phone: str, text: str,
+                         choices: Sequence[Choice] = ()) -> SendResult:
+        """One bubble of the agent's reply, and the options it offers (as data), shown as this
+        channel shows them best (Meta: a list the patient taps; Z-API: numbered lines)."""
         ...
 
 

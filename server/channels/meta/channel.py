@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +10,6 @@ import httpx
 from fastapi import APIRouter
 
 from atende.server.channels.base import NOT_CONFIGURED, Refusal, read_env
-from atende.server.channels.meta.choices import extract_choices
 from atende.server.channels.meta.sender import MetaSender
 from atende.server.channels.meta.window import window_open
 from atende.server.inbound import MediaRef
@@ -18,6 +17,7 @@ from atende.server.media import DownloadedMedia, MediaFetcher
 from atende.server.senders import SendResult
 from atende.settings import Settings
 from atende.tenant import Tenant
+from atende.tools.choices import Choice
 
 OUTSIDE_WINDOW = Refusal(
     outcome="outside_window",
@@ -74,6 +74,6 @@ class MetaChannel:
     def refusal(self, last_inbound_at: datetime | None, now: datetime) -> Refusal | None:
         return None if window_open(last_inbound_at, now) else OUTSIDE_WINDOW
 
-    async def send_reply(self, sender: MetaSender, to_phone: str, text: str) -> SendResult:
-        body, choices = extract_choices(text)  # options become a list the patient taps
-        return await sender.send_text(to_phone, body, choices=choices or None)
+    async def send_reply(self, sender: MetaSender, to_phone: str, text: str,
+                         choices: Sequence[Choice] = ()) -> SendResult:
+        return await sender.send_text(to_phone, text, choices=choices)  # a list to tap

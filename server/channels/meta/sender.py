@@ -1,4 +1,4 @@
-"""Meta WhatsApp Cloud API sender: text, reply buttons and read receipts, one attempt each.
+"""Meta WhatsApp Cloud API sender: text, choices (buttons or a list), read receipts; one attempt each.
 
 `POST {graph}/{version}/{phone_number_id}/messages` with a Bearer token. A 200 only means
 "accepted": delivery (or an asynchronous 131047/131026) arrives later as a status webhook.
@@ -8,15 +8,14 @@ the code, not the HTTP status or the title, says whether to retry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from atende.errors import ConfigError
-from atende.server.channels.meta.choices import Choice
 from atende.server.senders import (
     REQUEST_ERRORS,
-    Button,
     SendError,
     SendResult,
     e164_digits,
@@ -26,8 +25,8 @@ from atende.server.senders import (
     require_text,
     retry_after_seconds,
     transient_status,
-    with_numbered_options,
 )
+from atende.tools.choices import Choice, numbered
 
 # Meta error codes worth retrying with backoff, whatever the HTTP status.
 RETRYABLE_CODES = frozenset({
@@ -56,20 +55,48 @@ MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
 MAX_BUTTON_ID = 256
 MAX_INTERACTIVE_BODY = 1024
+MAX_ROWS = 10
+MAX_ROW_TITLE = 24
+MAX_ROW_DESCRIPTION = 72
+MAX_ROW_ID = 200
 
 
-def buttons_fit(text: str, buttons: list[Button]) -> bool:
-    """Whether Meta will take these as an interactive `button` message (else: plain text)."""
-    ids = [button_id for button_id, _ in buttons]
-    titles = [title for _, title in buttons]
-    return (
-        1 <= len(buttons) <= MAX_BUTTONS
-        and len(text) <= MAX_INTERACTIVE_BODY
-        and all(0 < len(i.strip()) and len(i) <= MAX_BUTTON_ID for i in ids)
-        and all(0 < len(t.strip()) and len(t) <= MAX_BUTTON_TITLE for t in titles)
-        and len(set(ids)) == len(ids)
-        and len(set(titles)) == len(titles)
-    )
+def _fits(values: list[str], limit: int) -> bool:
+    return all(0 < len(v.strip()) and len(v) <= limit for v in values) and len(set(values)) == len(values)
+
+
+def reply_buttons(text: str, choices: Sequence[Choice]) -> dict[str, Any] | None:
+    """Choices as reply buttons: at most 3, each a short title alone (a button has no room for
+    a detail, and a tap sends back only its title and id); None when they do not fit."""
+    titles = [c.title for c in choices]
+    if not (1 <= len(choices) <= MAX_BUTTONS and len(text) <= MAX_INTERACTIVE_BODY
+            and not any(c.detail for c in choices) and _fits(titles, MAX_BUTTON_TITLE)
+            and _fits([c.id for c in choices], MAX_BUTTON_ID)):
+        return None
+    return {
+        "type": "button",
+        "body": {"text": text},
+        "action": {"buttons": [{"type": "reply", "reply": {"id": c.id, "title": c.title}}
+                               for c in choices]},
+    }
+
+
+def choice_list(text: str, choices: Sequence[Choice]) -> dict[str, Any] | None:
+    """Choices as a list message: up to 10 rows, each titled with its number (so a tap reads
+    like typing it) and the detail below; None when they do not fit."""
+    titles = [f"{n}. {c.title}" for n, c in enumerate(choices, start=1)]
+    if not (1 <= len(choices) <= MAX_ROWS and len(text) <= MAX_INTERACTIVE_BODY
+            and all(c.title.strip() for c in choices) and _fits(titles, MAX_ROW_TITLE)
+            and _fits([c.id for c in choices], MAX_ROW_ID)
+            and all(len(c.detail) <= MAX_ROW_DESCRIPTION for c in choices)):
+        return None
+    rows = [{"id": c.id, "title": title, **({"description": c.detail} if c.detail else {})}
+            for c, title in zip(choices, titles, strict=True)]
+    return {
+        "type": "list",
+        "body": {"text": text},
+        "action": {"button": "Ver opções", "sections": [{"title": "Opções", "rows": rows}]},
+    }
 
 
 def classify(status: int, code: str | None) -> bool:
@@ -105,43 +132,20 @@ class MetaSender:
     def __repr__(self) -> str:
         return f"MetaSender(url={self._url!r})"
 
-    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None,
-                        choices: list[Choice] | None = None) -> SendResult:
+    async def send_text(self, to_phone: str, text: str, *, choices: Sequence[Choice] = ()) -> SendResult:
         require_text(text)
         message: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": e164_digits(to_phone),
         }
-        if choices and len(text) <= MAX_INTERACTIVE_BODY:
+        interactive = (reply_buttons(text, choices) or choice_list(text, choices)) if choices else None
+        if interactive is not None:
             message["type"] = "interactive"
-            message["interactive"] = {
-                "type": "list",
-                "body": {"text": text},
-                "action": {"button": "Ver opções", "sections": [{"title": "Opções", "rows": [
-                    {"id": c.id, "title": c.title, **({"description": c.description}
-                                                      if c.description else {})}
-                    for c in choices
-                ]}]},
-            }  # fmt: skip
-        elif choices:
+            message["interactive"] = interactive
+        else:  # no choices, or more (or longer) than Meta's buttons and lists take
             message["type"] = "text"
-            lines = [f"{c.title} {c.description}".strip() for c in choices]
-            message["text"] = {"preview_url": False, "body": "\n".join([text, *lines])}
-        elif buttons and buttons_fit(text, buttons):
-            message["type"] = "interactive"
-            message["interactive"] = {
-                "type": "button",
-                "body": {"text": text},
-                "action": {"buttons": [
-                    {"type": "reply", "reply": {"id": button_id, "title": title}}
-                    for button_id, title in buttons
-                ]},
-            }  # fmt: skip
-        else:
-            body = with_numbered_options(text, buttons) if buttons else text
-            message["type"] = "text"
-            message["text"] = {"preview_url": False, "body": body}
+            message["text"] = {"preview_url": False, "body": numbered(text, choices)}
         data = await self._post(message, action="send")
         messages = data.get("messages") if isinstance(data, dict) else None
         first = messages[0] if isinstance(messages, list) and messages else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +16,7 @@ from atende.server.media import DownloadedMedia, MediaFetcher
 from atende.server.senders import SendResult
 from atende.settings import Settings
 from atende.tenant import Tenant
+from atende.tools.choices import Choice
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,5 +61,6 @@ class ZapiChannel:
     def refusal(self, last_inbound_at: datetime | None, now: datetime) -> Refusal | None:
         return None  # WhatsApp Web has no customer-service window
 
-    async def send_reply(self, sender: ZapiSender, to_phone: str, text: str) -> SendResult:
-        return await sender.send_text(to_phone, text)
+    async def send_reply(self, sender: ZapiSender, to_phone: str, text: str,
+                         choices: Sequence[Choice] = ()) -> SendResult:
+        return await sender.send_text(to_phone, text, choices=choices)  # numbered lines

@@ -2,24 +2,24 @@
 
 The instance token travels in the URL path, so the URL is a credential: it never appears in
 an exception message or a log line (httpx's own request log included, see `_RedactZapiUrls`).
-Reply buttons are sent as numbered options in plain text: Z-API's button endpoints ride on
-WhatsApp Web features that WhatsApp keeps breaking (Z-API's "Button Status" page: they need a
-terms-of-use opt-in, behave differently for Business and regular numbers, and have been
-"currently unavailable" at times), and a button that silently fails to render is worse than
-a list the patient answers with a number.
+Choices (options the patient picks) go as numbered lines under the text: Z-API's button
+endpoints ride on WhatsApp Web features that WhatsApp keeps breaking (Z-API's "Button Status"
+page: they need a terms-of-use opt-in, behave differently for Business and regular numbers,
+and have been "currently unavailable" at times), and a button that silently fails to render
+is worse than a list the patient answers with a number.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 import httpx
 
 from atende.errors import ConfigError
 from atende.server.senders import (
     REQUEST_ERRORS,
-    Button,
     SendError,
     SendResult,
     e164_digits,
@@ -29,8 +29,8 @@ from atende.server.senders import (
     require_text,
     retry_after_seconds,
     transient_status,
-    with_numbered_options,
 )
+from atende.tools.choices import Choice, numbered
 
 _TOKEN_IN_PATH = re.compile(r"(/instances/[^/]+/token/)[^/?#]+")
 
@@ -78,12 +78,9 @@ class ZapiSender:
     def __repr__(self) -> str:
         return f"ZapiSender(base_url={self._base_url!r})"
 
-    async def send_text(self, to_phone: str, text: str, *, buttons: list[Button] | None = None) -> SendResult:
+    async def send_text(self, to_phone: str, text: str, *, choices: Sequence[Choice] = ()) -> SendResult:
         require_text(text)
-        body = {
-            "phone": e164_digits(to_phone),
-            "message": with_numbered_options(text, buttons) if buttons else text,
-        }
+        body = {"phone": e164_digits(to_phone), "message": numbered(text, choices)}
         response = await self._post("send-text", body)
         data = json_body(response)
         if isinstance(data, dict):

@@ -22,10 +22,10 @@ from langchain_core.runnables import Runnable
 from pydantic import field_validator
 
 from atende.agent import guard as truth
-from atende.agent import offline_replies as say
-from atende.agent.offline_intents import CARE, Reading, pick_option, read, split_cancel_and_book
-from atende.agent.offline_replies import Call, Step, availability_step
-from atende.agent.offline_when import keep_day, split_when
+from atende.agent.models.offline import replies as say
+from atende.agent.models.offline.dates import keep_day, split_when
+from atende.agent.models.offline.intents import CARE, Reading, pick_option, read, split_cancel_and_book
+from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.tenant import Professional, Tenant
 from atende.tools.catalog import find_professional
 

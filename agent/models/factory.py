@@ -17,23 +17,23 @@ MODEL_SPECS = "offline | scripted:<file.yaml> | openai:<model> | null"
 def load_chat_model(spec: str, *, tenant: Tenant, now: datetime, settings: Settings,
                     http_client: httpx.AsyncClient | None = None) -> ModelChain:
     """The model chain for one turn of `tenant`; OpenAI falls back to the offline policy."""
-    from atende.agent.offline import OfflineChatModel
+    from atende.agent.models.offline import OfflineChatModel
 
     kind, _, arg = spec.partition(":")
     if kind == "offline":
         return ModelChain("offline", OfflineChatModel(tenant=tenant, now=now))
     if kind == "scripted":
-        from atende.agent.scripted import ScriptedChatModel
+        from atende.agent.models.scripted import ScriptedChatModel
 
         if not arg:
             raise ConfigError("scripted needs a script file: scripted:<file.yaml>", field="model")
         return ModelChain(spec, ScriptedChatModel.from_file(arg))
     if kind == "null":
-        from atende.agent.scripted import NullChatModel
+        from atende.agent.models.scripted import NullChatModel
 
         return ModelChain("null", NullChatModel())
     if kind == "openai":
-        from atende.agent.openai_model import make_openai_model
+        from atende.agent.models.openai import make_openai_model
 
         if not arg:
             raise ConfigError("openai needs a model name: openai:gpt-4o-mini", field="model")

@@ -1,5 +1,5 @@
 """pt-BR reading of a patient message for the offline model: intents, names, choices (the day
-and time words are read in `offline_when`)."""
+and time words are read in `dates`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from atende.agent.offline_when import extract_when, folded_with_map
+from atende.agent.models.offline.dates import extract_when, folded_with_map
 from atende.tenant import Professional, Service, Tenant, fold
 from atende.tools.booking import holiday_terms
 from atende.tools.catalog import find_professional, find_service

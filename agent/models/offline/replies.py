@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from atende.agent.offline_when import on_day
+from atende.agent.models.offline.dates import on_day
 from atende.errors import PolicyViolation
 from atende.tenant import WEEKDAYS, Tenant
 from atende.tools.scheduling import check_cancellable
@@ -23,7 +23,7 @@ MENU = ("Posso ajudar a agendar, remarcar ou cancelar consultas, e informar pre�
         "endereço e horário de funcionamento.")
 ASK_CHOICE = "Qual prefere? Responda com o número ou o horário."
 TOOL_TROUBLE = "Não consegui consultar isso agora."
-# Said before the clinic's handoff message, per reason (offline_intents.CARE).
+# Said before the clinic's handoff message, per reason (intents.CARE).
 CARE_WORDS = {
     "urgent": ("Sinto muito que você esteja passando por isso. Se for uma emergência, procure um "
                "pronto-socorro ou ligue 192 (SAMU)."),
@@ -121,6 +121,8 @@ def promotions(artifact: dict[str, Any]) -> str:
 
 
 def options(artifact: dict[str, Any]) -> str:
+    """The words around an offer; the slots themselves go to the patient as the tool's
+    `choices`, which each channel shows (numbered lines, or a list to tap)."""
     slots = artifact.get("slots") or []
     note = (artifact.get("note") or "").strip()
     head = f"{note}\n" if note else ""
@@ -128,9 +130,7 @@ def options(artifact: dict[str, Any]) -> str:
     if not slots:
         return (f"{head}Não encontrei horários livres para {service}."
                 " Quer que eu chame alguém da equipe para ver outra opção?")
-    lines = [f"{s['n']}. {s['label']}" for s in slots]
-    return (f"{head}Horários disponíveis para {service}:\n"
-            + "\n".join(lines) + f"\n{ASK_CHOICE}")
+    return f"{head}Horários disponíveis para {service}. {ASK_CHOICE}"
 
 
 def ask_service(tenant: Tenant, names: list[str] | None = None) -> str:
