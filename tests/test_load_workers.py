@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 POSTGRES_ENV = "ATENDE_TEST_POSTGRES_URL"
 WINDOW_S = 0.2  # the tenant's debounce window in these runs
-STALLED_AFTER_S = 10.0  # a killed worker's jobs run again after this (3 s let a starved live worker look dead)
+STALLED_AFTER_S = 10.0  # a killed worker's jobs run again after this (3 s: a starved live one looked dead)
 SEND_LEASE_S = 5.0  # a killed worker's half-done sends are failed after this
 CONCURRENCY = 6
 
