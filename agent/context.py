@@ -14,8 +14,9 @@ from atende.memory.store import Patient
 from atende.tenant import Tenant
 from atende.tools.scope import Scope
 
-# (tenant, patient, upcoming appointments, now) -> (system prompt, version)
-PromptRenderer = Callable[[Tenant, Patient, list[dict[str, Any]], datetime], tuple[str, str]]
+# (tenant, patient, upcoming appointments, now, proactive facts) -> (system prompt, version)
+PromptRenderer = Callable[[Tenant, Patient, list[dict[str, Any]], datetime, dict[str, Any]],
+                          tuple[str, str]]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from atende.memory.store import Patient
 from atende.prompts.render import render_system_prompt
 from atende.tools.booking import my_appointments
 from atende.tools.choices import offered
+from atende.tools.proactive import facts as proactive_facts
 from atende.tools.toolset import TOOLS
 
 log = structlog.get_logger(__name__)
@@ -68,7 +69,7 @@ async def context(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str,
     render = runtime.context.system_prompt or render_system_prompt
     prompt, version = render(
         scope.tenant, patient or Patient(scope.tenant.id, scope.patient_phone), upcoming,
-        scope.now,
+        scope.now, await proactive_facts(scope, upcoming),
     )
     return {"system_prompt": prompt, "prompt_version": version, "guard_feedback": None,
             "guard_attempts": 0, "model_calls": 0, "fell_back": False, "reply": None,

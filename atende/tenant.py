@@ -228,6 +228,147 @@ class Channels(_Model):
     meta: MetaChannel | None = None
 
 
+# What a reminder's text and a Meta template's body parameters may name (see `reminders/notice.py`).
+# {first_name_sep} is ", Maria" when the name is known and nothing otherwise ("Olá{first_name_sep}!").
+NoticeField = Literal["first_name", "service", "professional", "weekday", "date", "time",
+                      "clinic", "address"]
+NOTICE_FIELDS: tuple[str, ...] = ("first_name", "first_name_sep", "service", "professional",
+                                  "weekday", "date", "time", "clinic", "address")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+REPLY_HINT = "Responda 1 para confirmar, 2 para remarcar ou 0 para cancelar."
+
+
+def _check_placeholders(text: str) -> str:
+    for name in _PLACEHOLDER.findall(text):
+        if name not in NOTICE_FIELDS:
+            raise ValueError(f"unknown placeholder {{{name}}}; use one of "
+                             + ", ".join("{" + f + "}" for f in NOTICE_FIELDS))
+    return text
+
+
+class QuietHours(_Model):
+    """Local hours in which no proactive message goes out, written "20:00-08:00" (may wrap
+    midnight)."""
+
+    start: time
+    end: time
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = _INTERVAL.match(value.strip())
+            if not match:
+                raise ValueError(f'expected "HH:MM-HH:MM", got {value!r}')
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+                raise ValueError(f"not a valid time in {value!r}")
+            return {"start": time(h1, m1), "end": time(h2, m2)}
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours start and end at the same minute")
+        return self
+
+    def covers(self, local: time) -> bool:
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # wraps midnight
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class MetaTemplate(_Model):
+    """An approved WhatsApp template: what a proactive message is outside Meta's 24-hour window."""
+
+    name: str
+    language: str = Field(default="pt_BR", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    body: list[NoticeField] = Field(
+        default_factory=lambda: ["first_name", "service", "professional", "date", "time", "clinic"],
+        description="the body's {{1}}, {{2}}, ... in order")
+    buttons: list[Literal["confirm", "reschedule", "cancel"]] = Field(
+        default_factory=lambda: ["confirm", "reschedule", "cancel"], max_length=3,
+        description="what the template's quick-reply buttons do, in the approved order")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _TEMPLATE_NAME.match(value):
+            raise ValueError(f"{value!r} is not a template name: lower-case letters, digits and _")
+        return value
+
+
+class WaitlistPolicy(_Model):
+    enabled: bool = True
+    horizon_days: int = Field(default=7, ge=1, le=60,
+                              description="a freed slot this close is offered to the waitlist")
+    hold_minutes: int = Field(default=30, ge=5, le=24 * 60,
+                              description="how long one patient's offer holds the slot")
+    text: str = Field(
+        default="Olá{first_name_sep}! Vagou um horário de {service} com {professional} em "
+                "{weekday} {date} às {time}. Quer ficar com ele? Responda sim ou não.",
+        min_length=1)
+    meta_template: MetaTemplate | None = Field(
+        default=None, description="sent outside the 24-hour window; without it, such a patient "
+                                  "is skipped")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _check_placeholders(value)
+
+
+class ProactiveLimits(_Model):
+    per_minute: int = Field(default=30, ge=1, le=10_000)
+    per_hour: int = Field(default=600, ge=1, le=100_000)
+
+
+class Reminders(_Model):
+    """When and how atende writes first about an appointment (reminders, booking confirmation)."""
+
+    enabled: bool = True
+    offsets_hours: list[float] = Field(default_factory=lambda: [48.0, 12.0], max_length=5,
+                                       description="hours before the appointment")
+    booking_confirmation: bool = Field(default=True,
+                                       description="a message right after a booking")
+    quiet_hours: QuietHours | None = Field(
+        default_factory=lambda: QuietHours.model_validate("20:00-08:00"))
+    min_lead_minutes: int = Field(
+        default=120, ge=0, le=7 * 24 * 60,
+        description="a reminder moved out of quiet hours still goes if at least this long "
+                    "before the appointment; otherwise it is skipped")
+    text: str = Field(
+        default="Olá{first_name_sep}! Lembrete da sua consulta de {service} com {professional} "
+                "{weekday}, {date}, às {time}, na {clinic}.",
+        min_length=1, description=f'Z-API and console text; "{REPLY_HINT}" is added after it')
+    confirmation_text: str = Field(
+        default="Consulta marcada: {service} com {professional} {weekday}, {date}, às {time}, "
+                "na {clinic}. Se precisar, é só responder aqui.", min_length=1)
+    meta_template: MetaTemplate = Field(
+        default_factory=lambda: MetaTemplate(name="lembrete_consulta"))
+    waitlist: WaitlistPolicy = Field(default_factory=WaitlistPolicy)
+    limits: ProactiveLimits = Field(default_factory=ProactiveLimits)
+
+    @field_validator("offsets_hours")
+    @classmethod
+    def _offsets(cls, value: list[float]) -> list[float]:
+        for hours in value:
+            if not 0 < hours <= 14 * 24:
+                raise ValueError(f"{hours:g} is not between 0 and 336 hours")
+        if len(set(value)) != len(value):
+            raise ValueError("the same offset is listed twice")
+        return sorted(value, reverse=True)
+
+    @field_validator("text", "confirmation_text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _check_placeholders(value)
+
+
 class Tenant(_Model):
     """One clinic. Loaded from `tenants/<id>.yaml`; the file stem must equal `id`."""
 
@@ -247,6 +388,7 @@ class Tenant(_Model):
     model: ModelSettings = Field(default_factory=ModelSettings)
     prompt: PromptSettings = Field(default_factory=PromptSettings)
     channels: Channels = Field(default_factory=Channels)
+    reminders: Reminders = Field(default_factory=Reminders)
     payment_methods: list[str] = Field(default_factory=list)
     notes: str = Field(default="", description="free text the agent may tell patients")
     retention_days: int = Field(

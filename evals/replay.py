@@ -261,9 +261,10 @@ def prompt_from_dir(folder: Path) -> PromptRenderer:
     from atende.prompts.values import turn_values
 
     def render(tenant: Tenant, patient: Patient, appointments: list[dict[str, Any]],
-               now: datetime) -> tuple[str, str]:
+               now: datetime, proactive: dict[str, Any] | None = None) -> tuple[str, str]:
         prompt = load_prompt(tenant, base_dir=folder)
-        return prompt.render(turn_values(tenant, patient, appointments, now)), prompt.version
+        return (prompt.render(turn_values(tenant, patient, appointments, now, proactive)),
+                prompt.version)
 
     return render
 

@@ -210,7 +210,8 @@ def prompt_version(tenant: Tenant) -> str:
 
 
 def render_system_prompt(tenant: Tenant, patient: Patient, appointments: list[dict[str, Any]],
-                         now: datetime) -> tuple[str, str]:
+                         now: datetime, proactive: dict[str, Any] | None = None
+                         ) -> tuple[str, str]:
     """The system prompt of one turn and its version (a hash of the tenant's templates)."""
     prompt = load_prompt(tenant)
-    return prompt.render(turn_values(tenant, patient, appointments, now)), prompt.version
+    return prompt.render(turn_values(tenant, patient, appointments, now, proactive)), prompt.version

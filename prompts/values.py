@@ -13,7 +13,7 @@ STATIC_NAMES = frozenset({"tenant", "hours", "holidays", "pro_services", "servic
                           "notice_book", "notice_cancel"})
 # Change every turn: only sections numbered 90 and up may use them, so the text before them
 # is a stable prefix that providers' prompt caching can reuse.
-PER_TURN_NAMES = frozenset({"now", "now_text", "patient", "appointments"})
+PER_TURN_NAMES = frozenset({"now", "now_text", "patient", "appointments", "proactive"})
 ALL_NAMES = STATIC_NAMES | PER_TURN_NAMES
 
 _DAYS_PT = dict(zip(WEEKDAYS, ("seg", "ter", "qua", "qui", "sex", "sáb", "dom"), strict=True))
@@ -55,8 +55,10 @@ def static_values(tenant: Tenant, today: date) -> dict[str, Any]:
 
 
 def turn_values(tenant: Tenant, patient: Patient, appointments: list[dict[str, Any]],
-                now: datetime) -> dict[str, Any]:
-    """Every variable of one turn: the clinic's, then "now", the patient and their appointments."""
+                now: datetime, proactive: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every variable of one turn: the clinic's, then "now", the patient and their appointments,
+    and what atende sent them first (`tools/proactive.facts`: the reminder being answered, a
+    waitlist offer)."""
     local = now.astimezone(tenant.tz)
     return {
         **static_values(tenant, local.date()),
@@ -64,6 +66,7 @@ def turn_values(tenant: Tenant, patient: Patient, appointments: list[dict[str, A
         "now_text": f"{_WEEKDAY_LONG[local.weekday()]}, {local:%d/%m/%Y %H:%M}",
         "patient": patient,
         "appointments": appointments,
+        "proactive": proactive or {},
     }
 
 
@@ -87,5 +90,8 @@ def sample_turns(tenant: Tenant, now: datetime) -> tuple[dict[str, Any], dict[st
     known = Patient(tenant.id, "+5511999990000", name="Maria Aparecida dos Santos",
                     stage="scheduled", source="console", interest=service.name,
                     notes="prefere horários pela manhã")
-    return (turn_values(tenant, known, appointments, now),
+    offer = {"offer_id": "exemplo", "service": service.name, "professional": pro.name,
+             "label": appointments[0]["label"], "expires": f"{local:%H:%M}"}
+    return (turn_values(tenant, known, appointments, now,
+                        {"reminder": appointments[0], "offer": offer}),
             turn_values(tenant, Patient(tenant.id, "+5511999990001"), [], now))

@@ -12,6 +12,7 @@ from typing import Any
 
 from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.store import Appointment, NewAppointment
+from atende.reminders.plan import plan
 from atende.tenant import WEEKDAYS, Tenant, fold
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.choices import Choice
@@ -254,7 +255,7 @@ async def book(scope: Scope, slot_id: str) -> dict[str, Any]:
         tenant_id=scope.tenant.id, professional_id=slot.professional_id,
         service_id=slot.service_id, patient_phone=scope.patient_phone,
         start=slot.start, end=slot.end, created_by_turn=scope.turn_id,
-    ))
+    ), reminders=plan(scope.tenant, slot.start, scope.now))  # in the booking's transaction
     patient = await scope.store.get_patient(scope.tenant.id, scope.patient_phone)
     if patient is None or patient.stage in _STAGES_BEFORE_SCHEDULED:
         await scope.store.update_patient(scope.tenant.id, scope.patient_phone, stage="scheduled")
@@ -271,12 +272,25 @@ async def _own_active(scope: Scope, appointment_id: str) -> Appointment:
 
 
 async def cancel(scope: Scope, appointment_id: str) -> dict[str, Any]:
+    from atende.reminders import waitlist
+    from atende.tools.proactive import reminded_appointment
+
     appt = await _own_active(scope, appointment_id)
-    check_cancellable(scope.tenant, appt.start, now=scope.now)
+    late = None
+    try:
+        check_cancellable(scope.tenant, appt.start, now=scope.now)
+    except PolicyViolation:
+        # answering the reminder we sent is the easy way out we offered: accepted, marked late
+        if appt.start <= scope.now or await reminded_appointment(scope) != appt.id:
+            raise
+        late = "late: answered a reminder inside the cancellation notice"
     done = await scope.store.cancel_appointment(
-        scope.tenant.id, appt.id, patient_phone=scope.patient_phone, turn_id=scope.turn_id
+        scope.tenant.id, appt.id, patient_phone=scope.patient_phone, turn_id=scope.turn_id,
+        reason=late,
     )
-    return {"ok": True, "action": "cancelled", "appointment": appointment_view(done, scope.tenant)}
+    offered = await waitlist.slot_freed(scope.store, scope.tenant, done, scope.now)
+    return {"ok": True, "action": "cancelled", "appointment": appointment_view(done, scope.tenant),
+            **({"late": True} if late else {}), **({"slot_offered": True} if offered else {})}
 
 
 async def reschedule(scope: Scope, appointment_id: str, slot_id: str) -> dict[str, Any]:
@@ -292,8 +306,12 @@ async def reschedule(scope: Scope, appointment_id: str, slot_id: str) -> dict[st
     moved = await scope.store.reschedule_appointment(
         scope.tenant.id, appt.id, patient_phone=scope.patient_phone,
         professional_id=slot.professional_id, start=slot.start, end=slot.end,
-        turn_id=scope.turn_id,
+        turn_id=scope.turn_id, reminders=plan(scope.tenant, slot.start, scope.now,
+                                              confirmation=False),
     )
+    from atende.reminders import waitlist
+
+    await waitlist.slot_freed(scope.store, scope.tenant, appt, scope.now)  # the old time is free
     return {
         "ok": True,
         "action": "rescheduled",

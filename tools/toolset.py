@@ -16,7 +16,7 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 
 from atende.errors import DomainError
-from atende.tools import booking, info, leads
+from atende.tools import booking, info, leads, proactive
 from atende.tools.scope import Scope
 
 ToolResult = tuple[str, dict[str, Any]]
@@ -163,6 +163,54 @@ async def request_human(reason: str, runtime: ToolRuntime[Any, Any]) -> ToolResu
     return await _run(runtime, lambda s: leads.request_human(s, reason))
 
 
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def confirm_appointment(appointment_id: str, runtime: ToolRuntime[Any, Any]) -> ToolResult:
+    """Confirma a presença do paciente numa consulta dele (resposta a um lembrete).
+
+    Use quando o paciente confirmar que vai (ex.: "1", "sim", "confirmo", "pode confirmar",
+    "ok, vou", "👍" ou o botão Confirmar) respondendo ao lembrete da consulta.
+
+    Args:
+        appointment_id: o `id` da consulta do lembrete (veja o contexto) ou de
+            `list_my_appointments`.
+    """
+    return await _run(runtime, lambda s: proactive.confirm(s, appointment_id))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def join_waitlist(service: str, runtime: ToolRuntime[Any, Any],
+                        professional: str | None = None, period: str | None = None
+                        ) -> ToolResult:
+    """Coloca o paciente na lista de espera de um serviço: se vagar um horário, ele é avisado.
+
+    Use quando o paciente quiser um horário antes dos oferecidos, ou pedir para ser avisado
+    se vagar.
+
+    Args:
+        service: o serviço (ex.: "limpeza").
+        professional: o profissional, se o paciente pediu um.
+        period: "manha", "tarde" ou "noite", se o paciente pediu um período.
+    """
+    return await _run(runtime, lambda s: proactive.join_waitlist(s, service, professional, period))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def answer_waitlist_offer(accept: bool, runtime: ToolRuntime[Any, Any]) -> ToolResult:
+    """Responde à oferta de horário da lista de espera (veja o contexto): marca se aceitar.
+
+    Args:
+        accept: true se o paciente quer o horário oferecido ("sim", "quero"); false se não.
+    """
+    return await _run(runtime, lambda s: proactive.answer_offer(s, accept))
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+async def stop_messages(runtime: ToolRuntime[Any, Any]) -> ToolResult:
+    """Para de enviar lembretes e avisos a este paciente (ele pediu: "parar", "não quero mais
+    receber"). Ele ainda pode escrever e ser atendido."""
+    return await _run(runtime, proactive.stop_messages)
+
+
 TOOLS: list[BaseTool] = [
     check_availability,
     book_appointment,
@@ -173,5 +221,9 @@ TOOLS: list[BaseTool] = [
     list_promotions,
     update_lead,
     request_human,
+    confirm_appointment,
+    join_waitlist,
+    answer_waitlist_offer,
+    stop_messages,
 ]
-WRITE_ACTIONS = {"booked", "cancelled", "rescheduled"}
+WRITE_ACTIONS = {"booked", "cancelled", "rescheduled", "confirmed"}

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import httpx
     from fastapi import APIRouter
 
+    from atende.reminders.notice import Notice
     from atende.server.inbound import MediaRef
     from atende.server.media import DownloadedMedia, MediaFetcher
     from atende.server.senders import Sender, SendResult
@@ -68,6 +69,13 @@ class Channel(Protocol[AccountT, SenderT]):
                          choices: Sequence[Choice] = ()) -> SendResult:
         """One bubble of the agent's reply, and the options it offers (as data), shown as this
         channel shows them best (Meta: a list the patient taps; Z-API: numbered lines)."""
+        ...
+
+    async def send_notice(self, sender: SenderT, to_phone: str, notice: Notice, *,
+                          window_open: bool) -> SendResult:
+        """A message atende writes first (a reminder, a slot offer), as this channel can: Meta
+        inside the 24-hour window with tappable buttons, outside it as the approved template
+        (`SendError` code "no_template" when the clinic configured none); Z-API as text."""
         ...
 
 

@@ -80,6 +80,45 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
                      r"(?:atendimento|servico|experiencia) (?:muito )?"
                      r"(?:ruim|horrivel|terrivel|pessimo)"),
 }
+# Proactive messages: a patient who wants none, and one who wants to hear of a freed slot.
+INTENT_PATTERNS["stop"] = _rx(r"parar?", "pare", r"para de (?:mandar|enviar)",
+                              r"nao quero (?:mais )?receber", r"(?:sair|remover?) da lista",
+                              r"nao (?:me )?(?:mande|mandem|envie|enviem) mais", r"descadastr\w*")
+INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
+                                  r"(?:me )?avis\w* (?:se|quando) (?:vagar|abrir|surgir|liberar)",
+                                  r"se (?:vagar|abrir|surgir|liberar) (?:algum|um|uma)? ?"
+                                  r"(?:horario|vaga)", r"(?:horario|vaga) (?:mais cedo|antes)",
+                                  r"tem (?:algo|alguma coisa|horario) antes")
+
+# Answers to a reminder ("Responda 1 para confirmar, 2 para remarcar ou 0 para cancelar"),
+# matched on the whole short message so "1" inside a sentence is not taken for one.
+_REMINDER_ANSWERS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("confirm", re.compile(r"^(?:1|um|sim|s|confirm\w*|pode confirmar|ok|okay|ok vou|vou sim|vou|"
+                           r"estarei (?:ai|la)|estarei|sim vou|sim confirmo|confirmado|certo|"
+                           r"combinado|beleza|blz|positivo)(?: (?:sim|obrigad[oa]|vou|estarei"
+                           r"(?: ai| la)?|confirmo|pode confirmar))*$")),
+    ("cancel", re.compile(r"^(?:0|zero|cancel\w*|nao vou poder(?: ir)?|nao vou|nao posso(?: ir)?|"
+                          r"nao vou conseguir(?: ir)?|pode cancelar|quero cancelar|desmarc\w*)"
+                          r"(?: (?:ir|comparecer|mais|infelizmente|por favor|pf|a consulta))*$")),
+    ("reschedule", re.compile(r"^(?:2|dois|remarc\w*|reagend\w*|outro dia|outro horario|"
+                              r"quero remarcar|pode remarcar|mudar (?:o )?(?:dia|horario))"
+                              r"(?: (?:por favor|pf|pra outro dia|para outro dia))*$")),
+)
+_THUMBS_UP = re.compile(r"^\s*(?:👍|👍🏻|👍🏼|👍🏽|👍🏾|👍🏿|✅|👌)+\s*$")
+
+
+def reminder_answer(raw: str) -> str | None:
+    """"confirm", "cancel" or "reschedule" when a short message answers a reminder (its 1 / 0 /
+    2, its buttons' titles, or the usual words), else None."""
+    if _THUMBS_UP.match(raw):
+        return "confirm"
+    w = words(clean_text(raw))
+    for answer, pattern in _REMINDER_ANSWERS:
+        if pattern.match(w):
+            return answer
+    return None
+
+
 # Urgency, a clinical question or a complaint go to the clinic's team, in this order of
 # precedence, ahead of any booking words in the same message: intent -> reason for the team.
 CARE = {"urgent": "urgência: paciente com dor ou sintoma agudo",

@@ -24,7 +24,14 @@ from pydantic import field_validator
 from atende.agent import guard as truth
 from atende.agent.models.offline import replies as say
 from atende.agent.models.offline.dates import keep_day, split_when
-from atende.agent.models.offline.intents import CARE, Reading, pick_option, read, split_cancel_and_book
+from atende.agent.models.offline.intents import (
+    CARE,
+    Reading,
+    pick_option,
+    read,
+    reminder_answer,
+    split_cancel_and_book,
+)
 from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.tenant import Professional, Tenant
 from atende.tools.catalog import find_professional
@@ -67,6 +74,25 @@ def _text(message: BaseMessage) -> str:
     return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
 
 
+# What the turn's prompt says atende sent first (prompts/base/95-patient.j2), read back here
+# as an LLM reads it.
+_REMINDER_LINE = re.compile(r"Lembrete enviado sobre a consulta de (?P<service>.+?) em "
+                            r"(?P<label>.+?) \(id (?P<id>[^,\s]+), início (?P<start>[^)\s]+)\)")
+_OFFER_LINE = re.compile(r"Horário da lista de espera reservado para o paciente: .+? \(oferta "
+                         r"(?P<offer_id>[^,\s]+),")
+
+
+def read_proactive(system: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    m = _REMINDER_LINE.search(system)
+    if m:
+        out["reminder"] = m.groupdict()
+    m = _OFFER_LINE.search(system)
+    if m:
+        out["offer"] = m.groupdict()
+    return out
+
+
 def _starts(items: list[dict[str, Any]]) -> list[datetime]:
     return [datetime.fromisoformat(i["start"]) for i in items]
 
@@ -105,10 +131,13 @@ class _Policy:
         self.tenant = tenant
         self.now = now
         self.today = now.astimezone(tenant.tz).date()
+        self.proactive: dict[str, Any] = {}
 
     # -- entry ---------------------------------------------------------------------------------
 
     def respond(self, messages: list[BaseMessage]) -> AIMessage:
+        self.proactive = read_proactive(" ".join(_text(m) for m in messages
+                                                 if isinstance(m, SystemMessage)))
         convo = [m for m in messages if not isinstance(m, SystemMessage)]
         last_ai = next((m for m in reversed(convo) if isinstance(m, AIMessage)), None)
         offline = last_ai.response_metadata.get("offline") if last_ai is not None else None
@@ -188,13 +217,44 @@ class _Policy:
             reason = ("paciente pediu atendente" if r.has("human")
                       else memo.pending.get("reason") or "o assistente não entendeu o paciente")
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
-        step = self._answer(r, memo) or self._new_intent(r, memo)
+        step = (self._proactive(text, r, memo) or self._answer(r, memo)
+                or self._new_intent(r, memo))
         if lead:
             step.calls = [*lead, *step.calls]
             if not step.calls[1:] and step.text:
                 step.pending = {**step.pending, "say": step.text}
                 step.text = ""
         return step
+
+    def _proactive(self, text: str, r: Reading, memo: Memo) -> Step | None:
+        """Answers to what atende wrote first (the context names it): a waitlist offer's "sim"
+        or "não", a reminder's 1 / 2 / 0; "parar"; joining the waitlist."""
+        if r.has("stop") and not r.has("book", "cancel", "reschedule"):
+            return Step("stop", calls=[("stop_messages", {})])
+        mid_flow = memo.awaiting in ("slot_choice", "cancel_confirm", "cancel_pick",
+                                     "reschedule_pick", "service")
+        offer = self.proactive.get("offer")
+        if offer and not mid_flow and (r.yes or r.no) and not r.has(*_NEW_FLOW):
+            return Step("waitlist", calls=[("answer_waitlist_offer", {"accept": r.yes})])
+        appt = self.proactive.get("reminder")
+        answer = reminder_answer(text) if appt and not mid_flow else None
+        if answer == "confirm":
+            return Step("confirm", calls=[("confirm_appointment", {"appointment_id": appt["id"]})])
+        if answer == "cancel":
+            return Step("cancel", calls=[("cancel_appointment", {"appointment_id": appt["id"]})],
+                        pending={"appointment": appt})
+        if answer == "reschedule":
+            step = availability_step("reschedule", appt["service"], r.when, None, appointment=appt)
+            step.pending["say_before"] = f"Vamos remarcar: {say.appointment_line(appt)}."
+            return step
+        if r.has("waitlist"):
+            service = (r.service.name if r.service else memo.pending.get("service"))
+            if service:
+                args: dict[str, Any] = {"service": service}
+                if r.professional:
+                    args["professional"] = r.professional.name
+                return Step("waitlist", calls=[("join_waitlist", args)])
+        return None
 
     def _answer(self, r: Reading, memo: Memo) -> Step | None:
         """The patient answering what the last reply asked; None if they moved on."""

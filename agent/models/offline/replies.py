@@ -144,6 +144,12 @@ def booked(artifact: dict[str, Any]) -> str:
             " Se precisar remarcar ou cancelar, é só me chamar.")
 
 
+def confirmed(artifact: dict[str, Any]) -> str:
+    a = artifact["appointment"]
+    return (f"Presença confirmada! ✅\n{a['service']} em {a['label']} com {a['professional']}."
+            " Até lá!")
+
+
 def rescheduled(artifact: dict[str, Any]) -> str:
     a = artifact["appointment"]
     text = f"Pronto, remarcado! ✅\n{a['service']} agora em {a['label']} com {a['professional']}."
@@ -157,6 +163,8 @@ def cancelled(artifact: dict[str, Any], *, more: bool = False) -> str:
     """The cancel done; `more` when the reply goes on to a booking asked in the same message."""
     a = artifact["appointment"]
     done = f"Pronto, cancelado: {a['service']} em {a['label']}."
+    if artifact.get("late"):
+        done += " Obrigado por avisar."
     return done if more else f"{done} Se quiser marcar outro horário, é só me chamar."
 
 
@@ -352,6 +360,23 @@ def after_tools(tenant: Tenant, now: datetime, results: list[tuple[str, dict[str
                 return chained
         elif name == "request_human":
             parts.append(art.get("message") or tenant.handoff.message)
+            step.awaiting, step.pending = None, {}
+        elif name == "confirm_appointment":
+            parts.append(confirmed(art) if ok else failed(art, "Se preferir, chamo alguém da equipe."))
+            step.awaiting, step.pending = None, {}
+        elif name == "answer_waitlist_offer":
+            if ok and art.get("action") == "booked":
+                parts.append(booked(art))
+            elif ok:
+                parts.append(art.get("message") or "Tudo bem.")
+            else:
+                parts.append(failed(art, "Quer que eu veja outros horários?"))
+                step.awaiting = "book_offer"
+            step.pending = {}
+            if ok:
+                step.awaiting = None
+        elif name in ("stop_messages", "join_waitlist"):
+            parts.append(art.get("message") if ok else failed(art, ""))
             step.awaiting, step.pending = None, {}
     if say_before:
         parts.insert(0, say_before)

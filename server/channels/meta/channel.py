@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import APIRouter
@@ -14,10 +15,13 @@ from atende.server.channels.meta.sender import MetaSender
 from atende.server.channels.meta.window import window_open
 from atende.server.inbound import MediaRef
 from atende.server.media import DownloadedMedia, MediaFetcher
-from atende.server.senders import SendResult
+from atende.server.senders import SendError, SendResult
 from atende.settings import Settings
 from atende.tenant import Tenant
 from atende.tools.choices import Choice
+
+if TYPE_CHECKING:
+    from atende.reminders.notice import Notice
 
 OUTSIDE_WINDOW = Refusal(
     outcome="outside_window",
@@ -77,3 +81,13 @@ class MetaChannel:
     async def send_reply(self, sender: MetaSender, to_phone: str, text: str,
                          choices: Sequence[Choice] = ()) -> SendResult:
         return await sender.send_text(to_phone, text, choices=choices)  # a list to tap
+
+    async def send_notice(self, sender: MetaSender, to_phone: str, notice: Notice, *,
+                          window_open: bool) -> SendResult:
+        if window_open:  # buttons to tap (numbered text when they do not fit)
+            return await sender.send_text(to_phone, notice.body if notice.buttons else notice.text,
+                                          choices=notice.buttons)
+        if notice.template is None:
+            raise SendError("outside the 24-hour window and no template is configured for "
+                            f"{notice.kind}", retryable=False, code="no_template")
+        return await sender.send_template(to_phone, notice.template)

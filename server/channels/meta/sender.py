@@ -9,7 +9,7 @@ the code, not the HTTP status or the title, says whether to retry.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -27,6 +27,9 @@ from atende.server.senders import (
     transient_status,
 )
 from atende.tools.choices import Choice, numbered
+
+if TYPE_CHECKING:
+    from atende.reminders.notice import TemplateCall
 
 # Meta error codes worth retrying with backoff, whatever the HTTP status.
 RETRYABLE_CODES = frozenset({
@@ -48,8 +51,23 @@ PERMANENT_CODES = frozenset({
     "131048",  # spam rate limit (number quality), not a burst
     "131049",  # per-user marketing limit
     "131051",  # unsupported message type
-    "132001",  # template does not exist
+    "100",     # invalid parameter (e.g. an empty template parameter)
+    "132000",  # template parameter count mismatch
+    "132001",  # template does not exist (in that language, on this account)
+    "132005",  # translated template text too long
+    "132007",  # template format character policy violated
+    "132012",  # template parameter format mismatch
+    "132015",  # template paused (low quality)
+    "132016",  # template disabled
 })  # fmt: skip
+# What a failed template send means for the clinic (a reminder's reason, /health).
+TEMPLATE_PROBLEMS = {
+    "100": "template_parameters", "132000": "template_parameters",
+    "132012": "template_parameters", "132005": "template_parameters",
+    "132007": "template_parameters", "132001": "template_missing",
+    "132015": "template_paused", "132016": "template_paused",
+    "131047": "outside_window",
+}  # fmt: skip
 
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
@@ -146,19 +164,26 @@ class MetaSender:
         else:  # no choices, or more (or longer) than Meta's buttons and lists take
             message["type"] = "text"
             message["text"] = {"preview_url": False, "body": numbered(text, choices)}
-        data = await self._post(message, action="send")
-        messages = data.get("messages") if isinstance(data, dict) else None
-        first = messages[0] if isinstance(messages, list) and messages else None
-        wamid = first.get("id") if isinstance(first, dict) else None
-        if not isinstance(wamid, str) or not wamid:
-            # Accepted but unidentifiable: resending could deliver it twice.
-            raise SendError(
-                "Meta accepted the message but returned no message id",
-                retryable=False,
-                code="no_message_id",
-                status=200,
-            )
-        return SendResult(provider_message_id=wamid)
+        return _message_id(await self._post(message, action="send"))
+
+    async def send_template(self, to_phone: str, call: TemplateCall) -> SendResult:
+        """An approved template with its body parameters and quick-reply payloads: the only
+        message that reaches a patient outside the 24-hour window."""
+        components: list[dict[str, Any]] = []
+        if call.body:
+            components.append({"type": "body", "parameters": [
+                {"type": "text", "text": value} for value in call.body]})
+        components.extend(
+            {"type": "button", "sub_type": "quick_reply", "index": index,
+             "parameters": [{"type": "payload", "payload": value}]}
+            for index, value in enumerate(call.buttons))
+        message = {
+            "messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": e164_digits(to_phone), "type": "template",
+            "template": {"name": call.name, "language": {"code": call.language},
+                         "components": components},
+        }
+        return _message_id(await self._post(message, action="template send"))
 
     async def mark_read(self, wamid: str) -> None:
         """Mark an inbound message (and the ones before it) as read: the patient sees blue ticks."""
@@ -168,38 +193,60 @@ class MetaSender:
         )
 
     async def _post(self, body: dict[str, Any], *, action: str) -> Any:
-        secrets = (self._access_token,)
-        try:
-            response = await self._http.post(
-                self._url, json=body, headers={"Authorization": f"Bearer {self._access_token}"}
-            )
-        except REQUEST_ERRORS as exc:
-            raise request_failed(exc, action=f"Meta {action}", secrets=secrets) from None
-        data = json_body(response)
-        if response.is_success:
-            return data
-        error = data.get("error") if isinstance(data, dict) else None
-        if not isinstance(error, dict):  # an HTML page from a proxy or load balancer
-            raise SendError(
-                f"Meta {action} failed: HTTP {response.status_code}",
-                retryable=transient_status(response.status_code),
-                status=response.status_code,
-                retry_after=retry_after_seconds(response.headers.get("retry-after")),
-            )
-        code = str(error["code"]) if error.get("code") is not None else None
-        details = (
-            error.get("error_data", {}).get("details") if isinstance(error.get("error_data"), dict) else None
-        )
-        parts = [
-            f"Meta {action} failed: HTTP {response.status_code}, code {code}",
-            str(error.get("message") or ""),
-            str(details or ""),
-            f"fbtrace_id {error['fbtrace_id']}" if error.get("fbtrace_id") else "",
-        ]
+        return await graph_call(self._http, "POST", self._url, self._access_token, action=action,
+                                json=body)
+
+
+async def graph_call(http: httpx.AsyncClient, method: str, url: str, access_token: str, *,
+                     action: str, **kwargs: Any) -> Any:
+    """One Graph API call with the Bearer token; the JSON answer, or `SendError` with Meta's
+    code (the token never appears in it)."""
+    secrets = (access_token,)
+    try:
+        response = await http.request(
+            method, url, headers={"Authorization": f"Bearer {access_token}"}, **kwargs)
+    except REQUEST_ERRORS as exc:
+        raise request_failed(exc, action=f"Meta {action}", secrets=secrets) from None
+    data = json_body(response)
+    if response.is_success:
+        return data
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):  # an HTML page from a proxy or load balancer
         raise SendError(
-            redact(" — ".join(part for part in parts if part), secrets),
-            retryable=classify(response.status_code, code),
-            code=code,
+            f"Meta {action} failed: HTTP {response.status_code}",
+            retryable=transient_status(response.status_code),
             status=response.status_code,
             retry_after=retry_after_seconds(response.headers.get("retry-after")),
         )
+    code = str(error["code"]) if error.get("code") is not None else None
+    details = (
+        error.get("error_data", {}).get("details") if isinstance(error.get("error_data"), dict) else None
+    )
+    parts = [
+        f"Meta {action} failed: HTTP {response.status_code}, code {code}",
+        str(error.get("message") or ""),
+        str(details or ""),
+        f"fbtrace_id {error['fbtrace_id']}" if error.get("fbtrace_id") else "",
+    ]
+    raise SendError(
+        redact(" — ".join(part for part in parts if part), secrets),
+        retryable=classify(response.status_code, code),
+        code=code,
+        status=response.status_code,
+        retry_after=retry_after_seconds(response.headers.get("retry-after")),
+    )
+
+
+def _message_id(data: Any) -> SendResult:
+    messages = data.get("messages") if isinstance(data, dict) else None
+    first = messages[0] if isinstance(messages, list) and messages else None
+    wamid = first.get("id") if isinstance(first, dict) else None
+    if not isinstance(wamid, str) or not wamid:
+        # Accepted but unidentifiable: resending could deliver it twice.
+        raise SendError(
+            "Meta accepted the message but returned no message id",
+            retryable=False,
+            code="no_message_id",
+            status=200,
+        )
+    return SendResult(provider_message_id=wamid)

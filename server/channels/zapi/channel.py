@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import APIRouter
@@ -17,6 +18,9 @@ from atende.server.senders import SendResult
 from atende.settings import Settings
 from atende.tenant import Tenant
 from atende.tools.choices import Choice
+
+if TYPE_CHECKING:
+    from atende.reminders.notice import Notice
 
 
 @dataclass(frozen=True, repr=False)
@@ -64,3 +68,7 @@ class ZapiChannel:
     async def send_reply(self, sender: ZapiSender, to_phone: str, text: str,
                          choices: Sequence[Choice] = ()) -> SendResult:
         return await sender.send_text(to_phone, text, choices=choices)  # numbered lines
+
+    async def send_notice(self, sender: ZapiSender, to_phone: str, notice: Notice, *,
+                          window_open: bool) -> SendResult:
+        return await sender.send_text(to_phone, notice.text)  # "Responda 1 ..., 0 ..." in it

@@ -1,0 +1,202 @@
+"""The reminder tick: every due reminder is decided once (sent, deferred, skipped, cancelled) and
+the ones that go are handed to the outbox in the same transaction that marks them queued, so any
+number of ticks (threads, processes, machines) hand each reminder over exactly once.
+
+`atende serve` on SQLite runs `ReminderLoop` beside the outbox; on Postgres a procrastinate
+periodic task runs `ReminderRunner.tick` (`server/queue.py`); `atende reminders run` runs one
+tick by hand. The outbox then sends it like any reply (retries, dead letters, Meta's window:
+a template outside it), and settles the reminder (`settle_sent`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from atende.clock import Clock
+from atende.errors import ConfigError
+from atende.reminders import notice as notices
+from atende.reminders import waitlist
+from atende.reminders.plan import CONFIRMATION, when_to_send
+
+if TYPE_CHECKING:
+    from atende.memory.reminders import Reminder
+    from atende.memory.store import Store
+    from atende.tenant import Tenant, TenantRegistry
+
+log = structlog.get_logger(__name__)
+
+PAUSED = "proactive_paused"  # clinic flag: Meta's quality or account warnings stop proactive sends
+TEMPLATE_FAILING = "template_failing:"  # clinic flag prefix, one per failing template name
+
+
+@dataclass
+class TickReport:
+    queued: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    held: int = 0  # left pending: the clinic is paused or over its sending limits
+    offers: int = 0
+    expired: int = 0
+    by_tenant: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "by_tenant"}
+
+
+def channel_for(tenant: Tenant) -> str:
+    """The channel a clinic writes first on when the patient has no conversation yet."""
+    if tenant.channels.meta is not None:
+        return "meta"
+    if tenant.channels.zapi is not None:
+        return "zapi"
+    return "console"
+
+
+class ReminderRunner:
+    def __init__(self, store: Store, tenants: TenantRegistry, *, clock: Clock,
+                 metrics: Any = None, on_outbox: Callable[[], None] | None = None,
+                 batch: int = 500) -> None:
+        self.store = store
+        self.tenants = tenants
+        self.clock = clock
+        self.metrics = metrics
+        self.on_outbox = on_outbox
+        self.batch = batch
+
+    async def tick(self, tenant_id: str | None = None) -> TickReport:
+        """Decide every reminder due now (of one clinic, or all), then the waitlist's holds."""
+        now = self.clock.now()
+        report = TickReport()
+        budgets: dict[str, int] = {}
+        while True:
+            due = await self.store.reminders_due(now, tenant_id=tenant_id, limit=self.batch)
+            progressed = 0
+            for reminder in due:
+                before = report.held
+                await self._one(reminder, now, report, budgets)
+                progressed += report.held == before
+            if len(due) < self.batch or not progressed:
+                break
+        for tenant in self._tenants(tenant_id):
+            offered, expired = await waitlist.expire_holds(self.store, tenant, now)
+            report.offers += offered
+            report.expired += expired
+        if (report.queued or report.offers) and self.on_outbox is not None:
+            self.on_outbox()
+        if any((report.queued, report.skipped, report.cancelled, report.offers, report.expired)):
+            log.info("reminders_tick", **report.as_dict())
+        return report
+
+    def _tenants(self, tenant_id: str | None) -> list[Tenant]:
+        if tenant_id is not None:
+            return [self.tenants.get(tenant_id)]
+        return list(self.tenants)
+
+    async def _one(self, reminder: Reminder, now: datetime, report: TickReport,
+                   budgets: dict[str, int]) -> None:
+        store = self.store
+        try:
+            tenant = self.tenants.get(reminder.tenant_id)
+        except ConfigError:
+            await self._settle(reminder, "skipped", "clinic not configured here", report)
+            return
+        appointment = await store.get_appointment(tenant.id, reminder.appointment_id)
+        if appointment is None or not appointment.active:
+            status = appointment.status if appointment else "gone"
+            await self._settle(reminder, "cancelled", f"appointment {status}", report)
+            return
+        if reminder.kind != CONFIRMATION:
+            if appointment.start <= now:
+                await self._settle(reminder, "skipped", "the appointment already started", report)
+                return
+            send_at, reason = when_to_send(tenant.reminders, tenant, now, appointment.start)
+            if send_at is None:
+                await self._settle(reminder, "skipped", reason, report)
+                return
+            if send_at > now:  # a late tick landed in quiet hours
+                await store.reminder_defer(reminder.id, send_at)
+                report.deferred += 1
+                return
+        patient = await store.get_patient(tenant.id, appointment.patient_phone)
+        if patient is not None and patient.proactive_opt_out:
+            await self._settle(reminder, "skipped", "the patient asked for no more messages",
+                               report)
+            return
+        if not await self._may_send(tenant, now, budgets):
+            report.held += 1
+            return
+        conversation = await store.find_conversation(tenant.id, appointment.patient_phone)
+        if conversation is None:
+            conversation = await store.get_or_create_conversation(
+                tenant.id, appointment.patient_phone, channel_for(tenant))
+        name = patient.name if patient else None
+        notice = (notices.confirmation(tenant, appointment, name) if reminder.kind == CONFIRMATION
+                  else notices.reminder(tenant, appointment, name))
+        message = await store.reminder_enqueue(
+            reminder.id, conversation.id, text=notice.text,
+            meta={"notice": notice.to_dict(), "reminder_id": reminder.id,
+                  "reminder_kind": reminder.kind})
+        if message is None:  # another tick took it first
+            return
+        budgets[tenant.id] -= 1
+        report.queued += 1
+        report.by_tenant[tenant.id] = report.by_tenant.get(tenant.id, 0) + 1
+        if self.metrics is not None:
+            self.metrics.proactive.labels(tenant=tenant.id, event="queued").inc()
+
+    async def _may_send(self, tenant: Tenant, now: datetime, budgets: dict[str, int]) -> bool:
+        """Not paused, and within the clinic's per-minute and per-hour caps (counted once a
+        tick from the store, then spent locally)."""
+        if tenant.id not in budgets:
+            flags = await self.store.clinic_flags(tenant.id)
+            if PAUSED in flags:
+                budgets[tenant.id] = 0
+            else:
+                limits = tenant.reminders.limits
+                minute = await self.store.proactive_sent_since(tenant.id, now - timedelta(minutes=1))
+                hour = await self.store.proactive_sent_since(tenant.id, now - timedelta(hours=1))
+                budgets[tenant.id] = max(0, min(limits.per_minute - minute, limits.per_hour - hour))
+        return budgets[tenant.id] > 0
+
+    async def _settle(self, reminder: Reminder, status: str, reason: str | None,
+                      report: TickReport) -> None:
+        if await self.store.reminder_settle(reminder.id, status, reason=reason):  # type: ignore[arg-type]
+            if status == "cancelled":
+                report.cancelled += 1
+            else:
+                report.skipped += 1
+            if self.metrics is not None:
+                self.metrics.proactive.labels(tenant=reminder.tenant_id, event=status).inc()
+
+
+class ReminderLoop:
+    """The tick every `every` seconds inside `atende serve` (SQLite deployments)."""
+
+    def __init__(self, runner: ReminderRunner, *, every: float = 15.0) -> None:
+        self.runner = runner
+        self.every = every
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.runner.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reminders_tick_failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.every):
+                    await self._wake.wait()
