@@ -23,6 +23,7 @@ from atende.clock import Clock
 from atende.errors import ConfigError
 from atende.reminders import notice as notices
 from atende.reminders import waitlist
+from atende.reminders.outcomes import PAUSED
 from atende.reminders.plan import CONFIRMATION, when_to_send
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-PAUSED = "proactive_paused"  # clinic flag: Meta's quality or account warnings stop proactive sends
-TEMPLATE_FAILING = "template_failing:"  # clinic flag prefix, one per failing template name
 
 
 @dataclass
@@ -157,7 +156,7 @@ class ReminderRunner:
         tick from the store, then spent locally)."""
         if tenant.id not in budgets:
             flags = await self.store.clinic_flags(tenant.id)
-            if PAUSED in flags:
+            if any(key.startswith(PAUSED) for key in flags):
                 budgets[tenant.id] = 0
             else:
                 limits = tenant.reminders.limits

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from atende.reminders import outcomes
 from atende.server.inbound import Ignored, InboundMessage, Poison, StatusUpdate, WebhookEvent
 from atende.server.poison import excerpt, store_refused
 
@@ -130,8 +131,13 @@ async def _human(services: Services, msg: InboundMessage) -> str:
 async def _status(services: Services, update: StatusUpdate) -> str:
     for provider_id in update.provider_message_ids:
         error = f"{update.error_code or ''}: {update.error_message or ''}".strip(": ") or None
-        await services.atende.store.apply_status(update.tenant_id, provider_id, update.status,
-                                                 error=error)
+        changed = await services.atende.store.apply_status(update.tenant_id, provider_id,
+                                                           update.status, error=error)
+        if changed and update.status in ("delivered", "read", "failed"):
+            message = await services.atende.store.find_outbound(update.tenant_id, provider_id)
+            if message is not None:  # one of ours a reminder rode on?
+                await outcomes.delivery(services.atende.store, message, update.status, error,
+                                        metrics=services.metrics)
     return "status"
 
 

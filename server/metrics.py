@@ -24,6 +24,10 @@ WEBHOOK_OUTCOMES = frozenset({"accepted", "duplicate", "ignored", "rejected", "p
 TURN_OUTCOMES = frozenset({"replied", "handoff", "error", "superseded", "skipped"})
 SEND_OUTCOMES = frozenset({"sent", "retry", "failed", "dead", "outside_window"})
 TOKEN_DIRECTIONS = frozenset({"in", "out"})
+# what became of messages atende wrote first, and of the appointments they were about
+PROACTIVE_EVENTS = frozenset({"queued", "sent", "failed", "skipped", "cancelled", "delivered",
+                              "read", "confirmed", "patient_cancelled", "no_answer",
+                              "waitlist_offered", "waitlist_rebooked", "opted_out"})
 
 # seconds; a turn waits on the model (fallback included), an ack must beat the provider's timeout
 TURN_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0)
@@ -104,6 +108,11 @@ class Metrics:
             Histogram, "webhook_ack_seconds", "Time from webhook request to acknowledgement.",
             by_channel, buckets=ACK_BUCKETS, registry=reg,
         )  # fmt: skip
+        self.proactive = Family(
+            Counter, "proactive_messages",
+            "Reminders, confirmations and waitlist offers, and the answers to them, by tenant.",
+            {**by_tenant, "event": PROACTIVE_EVENTS}, registry=reg,
+        )  # fmt: skip
         self.inbox_pending = Gauge(
             "inbox_pending", "Inbound messages stored and not yet answered.", registry=reg
         )
@@ -124,6 +133,8 @@ class Metrics:
                 self.turns.labels(tenant=tenant, outcome=outcome)
             for direction in TOKEN_DIRECTIONS:
                 self.llm_tokens.labels(tenant=tenant, direction=direction)
+            for event in PROACTIVE_EVENTS:
+                self.proactive.labels(tenant=tenant, event=event)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this registry, and its content type."""

@@ -21,6 +21,8 @@ import structlog
 
 from atende.clock import Clock
 from atende.memory.store import Message, Store
+from atende.reminders import outcomes as proactive
+from atende.reminders.notice import Notice
 from atende.server.channels import CHANNELS
 from atende.server.channels.base import Channel
 from atende.server.metrics import Metrics
@@ -113,7 +115,10 @@ class OutboxWorker:
         if conversation is None:
             await self.store.outbox_result(message.id, status="failed", error="no conversation")
             return
-        if conversation.bot_paused(now) and not message.meta.get("handoff"):
+        notice = message.meta.get("notice")
+        # what atende writes first (a reminder) is the clinic's own message: it goes even while
+        # a person has the chat; replies of the bot do not
+        if conversation.bot_paused(now) and not message.meta.get("handoff") and not notice:
             await self._fail(message, channel, "human_takeover: a person has the conversation")
             return
         sender = self.sender_for(conversation.tenant_id, channel)
@@ -122,19 +127,30 @@ class OutboxWorker:
             await self._fail(message, channel, f"no {channel or 'channel'} credentials configured")
             return
         refusal = kind.refusal(conversation.last_inbound_at, now)  # e.g. Meta's 24-hour window
-        if refusal is not None:
+        if refusal is not None and not notice:
             self.metrics.sends.labels(channel=channel, outcome=refusal.outcome).inc()
             await self.store.outbox_result(message.id, status="failed", error=refusal.error)
+            await proactive.settled(self.store, message, "failed", refusal.error,
+                                    metrics=self.metrics)
             return
         try:
-            # the options this bubble offers travel as data; the channel shows them its way
-            result = await kind.send_reply(sender, conversation.phone, message.text or "",
-                                           choices_of(message.meta.get("choices")))
+            if notice:  # outside the window Meta gets the template, inside the buttons
+                result = await kind.send_notice(sender, conversation.phone,
+                                                Notice.from_dict(notice),
+                                                window_open=refusal is None)
+            else:
+                # the options this bubble offers travel as data; the channel shows them its way
+                result = await kind.send_reply(sender, conversation.phone, message.text or "",
+                                               choices_of(message.meta.get("choices")))
         except SendError as exc:
             await self._retry_or_fail(message, channel, exc, now)
             return
         await self.store.outbox_result(message.id, status="sent",
                                        provider_message_id=result.provider_message_id)
+        await proactive.settled(self.store, message, "sent", None,
+                                provider_message_id=result.provider_message_id,
+                                template_used=bool(notice) and refusal is not None,
+                                metrics=self.metrics)
         self.last_outcome[(conversation.tenant_id, channel)] = "sent"
         self.metrics.sends.labels(channel=channel, outcome="sent").inc()
 
@@ -151,9 +167,12 @@ class OutboxWorker:
             self.last_outcome[(conversation.tenant_id, channel)] = exc.code or "error"
         if not exc.retryable:
             await self._fail(message, channel, error)
+            await proactive.settled(self.store, message, "failed", error, problem=exc.problem,
+                                    metrics=self.metrics)
             return
         if message.attempts >= self.max_attempts:
             await self.store.outbox_result(message.id, status="dead", error=error)
+            await proactive.settled(self.store, message, "failed", error, metrics=self.metrics)
             self.metrics.sends.labels(channel=channel, outcome="dead").inc()
             log.error("send_dead_lettered", message_id=message.id, attempts=message.attempts,
                       error=error)

@@ -62,8 +62,10 @@ class SendError(InfrastructureError):
         code: str | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        problem: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.problem = problem  # what it means for the clinic ("template_paused"), when known
         self.retryable = retryable
         self.code = code or (f"http_{status}" if status is not None else type(self).code)
         self.status = status

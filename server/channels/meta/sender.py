@@ -183,7 +183,11 @@ class MetaSender:
             "template": {"name": call.name, "language": {"code": call.language},
                          "components": components},
         }
-        return _message_id(await self._post(message, action="template send"))
+        try:
+            return _message_id(await self._post(message, action="template send"))
+        except SendError as exc:
+            exc.problem = TEMPLATE_PROBLEMS.get(exc.code or "")
+            raise
 
     async def mark_read(self, wamid: str) -> None:
         """Mark an inbound message (and the ones before it) as read: the patient sees blue ticks."""

@@ -1,0 +1,60 @@
+"""What became of a proactive message once the outbox tried it (or a status webhook reported
+on it): the reminder row settles, the clinic's template health and the counters follow."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+if TYPE_CHECKING:
+    from atende.memory.store import Message, Store
+
+log = structlog.get_logger(__name__)
+
+TEMPLATE_FAILING = "template_failing:"  # clinic flag, one per failing template name
+PAUSED = "proactive_paused:"  # clinic flags: Meta's account or quality warnings stop sends
+
+
+def template_name(message: Message) -> str | None:
+    notice = message.meta.get("notice")
+    template = notice.get("template") if isinstance(notice, dict) else None
+    return template.get("name") if isinstance(template, dict) else None
+
+
+async def settled(store: Store, message: Message, status: Literal["sent", "failed"],
+                  reason: str | None, *, provider_message_id: str | None = None,
+                  problem: str | None = None, template_used: bool = False,
+                  metrics: Any = None) -> None:
+    """Settle the reminder an outbound row carried (if any) and keep the clinic's template
+    health: a template error flags the template on /health; a template that goes out clears it."""
+    reminder_id = message.meta.get("reminder_id")
+    if not reminder_id and not message.meta.get("notice"):
+        return
+    if reminder_id:
+        await store.reminder_settle(reminder_id, status, reason=reason,
+                                    provider_message_id=provider_message_id,
+                                    from_statuses=("queued",))
+    name = template_name(message)
+    if name and problem and problem != "outside_window":
+        await store.set_clinic_flag(message.tenant_id, TEMPLATE_FAILING + name,
+                                    f"{problem}: {reason or ''}"[:500])
+        log.warning("template_failing", tenant=message.tenant_id, template=name, problem=problem)
+    elif name and status == "sent" and template_used:
+        await store.set_clinic_flag(message.tenant_id, TEMPLATE_FAILING + name, None)
+    if metrics is not None:
+        metrics.proactive.labels(tenant=message.tenant_id, event=status).inc()
+
+
+async def delivery(store: Store, message: Message, status: str, error: str | None,
+                   metrics: Any = None) -> None:
+    """A status webhook about one of our proactive messages: delivered / read counters, and an
+    asynchronous failure (131047 and the like) settles its reminder as failed."""
+    if not message.meta.get("notice"):
+        return
+    reminder_id = message.meta.get("reminder_id")
+    if status == "failed" and reminder_id:
+        await store.reminder_settle(reminder_id, "failed", reason=error,
+                                    from_statuses=("queued", "sent"))
+    if metrics is not None and status in ("delivered", "read", "failed"):
+        metrics.proactive.labels(tenant=message.tenant_id, event=status).inc()
