@@ -217,6 +217,9 @@ class ZapiChannel(_Model):
 class MetaChannel(_Model):
     phone_number_id: str
     display_phone_number: str | None = None
+    waba_id: str | None = Field(default=None, pattern=r"^\d{5,32}$",
+                                description="the WhatsApp Business Account: template checks, "
+                                            "account and template webhooks")
     access_token_env: str
     app_secret_env: str
     verify_token_env: str

@@ -22,6 +22,7 @@ from atende import __version__
 from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock
+from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server import http_errors
 from atende.server.channels import CHANNELS
 from atende.server.credentials import Credentials
@@ -131,6 +132,12 @@ def create_app(
                     resolve=resolve))
                 outbox_task = asyncio.create_task(outbox.run(), name="outbox")
                 stack.push_async_callback(_cancelled, outbox_task)
+                # SQLite: the reminder tick runs here, beside the outbox it feeds
+                reminders = ReminderLoop(ReminderRunner(
+                    atende.store, tenants, clock=atende.clock, metrics=metrics,
+                    on_outbox=outbox.wake), every=settings.reminders_tick_seconds)
+                reminders_task = asyncio.create_task(reminders.run(), name="reminders")
+                stack.push_async_callback(_cancelled, reminders_task)
             app.state.services = Services(settings, tenants, credentials, atende, client,
                                           metrics, dispatcher, outbox, senders)
             await dispatcher.start()

@@ -18,21 +18,23 @@ REQUEST_ID_HEADER = "X-Request-ID"
 class ApiError(Exception):
     """An error answered to the caller as-is: `status`, stable `code`, human `message`."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, *, hint: str | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.hint = hint
 
 
 def request_id_of(request: Request) -> str:
     return getattr(request.state, "request_id", "") or "-"
 
 
-def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def error_response(request: Request, status: int, code: str, message: str,
+                   hint: str | None = None) -> JSONResponse:
     return JSONResponse(status_code=status,
                         content={"request_id": request_id_of(request), "code": code,
-                                 "message": message},
+                                 "message": message, **({"hint": hint} if hint else {})},
                         headers={REQUEST_ID_HEADER: request_id_of(request)})
 
 
@@ -57,7 +59,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status, exc.code, exc.message)
+        return error_response(request, exc.status, exc.code, exc.message, exc.hint)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from atende.errors import InvalidInput
 from atende.phones import normalize_phone
+from atende.reminders.outcomes import PAUSED, TEMPLATE_FAILING
 from atende.server.app import ServicesDep
 from atende.server.http_errors import ApiError
 from atende.server.poison import poison_json
@@ -44,6 +45,12 @@ async def health(services: ServicesDep,
                 states[channel] = "connected" if last == "sent" else f"failing: {last}"
             else:
                 states[channel] = status
+        flags = await services.atende.store.clinic_flags(tenant.id) if database == "connected" else {}
+        for key, value in sorted(flags.items()):  # templates failing, proactive sends paused
+            if key.startswith(TEMPLATE_FAILING):
+                states[f"template {key.removeprefix(TEMPLATE_FAILING)}"] = f"failing: {value}"
+            elif key.startswith(PAUSED):
+                states["proactive"] = f"failing: paused ({value})"
         tenants[tenant.id] = states
     settings = services.settings
     model = "configured" if settings.has_openai_key else "not configured (offline model)"
@@ -115,3 +122,25 @@ async def poison(services: ServicesDep,
     _admin(services, authorization)
     rows = await services.atende.store.list_poison(tenant)
     return [poison_json(p) for p in rows]
+
+
+@router.get("/admin/reminders", tags=["admin"])
+async def reminders(services: ServicesDep, tenant: str,
+                    authorization: Annotated[str | None, Header()] = None,
+                    status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """A clinic's reminders by due time (upcoming first with `status=pending`), with status,
+    reason and the provider's message id."""
+    from atende.memory.reminders import REMINDER_STATUSES
+    from atende.reminders.cli import reminder_json
+
+    _admin(services, authorization)
+    if tenant not in {t.id for t in services.tenants}:
+        raise ApiError(404, "unknown_tenant", f"No clinic {tenant!r} here.")
+    if status is not None and status not in REMINDER_STATUSES:
+        raise ApiError(400, "invalid_status", f"status must be one of {', '.join(REMINDER_STATUSES)}.",
+                       hint="e.g. ?status=pending")
+    if not 1 <= limit <= 10_000:
+        raise ApiError(400, "invalid_limit", "limit must be between 1 and 10000.")
+    rows = await services.atende.store.list_reminders(
+        tenant, statuses=(status,) if status else None, limit=limit)
+    return [reminder_json(r) for r in rows]

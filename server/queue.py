@@ -46,6 +46,7 @@ log = structlog.get_logger(__name__)
 
 ANSWER_TASK = "atende.answer_conversation"
 REQUEUE_TASK = "atende.requeue_pending"
+REMINDERS_TASK = "atende.reminders_tick"
 TURNS_QUEUE = "turns"
 POLL_SECONDS = 0.25  # how late a job may start after its scheduled time (the debounce's end)
 # pg_advisory_xact_lock key: one process applies procrastinate's schema, the others wait
@@ -74,6 +75,11 @@ def queue_app(database_url: str, *, pool_size: int = 4) -> App:
     requeue = app.task(name=REQUEUE_TASK, queue=TURNS_QUEUE, pass_context=True,
                        queueing_lock=REQUEUE_TASK)(requeue_pending)
     app.periodic(cron="* * * * *", periodic_id="every-minute")(requeue)
+    # the reminder tick: procrastinate defers one job per minute whatever the number of workers,
+    # and each reminder is handed to the outbox in the transaction that marks it (exactly once)
+    reminders = app.task(name=REMINDERS_TASK, queue=TURNS_QUEUE, pass_context=True,
+                         queueing_lock=REMINDERS_TASK)(reminders_tick)
+    app.periodic(cron="* * * * *", periodic_id="reminders-every-minute")(reminders)
     return app
 
 
@@ -133,6 +139,15 @@ async def answer_conversation(context: JobContext, conversation_id: str) -> int:
         with contextlib.suppress(Exception):
             await asyncio.shield(enqueue(context.app, conversation_id))
         raise
+
+
+async def reminders_tick(context: JobContext, timestamp: int) -> int:
+    """Every minute: hand the reminders due now to the outbox (`reminders/runner.py`)."""
+    runner = context.additional_context.get("reminders")
+    if runner is None:  # a process that runs turns but no reminders
+        return 0
+    report = await runner.tick()
+    return int(report.queued)
 
 
 async def requeue_pending(context: JobContext, timestamp: int) -> int:

@@ -22,6 +22,7 @@ import structlog
 from atende.agent.runtime import ModelFactory, open_atende
 from atende.errors import ConfigError
 from atende.memory.store import OUTBOX_LEASE
+from atende.reminders.runner import ReminderRunner
 from atende.server.app import channel_senders, conversation_turns, queued_turns
 from atende.server.credentials import Credentials
 from atende.server.metrics import Metrics
@@ -77,7 +78,9 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
                  queued_pending=queued)
         await queue.run_worker_async(
             name=options.name, concurrency=options.concurrency,
-            additional_context={"turns": turns},
+            additional_context={"turns": turns, "reminders": ReminderRunner(
+                atende.store, tenants, clock=atende.clock, metrics=metrics,
+                on_outbox=outbox.wake)},
             update_heartbeat_interval=max(options.stalled_after / 3, 0.2),
             stalled_worker_timeout=options.stalled_after,
         )
