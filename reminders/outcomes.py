@@ -58,3 +58,31 @@ async def delivery(store: Store, message: Message, status: str, error: str | Non
                                     from_statuses=("queued", "sent"))
     if metrics is not None and status in ("delivered", "read", "failed"):
         metrics.proactive.labels(tenant=message.tenant_id, event=status).inc()
+
+
+_TEMPLATE_BAD = {"PAUSED", "DISABLED", "REJECTED", "FLAGGED", "PENDING_DELETION", "DELETED",
+                 "LIMIT_EXCEEDED"}
+_TEMPLATE_GOOD = {"APPROVED", "REINSTATED", "UNPAUSED"}
+_ACCOUNT_BAD = {"ACCOUNT_RESTRICTION", "ACCOUNT_VIOLATION", "DISABLED_UPDATE", "ACCOUNT_DELETED"}
+_QUALITY_BAD = {"FLAGGED", "DOWNGRADE"}
+_QUALITY_GOOD = {"UNFLAGGED", "UPGRADE"}
+
+
+def account_flag(topic: str, event: str, template: str | None, detail: str
+                 ) -> tuple[str | None, str | None]:
+    """(flag, value) a Meta account notice sets (value) or clears (None); (None, None) when it
+    changes nothing. A template's flag is keyed by its name."""
+    if topic == "template" and template:
+        key = TEMPLATE_FAILING + template.split(" (")[0]
+        if event in _TEMPLATE_BAD:
+            return key, f"{event}" + (f" ({detail})" if detail and detail != "NONE" else "")
+        if event in _TEMPLATE_GOOD:
+            return key, None
+    if topic == "account" and event in _ACCOUNT_BAD:
+        return PAUSED + "account", f"{event}" + (f": {detail}" if detail else "")
+    if topic == "quality":
+        if event in _QUALITY_BAD:
+            return PAUSED + "quality", f"quality {event}"
+        if event in _QUALITY_GOOD:
+            return PAUSED + "quality", None
+    return None, None

@@ -85,6 +85,18 @@ class Ignored(_Event):
     provider_message_id: str | None = None  # the message or status ignored, when there is one
 
 
+class AccountNotice(_Event):
+    """Meta about the clinic's account rather than a conversation: a template approved, paused
+    or rejected; the account restricted; the number's quality flagged. Proactive sends follow."""
+
+    channel: Channel
+    tenant_id: str
+    topic: Literal["template", "account", "quality"]
+    event: str  # Meta's own word: APPROVED, PAUSED, ACCOUNT_RESTRICTION, FLAGGED, ...
+    template: str | None = None  # "name (language)" for a template
+    detail: str = ""  # reason or restriction types; never a body
+
+
 class Poison(_Event):
     """A message that arrived and cannot be stored as one (it fails validation, or the store
     refuses it): set aside with its reason, so the rest of the POST goes on and the provider,
@@ -97,4 +109,4 @@ class Poison(_Event):
     excerpt: str = ""  # the raw item, redacted (`server/poison.py`)
 
 
-WebhookEvent = InboundMessage | StatusUpdate | Ignored | Poison
+WebhookEvent = InboundMessage | StatusUpdate | Ignored | Poison | AccountNotice

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from atende.reminders import outcomes
-from atende.server.inbound import Ignored, InboundMessage, Poison, StatusUpdate, WebhookEvent
+from atende.server.inbound import AccountNotice, Ignored, InboundMessage, Poison, StatusUpdate, WebhookEvent
 from atende.server.poison import excerpt, store_refused
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ async def ingest(services: Services, events: list[WebhookEvent]) -> dict[str, in
             outcome = await _poison(services, event)
         elif isinstance(event, StatusUpdate):
             outcome = await _status(services, event)
+        elif isinstance(event, AccountNotice):
+            outcome = await _account(services, event)
         else:
             outcome = _ignored(event)
         counts[outcome] += 1
@@ -138,6 +140,17 @@ async def _status(services: Services, update: StatusUpdate) -> str:
             if message is not None:  # one of ours a reminder rode on?
                 await outcomes.delivery(services.atende.store, message, update.status, error,
                                         metrics=services.metrics)
+    return "status"
+
+
+async def _account(services: Services, notice: AccountNotice) -> str:
+    """Meta's word on a clinic's templates, account or number quality: flags /health shows and
+    the reminder tick obeys (a paused clinic sends nothing first)."""
+    flag, value = outcomes.account_flag(notice.topic, notice.event, notice.template, notice.detail)
+    if flag is not None:
+        await services.atende.store.set_clinic_flag(notice.tenant_id, flag, value)
+    log.warning("account_notice", tenant=notice.tenant_id, topic=notice.topic, event=notice.event,
+                template=notice.template, detail=notice.detail)
     return "status"
 
 

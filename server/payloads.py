@@ -295,6 +295,7 @@ class MetaChange(_Raw):
 
 
 class MetaEntry(_Raw):
+    id: str | int | None = None  # the WhatsApp Business Account
     changes: list[Any] = Field(default_factory=list)
 
 

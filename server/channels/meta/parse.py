@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from atende.server.inbound import (
+    AccountNotice,
     Ignored,
     InboundMessage,
     MediaRef,
@@ -35,6 +36,10 @@ from atende.server.poison import set_aside
 
 Resolver = Callable[[str | None, str | None], str | None]
 """`resolve(phone_number_id, display_phone_number)`: the tenant id owning that number, or None."""
+AccountResolver = Callable[[str | None], str | None]
+"""`resolve_account(waba_id)`: the tenant id owning that WhatsApp Business Account, or None."""
+_ACCOUNT_TOPICS = {"message_template_status_update": "template", "account_update": "account",
+                   "phone_number_quality_update": "quality"}
 
 _ECHO_FIELDS = frozenset({"smb_message_echoes", "message_echoes"})
 _OTHER_FIELDS = {  # changes[].field values that reach the same URL and are not conversations
@@ -59,7 +64,8 @@ class _Body(NamedTuple):
     choice_id: str | None = None
 
 
-def parse_meta(payload: dict[str, Any], resolve: Resolver) -> list[WebhookEvent]:
+def parse_meta(payload: dict[str, Any], resolve: Resolver,
+               resolve_account: AccountResolver | None = None) -> list[WebhookEvent]:
     """Every message, echo and status of one webhook POST, in payload order.
 
     Meta batches: all `entry[]` × `changes[]` × `messages[]`/`statuses[]` are read. Routing is on
@@ -77,9 +83,37 @@ def parse_meta(payload: dict[str, Any], resolve: Resolver) -> list[WebhookEvent]
         if isinstance(entry, str):
             events.append(_unrecognized(entry))
             continue
+        waba = str(entry.id) if entry.id is not None else None
         for raw_change in entry.changes:
-            events.extend(_change(raw_change, resolve))
+            notice = _account_notice(raw_change, waba, resolve_account)
+            events.extend([notice] if notice is not None else _change(raw_change, resolve))
     return events or [_unrecognized("no entry with changes")]
+
+
+def _account_notice(raw: object, waba: str | None, resolve_account: AccountResolver | None
+                    ) -> AccountNotice | None:
+    """A template, account or quality update of a clinic's account, or None (not one, or not
+    a clinic of ours: then it is ignored like any other field)."""
+    if not isinstance(raw, dict) or resolve_account is None:
+        return None
+    topic = _ACCOUNT_TOPICS.get(str(raw.get("field") or ""))
+    value = raw.get("value")
+    if topic is None or not isinstance(value, dict):
+        return None
+    tenant_id = resolve_account(waba)
+    event = value.get("event") or value.get("current_limit") or ""
+    if tenant_id is None or not isinstance(event, str) or not event:
+        return None
+    template = None
+    if topic == "template":
+        name, language = value.get("message_template_name"), value.get("message_template_language")
+        template = f"{name} ({language})" if isinstance(name, str) else None
+    detail = value.get("reason") or ""
+    info = value.get("restriction_info")
+    if isinstance(info, list):
+        detail = ", ".join(str(i.get("restriction_type")) for i in info if isinstance(i, dict))
+    return AccountNotice(channel="meta", tenant_id=tenant_id, topic=topic,  # type: ignore[arg-type]
+                         event=event[:60], template=template, detail=str(detail)[:200])
 
 
 def _change(raw: object, resolve: Resolver) -> list[WebhookEvent]:

@@ -79,7 +79,18 @@ async def meta_webhook(request: Request, services: ServicesDep) -> dict[str, Any
         tenant = owner(owners, phone_number_id, display)
         return tenant if tenant in signed_by else None  # each clinic's own app signs its events
 
-    return await accept(services, "meta", parse_meta(json_object(raw), resolve), started)
+    def resolve_account(waba_id: str | None) -> str | None:
+        """The clinic whose WhatsApp Business Account it is: named in its file, or the only
+        clinic whose app signed this POST."""
+        named = [t.id for t in services.tenants
+                 if t.channels.meta is not None and t.channels.meta.waba_id == waba_id]
+        mine = [t for t in named if t in signed_by]
+        if mine:
+            return mine[0]
+        return next(iter(signed_by)) if len(signed_by) == 1 and not named else None
+
+    events = parse_meta(json_object(raw), resolve, resolve_account)
+    return await accept(services, "meta", events, started)
 
 
 def _unsigned(services: ServicesDep) -> ApiError:
