@@ -36,3 +36,27 @@ class FrozenClock:
         from datetime import timedelta
 
         self.at = self.at + timedelta(**delta)
+
+
+class FileClock:
+    """The instant written (ISO-8601 with an offset) in a file, read again whenever the file
+    changes: how an end-to-end test freezes and advances the clock of a real `atende serve`
+    (`ATENDE_CLOCK_FILE`). Never for production."""
+
+    def __init__(self, path: str) -> None:
+        from pathlib import Path
+
+        self.path = Path(path)
+        self._stamp: tuple[int, int] | None = None
+        self._at = datetime.now(UTC)
+        self.now()  # a missing or unreadable file fails at start, not mid-turn
+
+    def now(self) -> datetime:
+        stat = self.path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stamp:
+            at = datetime.fromisoformat(self.path.read_text(encoding="utf-8").strip())
+            if at.tzinfo is None:
+                raise ValueError(f"{self.path}: the instant needs an offset")
+            self._at, self._stamp = at.astimezone(UTC), stamp
+        return self._at

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
         "entries as in meta_media_hosts); never with credentials",
     )
     send_max_attempts: int = Field(default=6, ge=1, le=20)
+    clock_file: str | None = Field(
+        default=None, description="tests only: read 'now' from this file (see clock.FileClock)")
     reminders_tick_seconds: float = Field(
         default=15.0, gt=0, le=3600,
         description="SQLite: how often `atende serve` hands due reminders to the outbox")

@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request
 from atende import __version__
 from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
-from atende.clock import Clock
+from atende.clock import Clock, FileClock
 from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server import http_errors
 from atende.server.channels import CHANNELS
@@ -101,6 +101,8 @@ def create_app(
     host-name resolver media downloads are checked with."""
     settings = settings or Settings()
     environ = env if env is not None else os.environ
+    if clock is None and settings.clock_file:
+        clock = FileClock(settings.clock_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

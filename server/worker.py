@@ -20,6 +20,7 @@ import httpx
 import structlog
 
 from atende.agent.runtime import ModelFactory, open_atende
+from atende.clock import FileClock
 from atende.errors import ConfigError
 from atende.memory.store import OUTBOX_LEASE
 from atende.reminders.runner import ReminderRunner
@@ -59,7 +60,8 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
-        atende = await stack.enter_async_context(open_atende(settings, model=model))
+        clock = FileClock(settings.clock_file) if settings.clock_file else None
+        atende = await stack.enter_async_context(open_atende(settings, model=model, clock=clock))
         await ensure_schema(settings.database_url)
         senders = channel_senders(settings, credentials, client)
         outbox = OutboxWorker(atende.store, lambda t, c: senders.get((t, c)), clock=atende.clock,
