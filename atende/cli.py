@@ -22,6 +22,8 @@ from atende.logs import configure_logging
 from atende.memory.db_cli import db_app
 from atende.prompts.cli import prompt_app
 from atende.prompts.render import check_prompts
+from atende.reminders.cli import reminders_app, templates_app
+from atende.reminders.cli import report as reminders_report
 from atende.server.inbox_cli import inbox_app
 from atende.server.worker_cli import worker
 from atende.settings import Settings
@@ -39,6 +41,9 @@ app.add_typer(prompt_app, name="prompt")
 app.add_typer(transcripts_app, name="transcripts")
 app.command("replay")(replay)
 app.command("worker")(worker)
+app.add_typer(reminders_app, name="reminders")
+app.add_typer(templates_app, name="templates")
+app.command("report")(reminders_report)
 err = Console(stderr=True)
 EXIT_WORDS = {"sair", "exit", "quit", "/sair", "/exit"}
 
