@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from atende.agent.context import ModelChain
+from atende.agent.context import ModelChain, TurnContext
 from atende.agent.graph import build_graph
 from atende.agent.models.factory import load_chat_model
 from atende.agent.transcribe import Transcriber
@@ -24,6 +24,8 @@ from atende.settings import Settings
 from atende.tenant import Tenant
 
 ModelFactory = Callable[[Tenant, datetime], ModelChain]
+# builds each turn's context from (scope=, models=, transcriber=); replay adds its recorded tools
+ContextFactory = Callable[..., TurnContext]
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Atende:
     models: ModelFactory
     transcriber: Transcriber | None = None
     clock: Clock = field(default_factory=SystemClock)
+    context: ContextFactory = TurnContext
 
 
 def model_factory(spec: str, settings: Settings) -> ModelFactory:

@@ -1,4 +1,5 @@
-"""`run_turn`: the one use case every entry point calls (console, webhooks, evals, replay)."""
+"""`run_turn`: the graph over one conversation's stored inbox rows — the turn every entry point
+(webhooks, console, evals, replay) reaches through `server/turns.py` `ConversationTurns.answer`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ from typing import Any
 import structlog
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
-from atende.agent.context import TurnContext
 from atende.agent.nodes import AUDIO_MARK
 from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.errors import AtendeError
 from atende.memory.checkpoint import discard_checkpoints_after, prune_checkpoints
 from atende.memory.store import Conversation, Store
-from atende.phones import normalize_phone
 from atende.prompts.render import prompt_version
 from atende.tenant import Tenant
 from atende.tools.choices import Choice, choices_of, numbered
@@ -35,15 +34,15 @@ APOLOGY = (
 
 @dataclass(frozen=True)
 class TurnRequest:
+    """One turn over inbox rows already stored (`store.inbox_add`) by whichever channel took
+    them: the webhooks, the console, an eval or a replay. `text` and `audio` are what those rows
+    say; the caller queues the reply with `store.complete_turn`."""
+
     tenant: Tenant
-    phone: str
+    conversation: Conversation
+    inbox_ids: Sequence[str]
     text: str | None = None
     audio: Sequence[AudioInput] = ()
-    channel: str = "console"
-    provider_message_id: str | None = None
-    # Server path: the inbox rows this turn answers, already stored by the webhook. The caller
-    # then queues the reply with `store.complete_turn`; the console path stores both itself.
-    inbox_ids: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -93,11 +92,9 @@ def thread_id(tenant_id: str, phone: str) -> str:
     return f"{tenant_id}:{phone}"
 
 
-def _human_id(request: TurnRequest, turn_id: str) -> str:
-    if not request.inbox_ids:
-        return f"in-{turn_id}"
+def _human_id(inbox_ids: Sequence[str]) -> str:
     # the same inbox rows always make the same message: a turn re-run after a crash finds it
-    return "in-" + hashlib.sha1(",".join(request.inbox_ids).encode()).hexdigest()[:20]
+    return "in-" + hashlib.sha1(",".join(inbox_ids).encode()).hexdigest()[:20]
 
 
 def _reply_after(messages: list[AnyMessage], human_id: str) -> str | None:
@@ -144,33 +141,18 @@ async def run_turn(app: Atende, request: TurnRequest, *,
                    superseded: Superseded | None = None) -> TurnResult:
     """Run the graph for one patient turn on thread `tenant:phone` and return the reply.
 
-    Console path: records the patient's message and the reply itself. Server path
-    (`request.inbox_ids`): the webhook stored the messages and the caller queues the reply.
+    The caller stored the patient's messages (`request.inbox_ids`), made sure the bot may speak
+    and there is something to answer (`server/turns.py`), and queues the reply. A turn re-run
+    over the same inbox rows after a crash returns the reply already generated (`recovered`).
     If `superseded()` says newer messages arrived while the model ran, and the turn wrote
     nothing, the turn is undone (checkpoint restored) and reported `superseded`.
     Turns of one conversation must not run concurrently (the dispatcher serialises them).
     Infrastructure failures end the turn with a polite apology, never a stack trace.
     """
-    tenant = request.tenant
-    # the server path's phone was normalised (or kept as WhatsApp's digits) when stored
-    phone = request.phone if request.inbox_ids else normalize_phone(request.phone)
+    tenant, conversation = request.tenant, request.conversation
+    phone = conversation.phone
     store = app.store
     now = app.clock.now()
-    if request.inbox_ids:
-        conversation = await store.get_or_create_conversation(tenant.id, phone, request.channel)
-    else:
-        await store.upsert_patient(tenant.id, phone, source=request.channel)
-        conversation = await store.get_or_create_conversation(tenant.id, phone, request.channel)
-        await store.add_message(
-            conversation.id, direction="in", text=request.text,
-            kind="audio" if request.audio and not request.text else "text",
-            provider_message_id=request.provider_message_id,
-        )
-    if conversation.bot_paused(now):
-        return TurnResult(turn_id=None, reply=None, skipped="human")
-    if not (request.text and request.text.strip()) and not request.audio:
-        return TurnResult(turn_id=None, reply=None, skipped="empty")
-
     thread = thread_id(tenant.id, phone)
     config: Any = {"configurable": {"thread_id": thread}, "recursion_limit": 40}
     snapshot = await app.graph.aget_state(config)
@@ -178,9 +160,9 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     models = app.models(tenant, now)
     turn = await store.start_turn(conversation.id, tenant.id, model=models.name,
                                   prompt_version=prompt_version(tenant))
-    human_id = _human_id(request, turn.id)
+    human_id = _human_id(request.inbox_ids)
     done_before = _reply_after(state.get("messages", []), human_id)
-    if request.inbox_ids and done_before is not None:
+    if done_before is not None:
         await store.finish_turn(turn.id, outcome="recovered")
         return TurnResult(turn_id=turn.id, reply=done_before, model=models.name, recovered=True,
                           choices=choices_of(state.get("choices")))
@@ -194,15 +176,11 @@ async def run_turn(app: Atende, request: TurnRequest, *,
             {"messages": [*team, human], "audio": list(request.audio),
              "human_synced_at": now.isoformat()},
             config,
-            context=TurnContext(scope=scope, models=models, transcriber=app.transcriber),
+            context=app.context(scope=scope, models=models, transcriber=app.transcriber),
             durability="exit",
         )
     except (AtendeError, OSError) as exc:
         log.exception("turn_failed", tenant=tenant.id, turn=turn.id)
-        if not request.inbox_ids:
-            await store.add_message(conversation.id, direction="out", text=APOLOGY,
-                                    status="sent", turn_id=turn.id,
-                                    meta={"error": getattr(exc, "code", "os_error")})
         await store.finish_turn(turn.id, outcome="error")
         return TurnResult(turn_id=turn.id, reply=APOLOGY, model=models.name,
                           error=getattr(exc, "code", "os_error"))
@@ -232,10 +210,7 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     result = TurnResult(turn_id=turn.id, reply=final.get("reply"), tool_calls=records, model=used,
                         handoff=handoff, tokens_in=tokens_in, tokens_out=tokens_out,
                         transcripts=transcripts, choices=choices_of(final.get("choices")))
-    # the console and the turn log keep the reply as text: its choices numbered under it
-    if not request.inbox_ids:
-        await store.add_message(conversation.id, direction="out", text=result.as_text(),
-                                status="sent", turn_id=turn.id, meta={"model": used})
+    # the turn log keeps the reply as text: its choices numbered under it
     await store.finish_turn(turn.id, outcome="handoff" if handoff else "replied",
                             tokens_in=tokens_in, tokens_out=tokens_out, reply=result.as_text(),
                             tool_calls=[{"name": r.name, "args": r.args, "ok": r.ok,

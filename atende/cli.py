@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,8 @@ def chat(
     """Chat with the agent as a patient. Reads one message per line when stdin is piped."""
     settings = Settings()
     configure_logging("INFO" if verbose else "ERROR")
+    # the chat shows each turn itself: the server's per-turn log lines would say it twice
+    logging.getLogger("atende.server").setLevel(logging.WARNING)
     frozen = _parse_now(now)
     try:
         clinic = resolve_tenant(tenant, settings.tenants_dir)
@@ -100,12 +103,14 @@ async def _chat(settings: Settings, clinic, phone: str, spec: str, frozen: datet
                 verbose: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     from atende.agent.runtime import open_atende
     from atende.agent.state import AudioInput
-    from atende.agent.turn import TurnRequest, run_turn
+    from atende.server.channels.console.session import ConsoleSession
 
     out = Console(highlight=False, soft_wrap=True)
     interactive = sys.stdin.isatty() and not as_json
     clock = FrozenClock(frozen) if frozen else None
     async with open_atende(settings, model=spec, clock=clock) as atende:
+        # the way a WhatsApp message goes: inbox, turn, outbox, then the console channel's sender
+        session = ConsoleSession(atende, clinic)
         if interactive:
             out.print(f"[bold]{clinic.name}[/] — você é {phone}. Digite 'sair' para encerrar.")
         while True:
@@ -130,8 +135,10 @@ async def _chat(settings: Settings, clinic, phone: str, spec: str, frozen: datet
                     continue
                 audio = [AudioInput(data=data, filename=path.name)]
                 text = ""
-            result = await run_turn(atende, TurnRequest(tenant=clinic, phone=phone,
-                                                        text=text or None, audio=audio))
+            answer = await session.say(phone, text or None, audio)
+            result = answer.result
+            if result is None:
+                continue
             if as_json:
                 sys.stdout.write(json.dumps(result.to_json(line.strip()), ensure_ascii=False) + "\n")
                 sys.stdout.flush()
@@ -144,7 +151,8 @@ async def _chat(settings: Settings, clinic, phone: str, spec: str, frozen: datet
             if result.skipped == "human":
                 out.print("[dim](conversa com a equipe humana: o assistente está pausado)[/]")
                 continue
-            shown = result.as_text() or ""  # the console shows choices as numbered lines
+            # what the console channel sent: the reply's bubbles, choices numbered under the last
+            shown = "\n\n".join(answer.bubbles)
             if interactive:
                 out.print(Panel(shown, title="atende", title_align="left", border_style="green"))
             else:

@@ -1,12 +1,14 @@
-"""Benchmark: per-turn overhead of `run_turn` against a bare LangGraph model⇄tools loop, and the
-database bytes a turn adds over a long conversation.
+"""Benchmark: per-turn overhead of one patient message on atende's path (inbox → `run_turn` →
+outbox → sender, the console channel's `ConsoleSession.say`) against a bare LangGraph model⇄tools
+loop, and the database bytes a turn adds over a long conversation.
 
     python bench/turns.py [--turns 200] [--out bench/out/turns.json]
 
 Both sides use the same scripted model (one tool call, then a reply, every turn) and the same
 SQLite checkpointer class, in one process, so the ratio isolates what atende adds per turn:
-context injection, the store writes (patient, conversation, messages, turn), the guard,
-history trimming and checkpoint pruning. Not a test: it prints figures, it asserts nothing.
+the inbox row, context injection, the store writes (turn, reply queued with the inbox row
+answered), the guard, history trimming, checkpoint pruning and the outbox send. Not a test: it
+prints figures, it asserts nothing.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from atende.agent.context import ModelChain
 from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.runtime import open_atende
-from atende.agent.turn import TurnRequest, run_turn
 from atende.clock import FrozenClock
 from atende.memory.checkpoint import open_checkpointer
+from atende.server.channels.console.session import ConsoleSession
 from atende.settings import Settings
 from atende.tenant import load_tenant_file
 
@@ -65,15 +67,15 @@ async def bench_atende(turns: int, folder: Path) -> dict[str, Any]:
     model = ScriptedChatModel(_script(turns + 1))
     async with open_atende(settings, model=lambda t, n: ModelChain("scripted", model),
                            clock=FrozenClock(datetime.fromisoformat(NOW))) as app:
-        request = TurnRequest(tenant=tenant, phone="+5511987650001", text=USER)
-        await run_turn(app, request)  # warm-up: schema, caches, first checkpoint
+        session = ConsoleSession(app, tenant)
+        await session.say("+5511987650001", USER)  # warm-up: schema, caches, first checkpoint
         base = _db_bytes(db)
         times, sizes = [], {}
         for i in range(1, turns + 1):
             start = time.perf_counter()
-            result = await run_turn(app, request)
+            answer = await session.say("+5511987650001", USER)
             times.append(time.perf_counter() - start)
-            assert result.reply == REPLY, result
+            assert answer.bubbles == [REPLY], answer
             if i in (10, turns // 2, turns):
                 sizes[i] = _db_bytes(db) - base
     return {"median_s": statistics.median(times), "bytes_added": sizes}
@@ -122,9 +124,9 @@ async def main(turns: int) -> dict[str, Any]:
     ratio = atende["median_s"] / bare["median_s"]
     report = {"turns": turns, "atende": atende, "bare_langgraph": bare, "ratio": ratio}
     print(f"turns per run: {turns} (scripted model, one tool call + one reply per turn)")
-    print(f"median turn   run_turn: {atende['median_s'] * 1000:7.2f} ms   "
+    print(f"median turn   atende:   {atende['median_s'] * 1000:7.2f} ms   "
           f"bare LangGraph loop: {bare['median_s'] * 1000:7.2f} ms   ratio: {ratio:.2f}x")
-    for name, side in (("run_turn", atende), ("bare loop", bare)):
+    for name, side in (("atende", atende), ("bare loop", bare)):
         sizes = side["bytes_added"]
         growth = ", ".join(f"after {k} turns: {v / 1024:.0f} KiB ({v / k:.0f} B/turn)"
                            for k, v in sizes.items())

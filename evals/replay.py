@@ -1,10 +1,12 @@
 """Replay exported transcripts through a new model or prompt, one recorded agent turn at a time.
 
-Each turn runs through the real turn graph (context → transcribe → model ⇄ tools → guard →
-reply) on the history the agent had when it was recorded, at the time it was recorded; only the
-tools node differs (`replay_tools`: recorded results, never a real tool) and the store is a
-read-only `RecordedState`. So a turn's diff is about that turn alone: the history of the next
-turn is the recorded one again, whatever the new model said. Staff messages are in the history
+Each turn takes the path a WhatsApp message takes (`ConsoleSession.say`: inbox,
+`ConversationTurns.answer` → `run_turn` → `complete_turn`, outbox) on a throwaway SQLite store,
+on the history the agent had when it was recorded, at the time it was recorded. Two seams
+differ: the tools node (`replay_tools`: recorded results, never a real tool) and what the turn
+reads of the patient (`RecordedState`: the record and appointments the recorded tool results
+left). So a turn's diff is about that turn alone: the history of the next turn is the recorded
+one again, whatever the new model said. Staff messages are in the history
 as the live turn showed them; unanswered patient messages and fixed replies are not (the agent
 never saw them). One thing does carry over from the new model: the metadata of its own reply
 (the offline policy keeps its conversation state there) rides on the recorded reply.
@@ -12,18 +14,24 @@ never saw them). One thing does carry over from the new model: the metadata of i
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
-from langgraph.graph.state import CompiledStateGraph
+from langchain_core.messages import AIMessage, AnyMessage, RemoveMessage
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from atende.agent.context import ModelChain, PromptRenderer
 from atende.agent.graph import build_graph
+from atende.agent.runtime import Atende, open_atende
 from atende.agent.state import AudioInput
+from atende.agent.turn import thread_id
+from atende.clock import FrozenClock
 from atende.evals.pseudonyms import fake_e164
 from atende.evals.replay_history import (
     RecordedState,
@@ -35,9 +43,9 @@ from atende.evals.replay_history import (
 from atende.evals.replay_tools import ReplayContext, Tape, normalized, replay_tools
 from atende.evals.transcript_format import AgentTurn, StaffMessage, Transcript
 from atende.memory.store import Patient, Store
+from atende.server.channels.console.session import ConsoleSession
+from atende.settings import Settings
 from atende.tenant import Tenant
-from atende.tools.choices import choices_of, numbered
-from atende.tools.scope import Scope
 
 ModelFactory = Callable[[Tenant, datetime], ModelChain]
 Status = Literal["unchanged", "changed", "diverged", "error"]
@@ -152,12 +160,25 @@ class Replayer:
                  ) -> None:
         self.models = models
         self.system_prompt = system_prompt
-        self.graph: CompiledStateGraph[Any, Any] = build_graph(tools=replay_tools)
 
     async def conversation(self, transcript: Transcript, tenant: Tenant, *, line: int = 0
                            ) -> ConversationReplay:
-        phone = fake_e164(transcript.phone)
-        state = RecordedState(tenant, phone)
+        """Replay one conversation's agent turns on a store that exists only meanwhile."""
+        with tempfile.TemporaryDirectory(prefix="atende-replay-") as folder:
+            settings = Settings(database_url=f"sqlite:///{folder}/replay.db",
+                                _env_file=None)  # type: ignore[call-arg]
+            clock = FrozenClock(transcript.turns[0].at if transcript.turns else datetime.now(UTC))
+            async with open_atende(settings, model=self.models, clock=clock) as opened:
+                state = RecordedState(tenant, fake_e164(transcript.phone), opened.store)
+                app = dataclasses.replace(
+                    opened, store=cast(Store, state), transcriber=None,
+                    graph=build_graph(opened.checkpointer, tools=replay_tools))
+                return await self._conversation(app, clock, state, transcript, tenant, line)
+
+    async def _conversation(self, app: Atende, clock: FrozenClock, state: RecordedState,
+                            transcript: Transcript, tenant: Tenant, line: int
+                            ) -> ConversationReplay:
+        session = ConsoleSession(app, tenant)
         history: list[AnyMessage] = []
         done = ConversationReplay(line, transcript.tenant, transcript.phone)
         staff = 0
@@ -168,90 +189,66 @@ class Replayer:
             if not isinstance(entry, AgentTurn):
                 continue
             n = len(done.turns) + 1
-            turn, metadata = await self.turn(entry, n, tenant, state, history,
-                                             transcript.conversation or "replay")
+            clock.at = entry.at
+            turn, metadata = await self.turn(session, entry, n, state, history)
             done.turns.append(turn)
             history = bounded([*history, *recorded_turn(entry, n, reply_metadata=metadata)],
                               tenant.model.max_stored_messages)
             state.learn(entry.tool_calls)
         return done
 
-    async def turn(self, entry: AgentTurn, n: int, tenant: Tenant, state: RecordedState,
-                   history: list[AnyMessage], conversation_id: str
+    async def turn(self, session: ConsoleSession, entry: AgentTurn, n: int,
+                   state: RecordedState, history: list[AnyMessage]
                    ) -> tuple[TurnReplay, dict[str, Any] | None]:
-        """Re-generate recorded turn `n`; also the new reply's metadata, for the next turn."""
+        """Re-generate recorded turn `n` from `history`; also the new reply's metadata, for the
+        next turn."""
         recorded = Side(entry.reply, [c.model_dump(include={"name", "args", "ok"})
                                       for c in entry.tool_calls],
                         entry.model, entry.prompt_version, entry.tokens_in, entry.tokens_out)
-        said = entry.text
         result = TurnReplay(n, entry.at, patient_said(entry), recorded, Side(None, []))
         voice = [m for m in entry.patient if m.type == "audio"]
-        if not said and not voice:
+        if not entry.text and not voice:
             result.error = "no patient message was recorded for this turn"
             return result, None
+        app = session.app
         tape = Tape(list(entry.tool_calls))
-        turn_id = f"replay-{entry.id or n}"
+        app.context = functools.partial(ReplayContext, system_prompt=self.system_prompt,
+                                        tape=tape)
+        config: Any = {"configurable": {"thread_id": thread_id(state.tenant.id, state.phone)}}
         try:
-            models = self.models(tenant, entry.at)
-            scope = Scope(tenant=tenant, store=cast(Store, state),  # read-only, recorded
-                          patient_phone=state.phone, conversation_id=conversation_id,
-                          turn_id=turn_id, now=entry.at)
-            context = ReplayContext(scope=scope, models=models, transcriber=None,
-                                    system_prompt=self.system_prompt, tape=tape)
-            human_id = f"replay-{n}-in"
-            final = await self.graph.ainvoke(
-                {"messages": [*history, HumanMessage(content=said, id=human_id)],
-                 "audio": [AudioInput(b"", filename="voice.ogg", transcript=m.transcript)
-                           for m in voice],
-                 "human_synced_at": entry.at.isoformat()},
-                {"recursion_limit": 40}, context=context)
+            # the checkpoint holds what the agent had when the turn was recorded
+            await app.graph.aupdate_state(
+                config, {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *history],
+                         "human_synced_at": entry.at.isoformat()}, as_node="reply")
+            answer = await session.say(
+                state.phone, entry.text,
+                [AudioInput(b"", filename="voice.ogg", transcript=m.transcript) for m in voice])
         except Exception as exc:  # the report shows it; the other turns still replay
+            await _set_aside(session)
             result.error = f"{type(exc).__name__}: {exc}"
             return result, None
-        produced = _after(final["messages"], human_id)
-        new_calls = _calls(produced)
-        reply = final.get("reply")
-        result.new = Side(
-            numbered(reply, choices_of(final.get("choices"))) if reply is not None else None,
-            new_calls,
-            next((m.response_metadata.get("atende_model") for m in reversed(produced)
-                  if isinstance(m, AIMessage) and m.response_metadata.get("atende_model")),
-                 models.name),
-            final.get("prompt_version"),
-            *_tokens(produced),
-        )
-        result.calls = diff_calls(recorded.tool_calls, new_calls)
+        new = answer.result
+        if new is None or new.error:
+            result.error = f"turn failed: {new.error if new else 'nothing answered'}"
+            return result, None
+        values = (await app.graph.aget_state(config)).values or {}
+        last = (values.get("messages") or [None])[-1]
+        result.new = Side(new.as_text(),
+                          [{"name": c.name, "args": dict(c.args), "ok": c.ok}
+                           for c in new.tool_calls],
+                          new.model, values.get("prompt_version"), new.tokens_in, new.tokens_out)
+        result.calls = diff_calls(recorded.tool_calls, result.new.tool_calls)
         result.not_recorded = list(tape.misses)
-        last = produced[-1] if produced else None
         metadata = dict(last.response_metadata) if isinstance(last, AIMessage) else None
         return result, metadata
 
 
-def _after(messages: list[AnyMessage], human_id: str) -> list[AnyMessage]:
-    for i, message in enumerate(messages):
-        if message.id == human_id:
-            return messages[i + 1:]
-    return []
-
-
-def _tokens(produced: list[AnyMessage]) -> tuple[int, int]:
-    usage = [m.usage_metadata for m in produced if isinstance(m, AIMessage) and m.usage_metadata]
-    return sum(u["input_tokens"] for u in usage), sum(u["output_tokens"] for u in usage)
-
-
-def _calls(produced: list[AnyMessage]) -> list[dict[str, Any]]:
-    results = {m.tool_call_id: m for m in produced if isinstance(m, ToolMessage)}
-    calls = []
-    for message in produced:
-        if not isinstance(message, AIMessage):
-            continue
-        for call in message.tool_calls:
-            answer = results.get(call["id"] or "")
-            artifact = answer.artifact if answer is not None and isinstance(
-                answer.artifact, dict) else {}
-            ok = bool(answer is not None and answer.status != "error" and artifact.get("ok"))
-            calls.append({"name": call["name"], "args": dict(call["args"]), "ok": ok})
-    return calls
+async def _set_aside(session: ConsoleSession) -> None:
+    """A turn that raised leaves its messages pending; the next turn must not answer them."""
+    store = session.app.store
+    for conversation in await store.conversations_with_pending():
+        pending = await store.inbox_pending(conversation.id)
+        await store.inbox_ignore([m.id for m in pending], reason="replay_error")
 
 
 def prompt_from_dir(folder: Path) -> PromptRenderer:

@@ -1,6 +1,6 @@
 """What a replayed turn starts from, rebuilt from the transcript alone: the message history the
 agent had (as the checkpoint kept it) and the patient record and appointments its system prompt
-showed (`RecordedState`, a read-only stand-in for the store)."""
+showed (`RecordedState`, in front of the replay's throwaway store)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from atende.agent.nodes import AUDIO_MARK
 from atende.agent.turn import TEAM_MARK
 from atende.evals.transcript_format import AgentTurn, StaffMessage, ToolCall
-from atende.memory.store import ACTIVE_STATUSES, Appointment, AppointmentStatus, Patient
+from atende.memory.store import ACTIVE_STATUSES, Appointment, AppointmentStatus, Patient, Store
 from atende.tenant import Tenant
 
 _BEFORE_SCHEDULED = ("new", "engaged", "qualified")
@@ -65,13 +65,15 @@ def bounded(messages: list[AnyMessage], keep: int) -> list[AnyMessage]:
 
 class RecordedState:
     """The patient record and own appointments as the recorded tool results left them: what the
-    context node reads. Any other store call means the replay would touch real data, and fails."""
+    context node reads. Every other call (the inbox, the turn log, the outbox) goes to `store`,
+    a throwaway one; without it, any other call fails (the replay never touches real data)."""
 
     url = "replay://recorded"
 
-    def __init__(self, tenant: Tenant, phone: str) -> None:
+    def __init__(self, tenant: Tenant, phone: str, store: Store | None = None) -> None:
         self.tenant = tenant
         self.phone = phone
+        self._store = store
         self.patient = Patient(tenant.id, phone)
         self.appointments: dict[str, Appointment] = {}
 
@@ -125,4 +127,6 @@ class RecordedState:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._store is not None:
+            return getattr(self._store, name)
         raise AttributeError(f"replay never touches a database: Store.{name} is not available")

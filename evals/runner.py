@@ -1,5 +1,6 @@
 """Running scenarios: each trial gets a fresh SQLite file seeded from `given`, a frozen clock,
-every turn through `run_turn` (the same use case as WhatsApp), then the graders.
+every turn on the path a WhatsApp message takes (the console channel's `ConsoleSession`: inbox,
+`ConversationTurns.answer` → `run_turn`, `complete_turn`, outbox, sender), then the graders.
 
 With a live model, `record` stores every HTTP exchange of a trial in
 `<suite>/cassettes/<scenario-id>-t<trial>.yaml` (scrubbed) and `replay` answers them from there
@@ -26,7 +27,7 @@ from atende.agent.runtime import Atende, ModelFactory, default_transcriber, open
 from atende.agent.state import AudioInput
 from atende.agent.tokens import count_messages, count_text
 from atende.agent.transcribe import FakeTranscriber, Transcriber
-from atende.agent.turn import TurnRequest, run_turn, thread_id
+from atende.agent.turn import thread_id
 from atende.clock import FrozenClock
 from atende.evals import seed
 from atende.evals.cassettes import EMPTY_CASSETTE, eval_vcr, network_blocked
@@ -35,6 +36,7 @@ from atende.evals.lint import Loaded
 from atende.evals.scenario import Turn
 from atende.evals.simulate import PatientSimulator
 from atende.evals.trajectory import Check, ToolCall, Trajectory, TurnRecord
+from atende.server.channels.console.session import ConsoleSession
 from atende.settings import Settings
 from atende.tenant import Tenant
 
@@ -133,17 +135,19 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
-async def _turn(app: Atende, loaded: Loaded, spec: str, text: str | None,
+async def _turn(session: ConsoleSession, loaded: Loaded, spec: str, text: str | None,
                 audio: list[AudioInput], transcript: str | None, simulated: bool) -> TurnRecord:
-    request = TurnRequest(tenant=loaded.tenant, phone=loaded.scenario.patient.phone, text=text,
-                          audio=audio)
     started = time.perf_counter()
     try:
-        result = await run_turn(app, request)
+        answer = await session.say(loaded.scenario.patient.phone, text, audio)
     except Exception as exc:  # one broken scenario must not stop the suite: it fails, loudly
         return TurnRecord(user=text, reply=None, transcript=transcript, simulated=simulated,
                           latency_ms=(time.perf_counter() - started) * 1000,
                           error=f"{type(exc).__name__}: {_first_line(exc)}", crashed=True)
+    result = answer.result
+    if result is None:  # nothing to store: no text, no voice note
+        return TurnRecord(user=text, reply=None, transcript=transcript, skipped="empty",
+                          simulated=simulated, latency_ms=(time.perf_counter() - started) * 1000)
     record = TurnRecord(
         user=text, reply=result.as_text(),  # as the console shows it: choices numbered
         transcript=result.transcripts[0] if result.transcripts else transcript,
@@ -154,12 +158,12 @@ async def _turn(app: Atende, loaded: Loaded, spec: str, text: str | None,
         error=f"turn failed: {result.error}" if result.error else None,
     )
     if not (record.tokens_in or record.tokens_out) and record.skipped is None:
-        await _estimate(app, loaded, record, spec)
+        await _estimate(session.app, loaded, record, spec)
     return record
 
 
-async def _simulate(app: Atende, loaded: Loaded, options: RunOptions, settings: Settings,
-                    traj: Trajectory, clock: FrozenClock) -> None:
+async def _simulate(session: ConsoleSession, loaded: Loaded, options: RunOptions,
+                    settings: Settings, traj: Trajectory, clock: FrozenClock) -> None:
     user = loaded.scenario.user
     assert user is not None
     simulator = PatientSimulator.for_spec(user, options.model, settings)
@@ -168,7 +172,7 @@ async def _simulate(app: Atende, loaded: Loaded, options: RunOptions, settings: 
         if text:
             if traj.turns:
                 clock.advance(seconds=TURN_GAP_SECONDS)
-            traj.turns.append(await _turn(app, loaded, options.model, text, [], None, True))
+            traj.turns.append(await _turn(session, loaded, options.model, text, [], None, True))
         if done or (traj.turns and traj.turns[-1].crashed):
             break
 
@@ -189,19 +193,20 @@ async def _play(loaded: Loaded, options: RunOptions, settings: Settings, traj: T
         traj.seeded = await seed.appointments(app.store, loaded)
         traj.leads_before = await seed.leads(app.store, loaded)
         traj.status_before = await seed.conversation_status(app.store, loaded)
+        session = ConsoleSession(app, loaded.tenant)
         for i, turn in enumerate(scenario.turns):
             if i:
                 clock.advance(seconds=TURN_GAP_SECONDS)
             if turn.wait_minutes:
                 clock.advance(minutes=turn.wait_minutes)
-            record = await _turn(app, loaded, options.model, turn.user, _audio(turn, i, live),
+            record = await _turn(session, loaded, options.model, turn.user, _audio(turn, i, live),
                                  turn.transcript, False)
             traj.turns.append(record)
             if record.crashed:
                 break  # an exception, not an apology: the conversation cannot go on
         if scenario.user is not None:
             if live:
-                await _simulate(app, loaded, options, settings, traj, clock)
+                await _simulate(session, loaded, options, settings, traj, clock)
             else:
                 notes.append(f"simulated patient skipped: {options.model} is not a live model")
         traj.final = await seed.appointments(app.store, loaded)

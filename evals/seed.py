@@ -14,7 +14,7 @@ from atende.memory.sqlite import sqlite_path
 from atende.memory.store import ACTIVE_STATUSES, NewAppointment, Store
 from atende.phones import normalize_phone
 
-SEED_CHANNEL = "console"  # the channel `run_turn` uses for console/eval turns
+SEED_CHANNEL = "console"  # the channel eval turns arrive on (`ConsoleSession`)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from atende.server.media_hosts import Resolve, resolve_host
 from atende.server.metrics import Metrics
 from atende.server.outbox import OutboxWorker
 from atende.server.senders import Sender
-from atende.server.turns import ConversationTurns
+from atende.server.turns import ConversationTurns, channel_media
 from atende.settings import Settings
 from atende.tenant import TenantRegistry
 
@@ -83,8 +83,8 @@ def conversation_turns(settings: Settings, tenants: TenantRegistry, credentials:
                          max_bytes=settings.media_max_bytes,
                          max_seconds=settings.media_max_seconds,
                          resolve=resolve or resolve_host)
-    return ConversationTurns(atende, tenants, credentials, media=media, metrics=metrics,
-                             on_outbox=on_outbox)
+    return ConversationTurns(atende, tenants, media=channel_media(credentials, media),
+                             metrics=metrics, on_outbox=on_outbox)
 
 
 def create_app(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from atende.server.channels import CHANNELS
-from atende.server.channels.base import Channel
+from atende.server.channels.base import NO_CREDENTIALS, Channel
 from atende.tenant import Tenant, TenantRegistry
 
 A = TypeVar("A")
@@ -30,7 +30,9 @@ def resolve_channels(tenant: Tenant, env: Mapping[str, str],
     accounts: dict[str, object] = {}
     status: dict[str, str] = {}
     for name, channel in channels.items():
-        account, status[name] = channel.read_credentials(tenant, env)
+        account, said = channel.read_credentials(tenant, env)
+        if said != NO_CREDENTIALS:
+            status[name] = said
         if account is not None:
             accounts[name] = account
     return TenantChannels(tenant.id, accounts=accounts, status=status)

@@ -27,6 +27,7 @@ from atende.server.channels import CHANNELS
 from atende.server.channels.base import Channel
 from atende.server.metrics import Metrics
 from atende.server.senders import Sender, SendError
+from atende.server.takeover import bot_may_speak
 from atende.tools.choices import choices_of
 
 log = structlog.get_logger(__name__)
@@ -88,16 +89,18 @@ class OutboxWorker:
             log.warning("outbox_recovered_interrupted_sends", count=recovered)
         return recovered
 
-    async def drain(self) -> int:
-        """Send everything due now, each conversation's bubbles strictly in order; returns
-        how many sends were attempted."""
+    async def drain(self, *, conversation_id: str | None = None) -> int:
+        """Send everything due now (of one conversation, when given: the console sends only
+        its own), each conversation's bubbles strictly in order; returns how many sends were
+        attempted."""
         attempted = 0
         while True:
             now = self.clock.now()
             queued = await self.store.outbox_due(now + _EVERYTHING, limit=500)
             heads: dict[str, Message] = {}
             for message in queued:  # oldest first: the head is the next bubble to go out
-                heads.setdefault(message.conversation_id, message)
+                if conversation_id is None or message.conversation_id == conversation_id:
+                    heads.setdefault(message.conversation_id, message)
             ready = [m for m in heads.values()
                      if m.next_attempt_at is None or m.next_attempt_at <= now]
             if not ready:
@@ -116,9 +119,7 @@ class OutboxWorker:
             await self.store.outbox_result(message.id, status="failed", error="no conversation")
             return
         notice = message.meta.get("notice")
-        # what atende writes first (a reminder) is the clinic's own message: it goes even while
-        # a person has the chat; replies of the bot do not
-        if conversation.bot_paused(now) and not message.meta.get("handoff") and not notice:
+        if not bot_may_speak(conversation, now, message.meta):
             await self._fail(message, channel, "human_takeover: a person has the conversation")
             return
         sender = self.sender_for(conversation.tenant_id, channel)

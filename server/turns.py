@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -20,7 +20,7 @@ import structlog
 from atende.agent.nodes import AUDIO_FAILED_REPLY
 from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
-from atende.agent.turn import TurnRequest, run_turn
+from atende.agent.turn import TurnRequest, TurnResult, run_turn
 from atende.memory.store import Conversation, Message
 from atende.server.channels import CHANNELS
 from atende.server.credentials import Credentials
@@ -28,6 +28,7 @@ from atende.server.inbound import ANSWERABLE_KINDS, MediaRef
 from atende.server.media import DownloadedMedia, MediaFetcher, MediaUnavailable
 from atende.server.metrics import Metrics
 from atende.server.split import split_reply
+from atende.server.takeover import bot_may_speak
 from atende.tenant import TenantRegistry
 
 log = structlog.get_logger(__name__)
@@ -38,8 +39,27 @@ UNSUPPORTED_REPLY = (
 )
 
 
+# a received message's media, downloaded the way its conversation's channel serves it
+MediaSource = Callable[[Conversation, MediaRef], Awaitable[DownloadedMedia]]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def channel_media(credentials: Credentials, fetcher: MediaFetcher) -> MediaSource:
+    """Media through the conversation's channel (`Channel.fetch_media`) and the clinic's
+    credentials on it."""
+
+    async def fetch(conversation: Conversation, media: MediaRef) -> DownloadedMedia:
+        channel = CHANNELS.get(conversation.channel)
+        if channel is None:
+            raise MediaUnavailable(f"no media download for channel {conversation.channel!r}",
+                                   reason="no_source")
+        account = credentials.get(conversation.tenant_id).accounts.get(channel.name)
+        return await channel.fetch_media(fetcher, media, account)
+
+    return fetch
 
 
 class Bursts:
@@ -73,12 +93,11 @@ class Bursts:
 class ConversationTurns:
     """Turns the pending inbox of a conversation into turns and queued replies."""
 
-    def __init__(self, app: Atende, tenants: TenantRegistry, credentials: Credentials, *,
-                 media: MediaFetcher, metrics: Metrics, on_outbox: Callable[[], None],
+    def __init__(self, app: Atende, tenants: TenantRegistry, *, media: MediaSource,
+                 metrics: Metrics, on_outbox: Callable[[], None],
                  wallclock: Callable[[], datetime] = utcnow):
         self.app = app
         self.tenants = tenants
-        self.credentials = credentials
         self.media = media
         self.metrics = metrics
         self.on_outbox = on_outbox
@@ -105,7 +124,8 @@ class ConversationTurns:
             await self.debounce(conversation, wake=wake, bursts=bursts)
             taken = bursts.take(conversation_id) if bursts is not None else None
             try:
-                if await self.answer(conversation):
+                result = await self.answer(conversation)
+                if result is not None and not result.superseded:
                     answered += 1
             except BaseException:
                 if bursts is not None:
@@ -144,35 +164,37 @@ class ConversationTurns:
         pending = await self.app.store.inbox_pending(conversation_id)
         return any(m.id not in ids for m in pending)
 
-    async def answer(self, conversation: Conversation) -> bool:
-        """One turn over every pending message; False when it was superseded (or there was
-        nothing to answer), True when the burst was dealt with."""
+    async def answer(self, conversation: Conversation) -> TurnResult | None:
+        """One turn over every pending message, its reply queued in the outbox (or the messages
+        marked handled without one); None when nothing was pending. A `superseded` result
+        answered nothing: the caller re-reads the inbox and answers the whole burst."""
         store = self.app.store
         pending = await store.inbox_pending(conversation.id)
         if not pending:
-            return False
+            return None
         ids = [m.id for m in pending]
         tenant = self.tenants.get(conversation.tenant_id)
         fresh = await store.get_conversation(conversation.id) or conversation
-        if fresh.bot_paused(self.app.clock.now()):
+        if not bot_may_speak(fresh, self.app.clock.now()):
             await store.inbox_ignore(ids, reason="human_takeover")
             self.metrics.turns.labels(tenant=tenant.id, outcome="skipped").inc()
-            return True
+            return TurnResult(turn_id=None, reply=None, skipped="human")
         answerable = [m for m in pending if m.kind in ANSWERABLE_KINDS]
         # a photo or document with a caption still says something: the caption is read
         captioned = [m for m in pending if m.kind not in ANSWERABLE_KINDS
                      and m.text and m.text.strip()]
         if not answerable and not captioned:
-            await self._queue(conversation, ids, None, [UNSUPPORTED_REPLY])
-            return True
+            return await self._fixed(fresh, ids, UNSUPPORTED_REPLY)
         text = "\n".join(m.text.strip() for m in pending
                          if m in answerable + captioned and m.text and m.text.strip())
-        audio, failed = await self._voice_notes(conversation, answerable)
-        if failed and not text and not audio:
-            await self._queue(conversation, ids, None, [AUDIO_FAILED_REPLY])
-            return True
-        request = TurnRequest(tenant=tenant, phone=conversation.phone, text=text or None,
-                              audio=audio, channel=conversation.channel, inbox_ids=ids)
+        audio, failed = await self._voice_notes(fresh, answerable)
+        if not text and not audio:
+            if failed:
+                return await self._fixed(fresh, ids, AUDIO_FAILED_REPLY)
+            await store.inbox_ignore(ids, reason="empty")
+            return TurnResult(turn_id=None, reply=None, skipped="empty")
+        request = TurnRequest(tenant=tenant, conversation=fresh, inbox_ids=ids,
+                              text=text or None, audio=audio)
         started = self.wallclock()
         result = await run_turn(self.app, request,
                                 superseded=lambda: self._newer_than(conversation.id, ids))
@@ -181,13 +203,13 @@ class ConversationTurns:
         if result.superseded:
             self.metrics.turns.labels(tenant=tenant.id, outcome="superseded").inc()
             log.info("turn_superseded", conversation_id=conversation.id, messages=len(ids))
-            return False  # the caller re-reads the inbox and answers the whole burst
+            return result
         voice = [m for m in answerable if m.kind == "audio"]
         for message, transcript in zip(voice, result.transcripts, strict=False):
             await store.annotate_message(message.id, {"transcript": transcript})
-        if result.skipped == "human" or not result.reply:
-            await store.inbox_ignore(ids, reason=result.skipped or "no_reply")
-            return True
+        if not result.reply:
+            await store.inbox_ignore(ids, reason="no_reply")
+            return result
         outcome = "error" if result.error else "handoff" if result.handoff else "replied"
         log.info("turn_done", outcome=outcome, messages=len(ids), turn_id=result.turn_id,
                  model=result.model, tools=[c.name for c in result.tool_calls],
@@ -202,7 +224,13 @@ class ConversationTurns:
         offer: dict[str, object] | None = (
             {"choices": [c.to_dict() for c in result.choices]} if result.choices else None)
         await self._queue(conversation, ids, result.turn_id, bubbles, meta=meta, last_meta=offer)
-        return True
+        return result
+
+    async def _fixed(self, conversation: Conversation, ids: list[str], reply: str
+                     ) -> TurnResult:
+        """A reply that needs no model (a sticker, a voice note that could not be fetched)."""
+        await self._queue(conversation, ids, None, [reply])
+        return TurnResult(turn_id=None, reply=reply)
 
     async def _queue(self, conversation: Conversation, ids: list[str], turn_id: str | None,
                      replies: list[str], meta: dict[str, object] | None = None,
@@ -217,15 +245,21 @@ class ConversationTurns:
 
     async def _voice_notes(self, conversation: Conversation, messages: list[Message]
                            ) -> tuple[list[AudioInput], bool]:
-        """Download this burst's voice notes (the graph transcribes them)."""
+        """This burst's voice notes (the graph transcribes them): downloaded, or as the
+        transcript already stored with the message (a replay, an eval fixture, a re-run)."""
         audio: list[AudioInput] = []
         failed = False
         for message in messages:
             if message.kind != "audio":
                 continue
             media = MediaRef.model_validate(message.meta.get("media") or {})
+            known = message.meta.get("transcript")
+            if isinstance(known, str):
+                audio.append(AudioInput(b"", filename=media.filename or "audio.ogg",
+                                        transcript=known))
+                continue
             try:
-                got = await self._fetch(conversation, media)
+                got = await self.media(conversation, media)
             except MediaUnavailable as exc:
                 log.warning("media_unavailable", reason=exc.reason, host=exc.host,
                             message_id=message.id)
@@ -234,12 +268,3 @@ class ConversationTurns:
             audio.append(AudioInput(data=got.data, filename=got.filename,
                                     mime_type=got.mime_type))
         return audio, failed
-
-    async def _fetch(self, conversation: Conversation, media: MediaRef) -> DownloadedMedia:
-        """The media, downloaded the way the conversation's channel serves it."""
-        channel = CHANNELS.get(conversation.channel)
-        if channel is None:
-            raise MediaUnavailable(f"no media download for channel {conversation.channel!r}",
-                                   reason="no_source")
-        account = self.credentials.get(conversation.tenant_id).accounts.get(channel.name)
-        return await channel.fetch_media(self.media, media, account)

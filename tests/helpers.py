@@ -12,8 +12,9 @@ from typing import Any
 
 from atende.agent.context import ModelChain
 from atende.agent.runtime import Atende, open_atende
-from atende.agent.turn import TurnRequest, TurnResult, run_turn
+from atende.agent.turn import TurnResult
 from atende.clock import FrozenClock
+from atende.server.channels.console.session import ConsoleSession
 from atende.settings import Settings
 from atende.tenant import Tenant, load_tenant_file
 
@@ -57,10 +58,12 @@ async def atende_on(tmp_path: Path, *, model: Any = None, now: datetime = TUESDA
         yield app
 
 
-async def say(app: Atende, text: str, *, phone: str = ANA, tenant: Tenant | None = None,
-              **kw: Any) -> TurnResult:
-    return await run_turn(app, TurnRequest(tenant=tenant or example_tenant(), phone=phone,
-                                           text=text, **kw))
+async def say(app: Atende, text: str | None, *, phone: str = ANA, tenant: Tenant | None = None,
+              audio: Any = ()) -> TurnResult:
+    """One patient message on the console channel: inbox, turn, outbox, as WhatsApp's goes."""
+    answer = await ConsoleSession(app, tenant or example_tenant()).say(phone, text, audio)
+    assert answer.result is not None
+    return answer.result
 
 
 # The names media downloads resolve, on the addresses a test wants: Meta's and Backblaze's on

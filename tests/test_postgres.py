@@ -30,7 +30,7 @@ from test_checkpoint import THREAD, Chat, DeltaChat, build, transcript
 from atende.agent.context import ModelChain
 from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.runtime import open_atende
-from atende.agent.turn import TurnRequest, run_turn, thread_id
+from atende.agent.turn import thread_id
 from atende.clock import FrozenClock
 from atende.errors import InfrastructureError, SlotUnavailable
 from atende.memory import open_store
@@ -41,7 +41,7 @@ from atende.memory.postgres_admin import TENANT_TABLES, check, migrate
 from atende.memory.store import NewAppointment
 from atende.settings import Settings
 from atende.tenant import Tenant
-from helpers import ROOT, TUESDAY_NOW, SwitchableModel, example_tenant
+from helpers import ROOT, TUESDAY_NOW, SwitchableModel, example_tenant, say
 
 A, B = "clinica-a", "clinica-b"
 ANA = "+5511990000001"
@@ -78,14 +78,14 @@ async def test_fifty_patients_booking_one_slot_through_the_tools_one_wins(postgr
     offer = SwitchableModel(ModelChain("scripted", ScriptedChatModel([
         call("check_availability", service="limpeza", when="amanhã de manhã"), "Horários:"])))
     async with open_atende(settings_on(postgres_url), model=offer, clock=FrozenClock(TUESDAY_NOW)) as app:
-        offered = await run_turn(app, TurnRequest(tenant=tenant, phone="+5511980000000",
-                                                  text="quero limpeza amanhã de manhã"))
+        offered = await say(app, "quero limpeza amanhã de manhã", phone="+5511980000000",
+                            tenant=tenant)
         slot_id = offered.tool_calls[0].result["slots"][0]["slot_id"]  # type: ignore[index]
     phones = [f"+55119800{n:05d}" for n in range(1, 51)]
     async with open_atende(settings_on(postgres_url), model=booking_model(slot_id),
                            clock=FrozenClock(TUESDAY_NOW)) as app:
         results = await asyncio.gather(*(
-            run_turn(app, TurnRequest(tenant=tenant, phone=phone, text="pode marcar"))
+            say(app, "pode marcar", phone=phone, tenant=tenant)
             for phone in phones
         ))
         booked = await app.store.list_appointments(tenant.id)
@@ -485,19 +485,21 @@ CHILD_TURN = textwrap.dedent("""
     import asyncio, sys
     from datetime import datetime
     from atende.agent.runtime import open_atende
-    from atende.agent.turn import TurnRequest, run_turn
     from atende.clock import FrozenClock
+    from atende.logs import configure_logging
+    from atende.server.channels.console.session import ConsoleSession
     from atende.settings import Settings
     from atende.tenant import load_tenant_file
 
     async def main(url, tenants):
+        configure_logging("ERROR")  # stdout carries the reply alone
         settings = Settings(database_url=url, tenants_dir=tenants, _env_file=None)
         tenant = load_tenant_file(f"{tenants}/clinica-exemplo.yaml")
         now = datetime.fromisoformat("2026-03-10T08:00-03:00")
         async with open_atende(settings, model="offline", clock=FrozenClock(now)) as app:
-            result = await run_turn(app, TurnRequest(tenant=tenant, phone="+5511987650001",
-                                                     text="Oi! Quanto custa a limpeza?"))
-        print(result.reply)
+            answer = await ConsoleSession(app, tenant).say("+5511987650001",
+                                                           "Oi! Quanto custa a limpeza?")
+        print(answer.result.reply)
 
     asyncio.run(main(sys.argv[1], sys.argv[2]))
 """)
@@ -517,14 +519,18 @@ async def test_a_conversation_started_in_another_process_continues_here(postgres
     async with open_atende(settings_on(postgres_url), model=SwitchableModel(),
                            clock=FrozenClock(TUESDAY_NOW)) as app:
         carried = [str(m.content) for m in (await app.graph.aget_state(config)).values["messages"]]
-        second = await run_turn(app, TurnRequest(tenant=tenant, phone=phone, text="E a avaliação?"))
+        second = await say(app, "E a avaliação?", phone=phone, tenant=tenant)
         after = [str(m.content) for m in (await app.graph.aget_state(config)).values["messages"]]
         conversation = await app.store.find_conversation(tenant.id, phone)
         assert conversation is not None
-        stored = [m.text for m in await app.store.list_messages(conversation.id)]
+        messages = await app.store.list_messages(conversation.id)
         turns = await app.store.list_turns(conversation.id)
     assert carried[0] == "Oi! Quanto custa a limpeza?"  # the other process's turn, loaded here
     assert after[: len(carried)] == carried and "E a avaliação?" in after[len(carried):]
-    # the console keeps what it showed: the reply with its choices numbered under it
-    assert stored == ["Oi! Quanto custa a limpeza?", first_reply, "E a avaliação?", second.as_text()]
+    # the console channel stores what WhatsApp's does: inbox rows answered, the reply sent from
+    # the outbox with the options it offers as data on its bubble
+    stored = [(m.direction, m.text, m.status) for m in messages]
+    assert stored == [("in", "Oi! Quanto custa a limpeza?", "received"), ("out", first_reply, "sent"),
+                      ("in", "E a avaliação?", "received"), ("out", second.reply, "sent")]
+    assert second.choices and messages[-1].meta["choices"] == [c.to_dict() for c in second.choices]
     assert len(turns) == 2 and second.reply

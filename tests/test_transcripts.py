@@ -20,7 +20,6 @@ from atende.agent.context import ModelChain
 from atende.agent.graph import build_graph
 from atende.agent.models.scripted import ScriptedChatModel, call
 from atende.agent.runtime import Atende
-from atende.agent.turn import TurnRequest, run_turn
 from atende.cli import app as cli
 from atende.clock import FrozenClock
 from atende.evals.pseudonyms import Pseudonymizer, fake_e164
@@ -30,7 +29,7 @@ from atende.memory.checkpoint import open_checkpointer
 from atende.memory.sqlite import SQLiteStore
 from atende.memory.store import NewAppointment
 from atende.phones import normalize_phone
-from helpers import ANA, BIA, ROOT, TUESDAY_NOW, SwitchableModel, example_tenant
+from helpers import ANA, BIA, ROOT, TUESDAY_NOW, SwitchableModel, example_tenant, say
 
 TENANT = example_tenant()
 KEY = "test-pseudonym-key"
@@ -44,7 +43,7 @@ SLOT_ID = re.compile(r"^[a-z-]+\|[a-z]+\|2026-03-\d\dT\d\d:\d\d$")
 
 
 async def _record(db: Path) -> None:
-    """Two conversations through run_turn with the offline model, the store on the agent's
+    """Two conversations through the console channel with the offline model, the store on the agent's
     clock (as in production, where both read the system clock)."""
     clock = FrozenClock(TUESDAY_NOW)
     url = f"sqlite:///{db}"
@@ -55,7 +54,7 @@ async def _record(db: Path) -> None:
             app = Atende(store=store, checkpointer=saver, graph=build_graph(saver),
                          models=SwitchableModel(), clock=clock)
             for text in ANA_SAYS:
-                await run_turn(app, TurnRequest(tenant=TENANT, phone=ANA, text=text))
+                await say(app, text, phone=ANA, tenant=TENANT)
                 clock.advance(minutes=1)
             # Bia booked at the front desk last week; someone from the clinic writes first
             start = datetime.fromisoformat("2026-03-12T10:00-03:00")
@@ -67,7 +66,7 @@ async def _record(db: Path) -> None:
                                              provider_ts=clock.now())
             for text in BIA_SAYS:
                 clock.advance(minutes=2)
-                await run_turn(app, TurnRequest(tenant=TENANT, phone=BIA, text=text))
+                await say(app, text, phone=BIA, tenant=TENANT)
     finally:
         await store.close()
 

@@ -30,6 +30,7 @@ SenderT = TypeVar("SenderT", bound="Sender")
 
 NOT_CONFIGURED = "not configured"
 CONFIGURED = "configured"
+NO_CREDENTIALS = ""  # a channel that needs none (the console): left off /health
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,15 @@ class Refusal:
 class Channel(Protocol[AccountT, SenderT]):
     name: str  # as stored on conversations and messages, and in metric labels
 
-    def routes(self) -> APIRouter:
-        """The channel's webhook routes; mounted under /webhooks."""
+    def routes(self) -> APIRouter | None:
+        """The channel's webhook routes, mounted under /webhooks; None when nothing arrives over
+        HTTP (the console)."""
         ...
 
     def read_credentials(self, tenant: Tenant, env: Mapping[str, str]) -> tuple[AccountT | None, str]:
         """The clinic's credentials (None unless complete) and a status for /health:
-        "configured", "not configured" or "missing environment variable X" (never a value)."""
+        "configured", "not configured" or "missing environment variable X" (never a value);
+        `NO_CREDENTIALS` for a channel that needs none."""
         ...
 
     def sender(self, account: AccountT, settings: Settings, http: httpx.AsyncClient) -> SenderT:
@@ -68,7 +71,8 @@ class Channel(Protocol[AccountT, SenderT]):
     async def send_reply(self, sender: SenderT, to_phone: str, text: str,
                          choices: Sequence[Choice] = ()) -> SendResult:
         """One bubble of the agent's reply, and the options it offers (as data), shown as this
-        channel shows them best (Meta: a list the patient taps; Z-API: numbered lines)."""
+        channel shows them best (Meta: a list the patient taps; Z-API and the console: numbered
+        lines)."""
         ...
 
     async def send_notice(self, sender: SenderT, to_phone: str, notice: Notice, *,
