@@ -33,9 +33,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from atende.errors import DomainError, InfrastructureError, SlotUnavailable
-from atende.memory._sqlite_rows import SLOT_TAKEN
 from atende.memory.postgres import PostgresStore
 from atende.memory.sqlite import SQLiteStore, sqlite_path
+from atende.memory.sqlite.rows import SLOT_TAKEN
 from atende.memory.store import NewAppointment, Store
 from atende.tenant import Tenant
 from atende.tools import booking

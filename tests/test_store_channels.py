@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from atende.errors import NotFound
-from atende.memory._sqlite_inbox import INTERRUPTED
+from atende.memory.sqlite.inbox import INTERRUPTED
 from atende.memory.store import Message, ProviderStatus, Store
 
 TENANT = "clinica-exemplo"

@@ -7,8 +7,8 @@ from typing import Any
 
 from psycopg.rows import DictRow
 
-from ._pg_base import PostgresBase
-from .poison import PoisonMessage
+from ..poison import PoisonMessage
+from .base import PostgresBase
 
 _COLUMNS = "id, tenant_id, channel, provider_message_id, reason, excerpt, received_at"
 

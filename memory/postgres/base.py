@@ -18,10 +18,10 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from atende.clock import Clock, SystemClock
 from atende.errors import AtendeError, ConfigError, InfrastructureError, SlotUnavailable
 
-from ._pg_migrations import migrate
-from ._pg_rows import Conn, as_uuid, fetch_all, fetch_one, utc
-from ._sqlite_rows import SLOT_TAKEN, R
-from .contention import Contention, retrying
+from ..contention import Contention, retrying
+from ..sqlite.rows import SLOT_TAKEN, R
+from .migrations import migrate
+from .rows import Conn, as_uuid, fetch_all, fetch_one, utc
 
 POOLER_PORT = 6543  # Supabase's transaction pooler (Supavisor); 5432 is direct or session mode
 _TRUE = {"1", "true", "yes", "on"}

@@ -16,18 +16,18 @@ import psycopg
 
 from atende.errors import NotFound
 
-from ._pg_base import PostgresBase
-from ._pg_conversations import (
+from ..sqlite.inbox import INTERRUPTED
+from ..sqlite.rows import MESSAGE_NOT_FOUND, check_choice, check_phone
+from ..store import DELIVERY_RANK, Conversation, Message, ProviderStatus
+from .base import PostgresBase
+from .conversations import (
     by_provider_id,
     conversation_of,
     current_conversation,
     insert_message,
     upsert_patient_row,
 )
-from ._pg_rows import Conn, fetch_all, fetch_one, must, utc, uuids
-from ._sqlite_inbox import INTERRUPTED
-from ._sqlite_rows import MESSAGE_NOT_FOUND, check_choice, check_phone
-from .store import DELIVERY_RANK, Conversation, Message, ProviderStatus
+from .rows import Conn, fetch_all, fetch_one, must, utc, uuids
 
 _FAILED = ("failed", "dead")  # below every DELIVERY_RANK: any sign of delivery beats them
 # Pending inbound rows among the given ids, locked in id order (so two writers racing over the

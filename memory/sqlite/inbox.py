@@ -13,14 +13,15 @@ from typing import Any, Literal
 
 from atende.errors import NotFound
 
-from ._sqlite_base import SQLiteBase
-from ._sqlite_conversations import (
+from ..store import DELIVERY_RANK, Conversation, Message, ProviderStatus
+from .base import SQLiteBase
+from .conversations import (
     by_provider_id,
     conversation_of,
     insert_message,
     upsert_patient_row,
 )
-from ._sqlite_rows import (
+from .rows import (
     MESSAGE_NOT_FOUND,
     check_choice,
     check_phone,
@@ -30,7 +31,6 @@ from ._sqlite_rows import (
     to_db,
     transaction,
 )
-from .store import DELIVERY_RANK, Conversation, Message, ProviderStatus
 
 INTERRUPTED = "interrupted while sending; not resent to avoid a duplicate"
 _FAILED = ("failed", "dead")  # below every DELIVERY_RANK: any sign of delivery beats them

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from atende.errors import NotFound
 
-from .store import Appointment, Conversation, Message, Patient, Turn
+from ..store import Appointment, Conversation, Message, Patient, Turn
 
 R = TypeVar("R", Patient, Conversation, Message, Appointment, Turn)
 

@@ -12,8 +12,10 @@ from datetime import datetime
 
 from atende.errors import NotFound
 
-from ._sqlite_base import SQLiteBase
-from ._sqlite_rows import (
+from ..contention import take_slot
+from ..store import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment
+from .base import SQLiteBase
+from .rows import (
     APPOINTMENT_NOT_FOUND,
     APPOINTMENT_STATUSES,
     NOT_ACTIVE,
@@ -25,8 +27,6 @@ from ._sqlite_rows import (
     to_db,
     transaction,
 )
-from .contention import take_slot
-from .store import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment
 
 
 def check_own_active(

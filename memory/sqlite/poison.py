@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ._sqlite_base import SQLiteBase
-from ._sqlite_rows import insert, transaction
-from .poison import PoisonMessage
+from ..poison import PoisonMessage
+from .base import SQLiteBase
+from .rows import insert, transaction
 
 
 def poison_record(row: sqlite3.Row) -> PoisonMessage:

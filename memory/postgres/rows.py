@@ -13,8 +13,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from ._sqlite_rows import R
-from .store import Appointment, Conversation, Message, Patient, Turn
+from ..sqlite.rows import R
+from ..store import Appointment, Conversation, Message, Patient, Turn
 
 Conn = AsyncConnection[DictRow]
 

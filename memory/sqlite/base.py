@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from atende.clock import Clock, SystemClock
 from atende.errors import AtendeError, ConfigError, InfrastructureError, SlotUnavailable
 
-from ._sqlite_rows import SLOT_TAKEN, R, insert, record, select, statements, to_db, transaction
-from .contention import Contention, retrying
-from .migrations_sqlite import BOOTSTRAP, MIGRATIONS
+from ..contention import Contention, retrying
+from .migrations import BOOTSTRAP, MIGRATIONS
+from .rows import SLOT_TAKEN, R, insert, record, select, statements, to_db, transaction
 
 T = TypeVar("T")
 

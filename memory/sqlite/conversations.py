@@ -9,8 +9,20 @@ from typing import Any
 
 from atende.errors import NotFound
 
-from ._sqlite_base import SQLiteBase
-from ._sqlite_rows import (
+from ..contention import retrying
+from ..store import (
+    LEAD_STAGES,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    LeadStage,
+    Message,
+    MessageStatus,
+    Patient,
+    Turn,
+)
+from .base import SQLiteBase
+from .rows import (
     CONVERSATION_NOT_FOUND,
     MESSAGE_STATUSES,
     TURN_NOT_FOUND,
@@ -25,18 +37,6 @@ from ._sqlite_rows import (
     to_json,
     to_json_list,
     transaction,
-)
-from .contention import retrying
-from .store import (
-    LEAD_STAGES,
-    Conversation,
-    ConversationStatus,
-    Direction,
-    LeadStage,
-    Message,
-    MessageStatus,
-    Patient,
-    Turn,
 )
 
 # A handoff that finds the bot already paused keeps its start: extending a pause is not a new one.

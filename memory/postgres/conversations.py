@@ -7,9 +7,8 @@ from typing import Any
 
 from atende.errors import NotFound
 
-from ._pg_base import PostgresBase
-from ._pg_rows import Conn, as_uuid, fetch_one, jsonb, merge_patch, must, utc
-from ._sqlite_rows import (
+from ..contention import retrying
+from ..sqlite.rows import (
     CONVERSATION_NOT_FOUND,
     MESSAGE_NOT_FOUND,
     MESSAGE_STATUSES,
@@ -17,8 +16,7 @@ from ._sqlite_rows import (
     check_choice,
     check_phone,
 )
-from .contention import retrying
-from .store import (
+from ..store import (
     LEAD_STAGES,
     Conversation,
     ConversationStatus,
@@ -29,6 +27,8 @@ from .store import (
     Patient,
     Turn,
 )
+from .base import PostgresBase
+from .rows import Conn, as_uuid, fetch_one, jsonb, merge_patch, must, utc
 
 # A handoff that finds the bot already paused keeps its start: extending a pause is not a new one.
 _PAUSE = (

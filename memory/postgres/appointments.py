@@ -15,9 +15,8 @@ from typing import Any
 
 from atende.errors import NotFound, SlotUnavailable
 
-from ._pg_base import PostgresBase
-from ._pg_rows import Conn, as_uuid, fetch_one, must, utc
-from ._sqlite_rows import (
+from ..contention import take_slot
+from ..sqlite.rows import (
     APPOINTMENT_NOT_FOUND,
     APPOINTMENT_STATUSES,
     NOT_ACTIVE,
@@ -25,8 +24,9 @@ from ._sqlite_rows import (
     check_choice,
     check_phone,
 )
-from .contention import take_slot
-from .store import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment
+from ..store import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment
+from .base import PostgresBase
+from .rows import Conn, as_uuid, fetch_one, must, utc
 
 
 async def lock_own_active(conn: Conn, tenant_id: str, appointment_id: str, patient_phone: str) -> None:
