@@ -34,7 +34,8 @@ from atende.evals.replay_history import (
 )
 from atende.evals.replay_tools import ReplayContext, Tape, normalized, replay_tools
 from atende.evals.transcript_format import AgentTurn, StaffMessage, Transcript
-from atende.memory.store import Patient, Store
+from atende.memory.records import Patient
+from atende.memory.store import Store
 from atende.tenant import Tenant
 from atende.tools.choices import choices_of, numbered
 from atende.tools.scope import Scope

@@ -38,7 +38,7 @@ from atende.memory.checkpoint import discard_checkpoints_after, open_checkpointe
 from atende.memory.postgres import pg_conninfo
 from atende.memory.postgres.admin import TENANT_TABLES, check, migrate
 from atende.memory.postgres.migrations import migrations
-from atende.memory.store import NewAppointment
+from atende.memory.records import NewAppointment
 from atende.settings import Settings
 from atende.tenant import Tenant
 from helpers import ROOT, TUESDAY_NOW, SwitchableModel, example_tenant

@@ -49,13 +49,16 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
     on first use); races are settled by the database (unique indexes, an exclusion constraint,
-    conditional updates and row locks), never by a check in Python. The parts, one module each:
+    conditional updates and row locks), never by a check in Python. Each module subclasses its
+`memory/shared/` mixin (the checks and error choices) and supplies the SQL behind it:
 
-        base               the URL (pooler detection), the pool, tenant-scoped transactions
-        migrations         supabase/migrations/*.sql, applied in order under an advisory lock
-        rows               row ↔ record mapping, ids, instants, JSON
-        conversations      patients, conversations, messages, human takeover, turns
-        appointments       booking, cancelling, moving
-        inbox              inbox (webhooks → dispatcher) and outbox (→ senders)
-        poison             messages the webhooks set aside (→ ops)
+        base           the URL (pooler detection), the pool, tenant-scoped transactions
+        migrations     supabase/migrations/*.sql, applied in order under an advisory lock
+        rows           rows → records, ids, JSON
+        conversations  patients, conversations, messages, human takeover, turns
+        appointments   booking, cancelling, moving
+        inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
+        poison         messages the webhooks set aside (→ ops)
+
+    Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

@@ -4,40 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import datetime
 from typing import Any
 
-from atende.errors import NotFound
-
-from ..contention import retrying
-from ..store import (
-    LEAD_STAGES,
-    Conversation,
-    ConversationStatus,
-    Direction,
-    LeadStage,
-    Message,
-    MessageStatus,
-    Patient,
-    Turn,
-)
+from ..records import Conversation, Message, Patient, Turn
+from ..shared.conversations import Conversations
 from .base import SQLiteBase
-from .rows import (
-    CONVERSATION_NOT_FOUND,
-    MESSAGE_STATUSES,
-    TURN_NOT_FOUND,
-    check_choice,
-    check_phone,
-    conversation_row,
-    fetch,
-    fetch_all,
-    insert,
-    record,
-    to_db,
-    to_json,
-    to_json_list,
-    transaction,
-)
+from .rows import fetch, fetch_all, insert, record, to_json, transaction
 
 # A handoff that finds the bot already paused keeps its start: extending a pause is not a new one.
 _PAUSE = (
@@ -71,18 +43,18 @@ def conversation_of(
 ) -> sqlite3.Row:
     """The conversation with this phone, created on first contact (insert-or-nothing, then read,
     so two racing first messages share one conversation)."""
-    row = {
-        "id": str(uuid.uuid4()),
-        "tenant_id": tenant_id,
-        "phone": phone,
-        "channel": channel,
-        "created_at": now,
-    }
+    row = {"id": str(uuid.uuid4()), "tenant_id": tenant_id, "phone": phone, "channel": channel,
+           "created_at": now}
     insert(conn, "conversations", row, "ON CONFLICT (tenant_id, phone) DO NOTHING")
     found: sqlite3.Row = conn.execute(
         "SELECT * FROM conversations WHERE tenant_id = ? AND phone = ?", (tenant_id, phone)
     ).fetchone()
     return found
+
+
+def conversation_row(conn: sqlite3.Connection, conversation_id: str) -> sqlite3.Row | None:
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
 
 
 def insert_message(
@@ -107,24 +79,16 @@ def by_provider_id(
 ) -> Message | None:
     if provider_message_id is None:
         return None
-    found = fetch_all(
-        Message,
-        conn,
-        "SELECT * FROM messages WHERE tenant_id = ? AND provider_message_id = ?",
-        (tenant_id, provider_message_id),
-    )
+    found = fetch_all(Message, conn, "SELECT * FROM messages WHERE tenant_id = ? AND provider_message_id = ?",
+                      (tenant_id, provider_message_id))
     return found[0] if found else None
 
 
-class ConversationsMixin(SQLiteBase):
-    # patients / leads
-
+class ConversationsMixin(Conversations, SQLiteBase):
     async def get_patient(self, tenant_id: str, phone: str) -> Patient | None:
         return await self._get(Patient, "patients", tenant_id=tenant_id, phone=phone)
 
-    async def upsert_patient(self, tenant_id: str, phone: str, *, source: str | None = None) -> Patient:
-        """Return the patient, creating a `new` lead on first contact; fills a missing source."""
-        check_phone(phone)
+    async def _upsert_patient(self, tenant_id: str, phone: str, source: str | None) -> Patient:
         now = self._now()
 
         def op(conn: sqlite3.Connection) -> Patient:
@@ -134,26 +98,9 @@ class ConversationsMixin(SQLiteBase):
 
         return await self._run(op)
 
-    @retrying  # the booking use case moves the lead to `scheduled` right after the slot
-    async def update_patient(
-        self,
-        tenant_id: str,
-        phone: str,
-        *,
-        name: str | None = None,
-        stage: LeadStage | None = None,
-        interest: str | None = None,
-        source: str | None = None,
-        add_note: str | None = None,
-    ) -> Patient:
-        """Set the given fields (None leaves a field as it is); notes are appended, one a line."""
-        check_phone(phone)
-        if stage is not None:
-            check_choice("stage", stage, LEAD_STAGES)
+    async def _update_patient(self, tenant_id: str, phone: str, changes: dict[str, Any]) -> Patient:
         now = self._now()
         key = {"tenant_id": tenant_id, "phone": phone}
-        changes = {"name": name, "stage": stage, "interest": interest, "source": source}
-        note = (add_note or "").strip() or None
 
         def op(conn: sqlite3.Connection) -> Patient:
             with transaction(conn):
@@ -165,16 +112,13 @@ class ConversationsMixin(SQLiteBase):
                     " notes = CASE WHEN :note IS NULL THEN notes WHEN notes = '' THEN :note"
                     "   ELSE notes || char(10) || :note END"
                     " WHERE tenant_id = :tenant_id AND phone = :phone",
-                    {**key, **changes, "note": note, "now": now},
+                    {**key, **changes, "now": now},
                 )
                 return fetch(Patient, conn, "patients", **key)
 
         return await self._run(op)
 
-    # conversations and messages
-
-    async def get_or_create_conversation(self, tenant_id: str, phone: str, channel: str) -> Conversation:
-        check_phone(phone)
+    async def _conversation(self, tenant_id: str, phone: str, channel: str) -> Conversation:
         now = self._now()
 
         def op(conn: sqlite3.Connection) -> Conversation:
@@ -187,95 +131,41 @@ class ConversationsMixin(SQLiteBase):
         return await self._get(Conversation, "conversations", id=conversation_id)
 
     async def find_conversation(self, tenant_id: str, phone: str) -> Conversation | None:
-        """The conversation with this phone, or None before its first message."""
         return await self._get(Conversation, "conversations", tenant_id=tenant_id, phone=phone)
 
-    async def set_conversation_status(
-        self, conversation_id: str, status: ConversationStatus, *, reason: str | None = None
-    ) -> Conversation:
-        """`human` is `pause_conversation` until resumed; `active` is `resume_conversation`."""
-        check_choice("status", status, ("active", "human"))
-        if status == "human":
-            return await self._set_pause(_PAUSE, conversation_id, reason=reason, until=None)
+    async def _pause(self, conversation_id: str, reason: str | None, until: Any) -> Conversation | None:
+        return await self._set_pause(_PAUSE, conversation_id, reason=reason, until=until)
+
+    async def _resume(self, conversation_id: str) -> Conversation | None:
         return await self._set_pause(_RESUME, conversation_id)
 
-    async def pause_conversation(
-        self, conversation_id: str, *, until: datetime | None, reason: str
-    ) -> Conversation:
-        """Hand the conversation to a human: status human until `until` (None: until resumed).
-
-        Pausing again while paused replaces the reason and `until` but keeps `handoff_at`.
-        """
-        return await self._set_pause(
-            _PAUSE, conversation_id, reason=reason, until=None if until is None else to_db(until)
-        )
-
-    async def resume_conversation(self, conversation_id: str) -> Conversation:
-        """Give the conversation back to the bot (clears the handoff reason, time and pause)."""
-        return await self._set_pause(_RESUME, conversation_id)
-
-    async def _set_pause(self, sql: str, conversation_id: str, **values: str | None) -> Conversation:
+    async def _set_pause(self, sql: str, conversation_id: str, **values: str | None) -> Conversation | None:
         params = {"id": conversation_id, "now": self._now(), **values}
 
-        def op(conn: sqlite3.Connection) -> Conversation:
+        def op(conn: sqlite3.Connection) -> Conversation | None:
             with transaction(conn):
                 if not conn.execute(sql, params).rowcount:
-                    raise NotFound(CONVERSATION_NOT_FOUND)
+                    return None
                 return fetch(Conversation, conn, "conversations", id=conversation_id)
 
         return await self._run(op)
 
-    async def add_message(
-        self,
-        conversation_id: str,
-        *,
-        direction: Direction,
-        text: str | None,
-        kind: str = "text",
-        status: MessageStatus = "received",
-        provider_message_id: str | None = None,
-        turn_id: str | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Message:
-        """Append a message; a redelivered `provider_message_id` returns the one stored first.
-
-        The console path: inbound rows are the patient's (state None, so never in the inbox the
-        dispatcher reads), outbound rows the bot's; `last_inbound_at` is when it was stored.
-        """
-        check_choice("direction", direction, ("in", "out"))
-        check_choice("status", status, MESSAGE_STATUSES)
+    async def _add_message(self, conversation_id: str, row: dict[str, Any]) -> Message | None:
         now = self._now()
-        row = {
-            "direction": direction,
-            "author": "patient" if direction == "in" else "bot",
-            "kind": kind,
-            "text": text,
-            "status": status,
-            "turn_id": turn_id,
-            "provider_message_id": provider_message_id,
-            "meta": meta,
-        }
 
-        def op(conn: sqlite3.Connection) -> Message:
+        def op(conn: sqlite3.Connection) -> Message | None:
             with transaction(conn):
                 conversation = conversation_row(conn, conversation_id)
+                if conversation is None:
+                    return None
                 message_id = insert_message(
-                    conn,
-                    conversation,
-                    now,
-                    row,
+                    conn, conversation, now, row,
                     "ON CONFLICT (tenant_id, provider_message_id)"
                     " WHERE provider_message_id IS NOT NULL DO NOTHING",
                 )
                 if message_id is None:  # the conflict was with the row stored first
-                    return fetch(
-                        Message,
-                        conn,
-                        "messages",
-                        tenant_id=conversation["tenant_id"],
-                        provider_message_id=provider_message_id,
-                    )
-                if direction == "in":
+                    return by_provider_id(conn, conversation["tenant_id"], row["provider_message_id"])
+                if row["direction"] == "in":
                     conn.execute(
                         "UPDATE conversations SET last_inbound_at = ? WHERE id = ?", (now, conversation_id)
                     )
@@ -284,7 +174,6 @@ class ConversationsMixin(SQLiteBase):
         return await self._run(op)
 
     async def list_messages(self, conversation_id: str, *, limit: int = 100) -> list[Message]:
-        """The newest `limit` messages, oldest first (in the order they were stored)."""
         return await self._list(
             Message,
             "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ?"
@@ -292,35 +181,30 @@ class ConversationsMixin(SQLiteBase):
             (conversation_id, max(limit, 0)),
         )
 
+    async def _annotate(self, message_id: str, meta: dict[str, Any]) -> Message | None:
+        patch = to_json(meta)
+
+        def op(conn: sqlite3.Connection) -> Message | None:
+            with transaction(conn):
+                if not conn.execute(
+                    "UPDATE messages SET meta = json_patch(meta, ?) WHERE id = ?", (patch, message_id)
+                ).rowcount:
+                    return None
+                return fetch(Message, conn, "messages", id=message_id)
+
+        return await self._run(op)
+
     # human takeover
 
-    async def record_human_message(
-        self,
-        conversation_id: str,
-        *,
-        text: str | None,
-        kind: str = "text",
-        provider_message_id: str | None,
-        provider_ts: datetime | None,
-    ) -> tuple[Message, bool]:
-        """Store a message a person at the clinic sent by hand (author human, direction out,
-        status sent); idempotent on the provider id like `inbox_add`. Does not pause the bot:
-        that is `pause_conversation`."""
+    async def _record_human(self, conversation_id: str, row: dict[str, Any]) -> tuple[Message, bool] | None:
         now = self._now()
-        row = {
-            "direction": "out",
-            "author": "human",
-            "kind": kind,
-            "text": text,
-            "status": "sent",
-            "provider_message_id": provider_message_id,
-            "provider_ts": None if provider_ts is None else to_db(provider_ts),
-        }
 
-        def op(conn: sqlite3.Connection) -> tuple[Message, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[Message, bool] | None:
             with transaction(conn):
                 conversation = conversation_row(conn, conversation_id)
-                stored = by_provider_id(conn, conversation["tenant_id"], provider_message_id)
+                if conversation is None:
+                    return None
+                stored = by_provider_id(conn, conversation["tenant_id"], row["provider_message_id"])
                 if stored is not None:
                     return stored, False
                 message_id = insert_message(conn, conversation, now, row)
@@ -328,65 +212,42 @@ class ConversationsMixin(SQLiteBase):
 
         return await self._run(op)
 
-    async def human_messages_since(self, conversation_id: str, since: datetime | None) -> list[Message]:
-        """Messages people at the clinic sent or we stored at or after `since` (None: all), in
-        the order they were sent. Inclusive to the second, the storage precision, so a message
-        from the same second is never missed; a caller that saw it before gets it again."""
-        where = "conversation_id = ? AND author = 'human'"
-        params: tuple[str, ...] = (conversation_id,)
-        if since is not None:
-            where += " AND (created_at >= ? OR provider_ts >= ?)"
-            params += (to_db(since), to_db(since))
+    async def _human_messages(self, conversation_id: str, since: Any) -> list[Message]:
         return await self._list(
             Message,
-            f"SELECT * FROM messages WHERE {where} ORDER BY coalesce(provider_ts, created_at), seq",
-            params,
+            "SELECT * FROM messages WHERE conversation_id = :id AND author = 'human'"
+            " AND (:since IS NULL OR created_at >= :since OR provider_ts >= :since)"
+            " ORDER BY coalesce(provider_ts, created_at), seq",
+            {"id": conversation_id, "since": since},
         )
 
     # turns
 
-    async def start_turn(
-        self, conversation_id: str, tenant_id: str, *, model: str, prompt_version: str
-    ) -> Turn:
-        row = {
-            "id": str(uuid.uuid4()),
-            "conversation_id": conversation_id,
-            "tenant_id": tenant_id,
-            "started_at": self._now(),
-            "model": model,
-            "prompt_version": prompt_version,
-        }
+    async def _start_turn(self, row: dict[str, Any]) -> Turn | None:
+        row = {**row, "id": str(uuid.uuid4()), "started_at": self._now()}
 
-        def op(conn: sqlite3.Connection) -> Turn:
+        def op(conn: sqlite3.Connection) -> Turn | None:
             with transaction(conn):
-                if conversation_row(conn, conversation_id)["tenant_id"] != tenant_id:
-                    raise NotFound(CONVERSATION_NOT_FOUND)
+                conversation = conversation_row(conn, row["conversation_id"])
+                if conversation is None or conversation["tenant_id"] != row["tenant_id"]:
+                    return None
                 insert(conn, "turns", row)
                 return fetch(Turn, conn, "turns", id=row["id"])
 
         return await self._run(op)
 
-    async def finish_turn(
-        self,
-        turn_id: str,
-        *,
-        outcome: str,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        tool_calls: list[dict[str, Any]] | None = None,
-        reply: str | None = None,
-    ) -> Turn:
-        values = (self._now(), outcome, tokens_in, tokens_out, to_json_list(tool_calls), reply,
-                  turn_id)
+    async def _finish_turn(self, turn_id: str, values: dict[str, Any]) -> Turn | None:
+        params = {**values, "tool_calls": to_json(values["tool_calls"]), "now": self._now(), "id": turn_id}
 
-        def op(conn: sqlite3.Connection) -> Turn:
+        def op(conn: sqlite3.Connection) -> Turn | None:
             with transaction(conn):
                 if not conn.execute(
-                    "UPDATE turns SET finished_at = max(?, started_at), outcome = ?,"
-                    " tokens_in = ?, tokens_out = ?, tool_calls = ?, reply = ? WHERE id = ?",
-                    values,
+                    "UPDATE turns SET finished_at = max(:now, started_at), outcome = :outcome,"
+                    " tokens_in = :tokens_in, tokens_out = :tokens_out, tool_calls = :tool_calls,"
+                    " reply = :reply WHERE id = :id",
+                    params,
                 ).rowcount:
-                    raise NotFound(TURN_NOT_FOUND)
+                    return None
                 return fetch(Turn, conn, "turns", id=turn_id)
 
         return await self._run(op)
@@ -396,49 +257,29 @@ class ConversationsMixin(SQLiteBase):
             Turn, "SELECT * FROM turns WHERE conversation_id = ? ORDER BY started_at, rowid",
             (conversation_id,))
 
-    async def list_conversations(
-        self, tenant_id: str, *, phone: str | None = None, since: datetime | None = None
-    ) -> list[Conversation]:
-        sql = "SELECT * FROM conversations WHERE tenant_id = ?"
-        params: list[Any] = [tenant_id]
-        if phone is not None:
-            sql += " AND phone = ?"
-            params.append(phone)
-        if since is not None:
-            sql += (" AND id IN (SELECT conversation_id FROM messages WHERE tenant_id = ?"
-                    " AND created_at >= ?)")
-            params += [tenant_id, to_db(since)]
-        return await self._list(Conversation, sql + " ORDER BY created_at, rowid", tuple(params))
+    async def _conversations(self, tenant_id: str, phone: str | None, since: Any) -> list[Conversation]:
+        return await self._list(
+            Conversation,
+            "SELECT * FROM conversations WHERE tenant_id = :tenant AND (:phone IS NULL OR phone = :phone)"
+            " AND (:since IS NULL OR id IN (SELECT conversation_id FROM messages"
+            "   WHERE tenant_id = :tenant AND created_at >= :since))"
+            " ORDER BY created_at, rowid",
+            {"tenant": tenant_id, "phone": phone, "since": since},
+        )
 
-    async def purge_bodies(self, tenant_id: str, *, before: datetime) -> int:
-        cutoff = to_db(before)
-
+    async def _purge(self, tenant_id: str, before: Any) -> int:
         def op(conn: sqlite3.Connection) -> int:
             with transaction(conn):
                 blanked = conn.execute(
                     "UPDATE messages SET text = NULL, meta = json_remove(meta, '$.transcript')"
                     " WHERE tenant_id = ? AND created_at < ?"
                     " AND (text IS NOT NULL OR json_extract(meta, '$.transcript') IS NOT NULL)",
-                    (tenant_id, cutoff),
+                    (tenant_id, before),
                 ).rowcount
                 conn.execute(
                     "UPDATE turns SET reply = NULL WHERE tenant_id = ? AND started_at < ?",
-                    (tenant_id, cutoff),
+                    (tenant_id, before),
                 )
                 return int(blanked)
-
-        return await self._run(op)
-
-    async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
-        patch = to_json(meta)
-
-        def op(conn: sqlite3.Connection) -> Message:
-            with transaction(conn):
-                if not conn.execute(
-                    "UPDATE messages SET meta = json_patch(meta, ?) WHERE id = ?",
-                    (patch, message_id),
-                ).rowcount:
-                    raise NotFound("Não encontrei essa mensagem.")
-                return fetch(Message, conn, "messages", id=message_id)
 
         return await self._run(op)

@@ -1,36 +1,21 @@
-"""SQLite plumbing shared by the store's parts: transactions, row ↔ record mapping, validation."""
+"""SQLite plumbing shared by the store's parts: transactions, statements, instants and JSON as
+text, and rows → records (through `shared.rows.record`)."""
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from atende.errors import NotFound
+from ..records import utc
+from ..shared import rows
+from ..shared.rows import R
 
-from ..store import Appointment, Conversation, Message, Patient, Turn
-
-R = TypeVar("R", Patient, Conversation, Message, Appointment, Turn)
-
-SLOT_TAKEN = "Esse horário acabou de ser ocupado. Vou buscar outras opções."
-APPOINTMENT_NOT_FOUND = "Não encontrei esse agendamento entre os seus."
-NOT_ACTIVE = {
-    "cancelled": "Esse agendamento já está cancelado.",
-    "completed": "Esse agendamento já aconteceu, então não dá para alterá-lo.",
-    "no_show": "Esse agendamento já passou, então não dá para alterá-lo.",
-}
-CONVERSATION_NOT_FOUND = "Não encontrei essa conversa."
-MESSAGE_NOT_FOUND = "Não encontrei essa mensagem."
-TURN_NOT_FOUND = "Não encontrei esse turno."
-
-APPOINTMENT_STATUSES = ("booked", "confirmed", "cancelled", "completed", "no_show")
-MESSAGE_STATUSES = ("received", "queued", "sending", "sent", "delivered", "read", "played", "failed", "dead")
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_INSTANTS = ("_at", "_utc", "_ts", "_until")  # column suffixes of timestamps
+_JSON = ("meta", "tool_calls")
 
 
 @contextmanager
@@ -78,55 +63,22 @@ def fetch_all(cls: type[R], conn: sqlite3.Connection, sql: str, params: Any = ()
     return [record(cls, row) for row in conn.execute(sql, params).fetchall()]
 
 
-def conversation_row(conn: sqlite3.Connection, conversation_id: str) -> sqlite3.Row:
-    """The conversation's row, or `NotFound`."""
-    row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-    if row is None:
-        raise NotFound(CONVERSATION_NOT_FOUND)
-    return row  # type: ignore[no-any-return]
-
-
-def check_phone(phone: str) -> None:
-    if not _E164.fullmatch(phone):
-        raise ValueError(f"phone must be E.164 like +5511999998888, got {phone!r}")
-
-
-def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
 def to_db(moment: datetime) -> str:
     """Fixed-width UTC text to the second: sorts and compares like the instant it names."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment}; atende stores timezone-aware instants")
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return utc(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def to_json(meta: dict[str, Any] | None) -> str:
-    return json.dumps(meta or {}, ensure_ascii=False)
+def to_json(value: Any) -> str:
+    """`value` (None: an empty object) as JSON text."""
+    return json.dumps({} if value is None else value, ensure_ascii=False, default=str)
 
 
-def to_json_list(items: list[Any] | None) -> str:
-    return json.dumps(items or [], ensure_ascii=False, default=str)
-
-
-_FIELDS = {cls: {f.name for f in fields(cls)} for cls in (Patient, Conversation, Message, Appointment, Turn)}
-_RENAMED = {"start_utc": "start", "end_utc": "end"}
-_INSTANTS = ("_at", "_utc", "_ts", "_until")  # column suffixes of timestamps
+def _load(column: str, value: Any) -> Any:
+    if column.endswith(_INSTANTS):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return json.loads(value) if column in _JSON else value
 
 
 def record(cls: type[R], row: sqlite3.Row) -> R:
-    """The record for a row: timestamp text becomes aware UTC datetimes, `meta` a dict."""
-    values: dict[str, Any] = {}
-    for column in row.keys():
-        name = _RENAMED.get(column, column)
-        if name not in _FIELDS[cls]:
-            continue  # storage-only columns: seq, updated_by_turn
-        value = row[column]
-        if value is not None and column.endswith(_INSTANTS):
-            value = datetime.fromisoformat(value).replace(tzinfo=UTC)
-        elif column in ("meta", "tool_calls"):
-            value = json.loads(value)
-        values[name] = value
-    return cls(**values)
+    """The record for a row: timestamp text becomes aware UTC datetimes, JSON text a value."""
+    return rows.record(cls, zip(row.keys(), row, strict=True), _load)

@@ -16,11 +16,12 @@ class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
     take the write lock up front (`BEGIN IMMEDIATE`), so every method is one atomic step; no
-    double booking is a trigger's job. The parts, one module each:
+    double booking is a trigger's job. Each module subclasses its `memory/shared/` mixin (the
+checks and error choices) and supplies the SQL behind it:
 
         base           the file, connection pool, migrations, error mapping
         migrations     the schema, one entry a version
-        rows           transactions, row ↔ record mapping
+        rows           transactions, instants and JSON as text, rows → records
         conversations  patients, conversations, messages, human takeover, turns
         appointments   booking, cancelling, moving
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
