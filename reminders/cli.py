@@ -102,7 +102,7 @@ def list_reminders(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """A clinic's reminders, by due time."""
-    from atende.memory.reminders import REMINDER_STATUSES
+    from atende.memory.records import REMINDER_STATUSES
 
     settings = Settings()
     clinic = _tenant(settings, tenant)

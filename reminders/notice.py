@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from atende.memory.store import Appointment
+from atende.memory.records import Appointment
 from atende.tenant import REPLY_HINT, MetaTemplate, Tenant
 from atende.tools.choices import Choice
 from atende.tools.dates import WEEKDAY_ABBR

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 if TYPE_CHECKING:
-    from atende.memory.store import Message, Store
+    from atende.memory.records import Message
+    from atende.memory.store import Store
 
 log = structlog.get_logger(__name__)
 

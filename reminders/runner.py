@@ -27,7 +27,7 @@ from atende.reminders.outcomes import PAUSED
 from atende.reminders.plan import CONFIRMATION, when_to_send
 
 if TYPE_CHECKING:
-    from atende.memory.reminders import Reminder
+    from atende.memory.records import Reminder
     from atende.memory.store import Store
     from atende.tenant import Tenant, TenantRegistry
 

@@ -16,8 +16,8 @@ from atende.tools.dates import PERIOD_BOUNDS
 from atende.tools.scheduling import Busy, Slot, check_bookable
 
 if TYPE_CHECKING:
-    from atende.memory.reminders import WaitlistEntry
-    from atende.memory.store import Appointment, Store
+    from atende.memory.records import Appointment, WaitlistEntry
+    from atende.memory.store import Store
     from atende.tenant import Tenant
 
 log = structlog.get_logger(__name__)
@@ -94,7 +94,7 @@ async def offer_slot(store: Store, tenant: Tenant, professional_id: str, start: 
 
 
 def _as_appointment(tenant: Tenant, entry: WaitlistEntry, slot: Slot, offer_id: str) -> Appointment:
-    from atende.memory.store import Appointment
+    from atende.memory.records import Appointment
 
     return Appointment(id=offer_id, tenant_id=tenant.id, professional_id=slot.professional_id,
                        service_id=slot.service_id, patient_phone=entry.patient_phone,
@@ -118,8 +118,8 @@ async def expire_holds(store: Store, tenant: Tenant, now: datetime) -> tuple[int
         if not await store.waitlist_settle(entry.id, "expired", from_status="offered"):
             continue
         expired += 1
-        assert entry.offer_start is not None and entry.offer_professional_id is not None
-        if await offer_slot(store, tenant, entry.offer_professional_id, entry.offer_start, now,
+        assert entry.offer_start_at is not None and entry.offer_professional_id is not None
+        if await offer_slot(store, tenant, entry.offer_professional_id, entry.offer_start_at, now,
                             skip_phone=entry.patient_phone):
             offered += 1
     return offered, expired
@@ -127,8 +127,8 @@ async def expire_holds(store: Store, tenant: Tenant, now: datetime) -> tuple[int
 
 def offer_view(entry: WaitlistEntry, tenant: Tenant) -> dict[str, Any]:
     """What the turn's context says about a pending offer."""
-    assert entry.offer_start is not None
-    local = entry.offer_start.astimezone(tenant.tz)
+    assert entry.offer_start_at is not None
+    local = entry.offer_start_at.astimezone(tenant.tz)
     pro = entry.offer_professional_id or ""
     try:
         pro = tenant.professional(pro).name

@@ -12,7 +12,7 @@ from atende.server.inbound import AccountNotice, Ignored, InboundMessage, Poison
 from atende.server.poison import excerpt, store_refused
 
 if TYPE_CHECKING:
-    from atende.memory.store import Message
+    from atende.memory.records import Message
     from atende.server.app import Services
 
 log = structlog.get_logger(__name__)

@@ -130,7 +130,7 @@ async def reminders(services: ServicesDep, tenant: str,
                     status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """A clinic's reminders by due time (upcoming first with `status=pending`), with status,
     reason and the provider's message id."""
-    from atende.memory.reminders import REMINDER_STATUSES
+    from atende.memory.records import REMINDER_STATUSES
     from atende.reminders.cli import reminder_json
 
     _admin(services, authorization)

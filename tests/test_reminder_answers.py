@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from atende.agent.models.offline import OfflineChatModel
-from atende.memory.store import Patient
+from atende.memory.records import Patient
 from atende.prompts.render import render_system_prompt
 from atende.tenant import resolve_tenant
 

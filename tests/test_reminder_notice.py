@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atende.memory.store import Appointment
+from atende.memory.records import Appointment
 from atende.reminders import notice as notices
 from atende.reminders.outcomes import account_flag
 from atende.server.channels import CHANNELS

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from atende.errors import NotFound, PolicyViolation
-from atende.memory.reminders import Period
+from atende.memory.records import Period
 from atende.reminders import waitlist
 from atende.tools import booking
 from atende.tools.catalog import find_professional, find_service
@@ -81,16 +81,16 @@ async def join_waitlist(scope: Scope, service: str, professional: str | None,
 
 async def answer_offer(scope: Scope, accept: bool) -> dict[str, Any]:
     offer = await scope.store.waitlist_offered(scope.tenant.id, scope.patient_phone, scope.now)
-    if offer is None or offer.offer_start is None or offer.offer_professional_id is None:
+    if offer is None or offer.offer_start_at is None or offer.offer_professional_id is None:
         raise NotFound("Não há nenhum horário reservado para você agora (a reserva pode ter "
                        "expirado).")
     if not accept:
         await scope.store.waitlist_settle(offer.id, "removed", from_status="offered")
         await waitlist.offer_slot(scope.store, scope.tenant, offer.offer_professional_id,
-                                  offer.offer_start, scope.now, skip_phone=scope.patient_phone)
+                                  offer.offer_start_at, scope.now, skip_phone=scope.patient_phone)
         return {"ok": True, "action": "offer_declined",
                 "message": "Tudo bem, liberei o horário."}
-    local = offer.offer_start.astimezone(scope.tenant.tz)
+    local = offer.offer_start_at.astimezone(scope.tenant.tz)
     slot_id = f"{offer.offer_professional_id}|{offer.service_id}|{local:%Y-%m-%dT%H:%M}"
     result = await booking.book(scope, slot_id)  # the database still referees
     await scope.store.waitlist_settle(offer.id, "booked", from_status="offered",
