@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .records import (
     ACTIVE_STATUSES,
+    OPEN_REMINDER,
     Appointment,
     AppointmentStatus,
     Conversation,
@@ -18,10 +20,18 @@ from .records import (
     MessageStatus,
     NewAppointment,
     Patient,
+    Period,
     PoisonMessage,
     ProviderStatus,
+    Reminder,
+    ReminderStatus,
     Turn,
+    WaitlistEntry,
+    WaitlistStatus,
 )
+
+if TYPE_CHECKING:
+    from atende.reminders.plan import Planned
 
 
 class Store(Protocol):
@@ -57,8 +67,10 @@ class Store(Protocol):
         interest: str | None = None,
         source: str | None = None,
         add_note: str | None = None,
+        proactive_opt_out: bool | None = None,
     ) -> Patient:
-        """Set the given fields (None leaves a field as it is); notes are appended."""
+        """Set the given fields (None leaves a field as it is); notes are appended.
+        `proactive_opt_out=True`: the patient asked for no reminders or offers."""
 
     # conversations and messages
     async def get_or_create_conversation(
@@ -88,8 +100,10 @@ class Store(Protocol):
         """The newest `limit` messages, oldest first."""
 
     # appointments
-    async def book_appointment(self, new: NewAppointment) -> Appointment:
-        """Insert a `booked` appointment; `SlotUnavailable` if it overlaps an active one."""
+    async def book_appointment(self, new: NewAppointment, *, reminders: Sequence[Planned] = ()
+                               ) -> Appointment:
+        """Insert a `booked` appointment; `SlotUnavailable` if it overlaps an active one. Its
+        `reminders` (`reminders.plan.plan`) are written in the same transaction."""
 
     async def get_appointment(
         self, tenant_id: str, appointment_id: str, *, patient_phone: str | None = None
@@ -108,9 +122,18 @@ class Store(Protocol):
         """Ordered by start; `statuses=None` for all."""
 
     async def cancel_appointment(
+        self, tenant_id: str, appointment_id: str, *, patient_phone: str, turn_id: str | None = None,
+        reason: str | None = None,
+    ) -> Appointment:
+        """Cancel the patient's own active appointment (`reason` kept as `cancel_reason`, e.g.
+        a late cancellation answering a reminder); `NotFound` otherwise. Its open reminders are
+        cancelled and those already queued in the outbox never go out, in the same transaction."""
+
+    async def confirm_appointment(
         self, tenant_id: str, appointment_id: str, *, patient_phone: str, turn_id: str | None = None
     ) -> Appointment:
-        """Cancel the patient's own active appointment; `NotFound` otherwise."""
+        """The patient's own active appointment becomes `confirmed` (`confirmed_at` now);
+        `NotFound` otherwise."""
 
     async def reschedule_appointment(
         self,
@@ -122,8 +145,11 @@ class Store(Protocol):
         start: datetime,
         end: datetime,
         turn_id: str | None = None,
+        reminders: Sequence[Planned] = (),
     ) -> Appointment:
-        """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap)."""
+        """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap);
+        its reminders are planned again from `reminders` (those already queued do not go out;
+        the booking confirmation is kept), in the same transaction."""
 
     # inbox (webhooks → dispatcher)
     async def inbox_add(
@@ -300,3 +326,70 @@ class Store(Protocol):
 
     async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
         """Merge `meta` into a stored message's meta (e.g. the transcript of a voice note)."""
+
+    # what atende writes first: reminders (one per appointment and kind), the waitlist, flags
+    async def reminders_due(self, tenant_id: str, now: datetime, *, limit: int = 500
+                            ) -> list[Reminder]:
+        """The clinic's `pending` reminders due at `now`, oldest due first."""
+
+    async def list_reminders(self, tenant_id: str, *,
+                             statuses: Sequence[ReminderStatus] | None = None,
+                             appointment_id: str | None = None, limit: int = 200
+                             ) -> list[Reminder]:
+        """The clinic's reminders (of some statuses, of one appointment), by due time."""
+
+    async def reminder_defer(self, tenant_id: str, reminder_id: str, due_at: datetime) -> bool:
+        """Move a still `pending` reminder to `due_at`; False if it is no longer pending."""
+
+    async def reminder_enqueue(self, tenant_id: str, reminder_id: str, conversation_id: str, *,
+                               text: str, meta: dict[str, Any]) -> Message | None:
+        """In one transaction: the reminder goes `pending` → `queued` (with `sent_at` now and
+        the message's id) and its outbound message is queued in the conversation. None when it
+        was no longer pending (another tick took it) or the conversation is not the clinic's:
+        each reminder reaches the outbox at most once, whatever the number of ticks."""
+
+    async def reminder_settle(self, tenant_id: str, reminder_id: str, status: ReminderStatus, *,
+                              reason: str | None = None, provider_message_id: str | None = None,
+                              from_statuses: Sequence[ReminderStatus] = OPEN_REMINDER) -> bool:
+        """Set a reminder's status (and reason, provider id) if it is in `from_statuses`."""
+
+    async def latest_reminder(self, tenant_id: str, patient_phone: str, *, since: datetime
+                              ) -> Reminder | None:
+        """The latest reminder (not the booking confirmation) queued or sent to the patient
+        since `since` about one of their active appointments: what their answer is about."""
+
+    async def proactive_sent_since(self, tenant_id: str, since: datetime) -> int:
+        """How many reminders the clinic handed to the outbox since `since` (its send caps)."""
+
+    async def clinic_flags(self, tenant_id: str) -> dict[str, str]:
+        """The clinic's flags: `template_failing:<name>`, `proactive_paused:<why>` → detail."""
+
+    async def set_clinic_flag(self, tenant_id: str, key: str, value: str | None) -> None:
+        """Set a flag (`value`), or clear it (None)."""
+
+    async def waitlist_add(self, tenant_id: str, patient_phone: str, *, service_id: str,
+                           professional_id: str | None = None, period: Period | None = None
+                           ) -> WaitlistEntry:
+        """Put the patient on the service's waitlist (`waiting`); one open entry per patient and
+        service: asking again updates the professional and period."""
+
+    async def waitlist_list(self, tenant_id: str, *,
+                            statuses: Sequence[WaitlistStatus] | None = None
+                            ) -> list[WaitlistEntry]:
+        """The clinic's waitlist entries, first come first."""
+
+    async def waitlist_offer(self, tenant_id: str, entry_id: str, *, offer_id: str,
+                             start: datetime, professional_id: str, expires_at: datetime,
+                             conversation_id: str, text: str, meta: dict[str, Any]
+                             ) -> WaitlistEntry | None:
+        """In one transaction: a `waiting` entry becomes `offered` (the slot held for it until
+        `expires_at`) and the offer is queued in its conversation; None if it was not waiting."""
+
+    async def waitlist_settle(self, tenant_id: str, entry_id: str, status: WaitlistStatus, *,
+                              from_status: WaitlistStatus, appointment_id: str | None = None
+                              ) -> bool:
+        """Move an entry from `from_status` to `status` (booked: with its appointment)."""
+
+    async def waitlist_offered(self, tenant_id: str, patient_phone: str, now: datetime
+                               ) -> WaitlistEntry | None:
+        """The offer held for the patient now (not expired), if any."""

@@ -121,7 +121,7 @@ def due(tenant: TenantOpt, now: NowOpt = None,
     settings = Settings()
     clinic = _tenant(settings, tenant)
     at = _now(now)
-    found = _with_store(settings, lambda s: s.reminders_due(at, tenant_id=clinic.id, limit=10_000))
+    found = _with_store(settings, lambda s: s.reminders_due(clinic.id, at, limit=10_000))
     _print(found, clinic.tz, as_json, f"nothing due for {clinic.id} at {at.isoformat()}")
 
 

@@ -33,7 +33,7 @@ async def settled(store: Store, message: Message, status: Literal["sent", "faile
     if not reminder_id and not message.meta.get("notice"):
         return
     if reminder_id:
-        await store.reminder_settle(reminder_id, status, reason=reason,
+        await store.reminder_settle(message.tenant_id, reminder_id, status, reason=reason,
                                     provider_message_id=provider_message_id,
                                     from_statuses=("queued",))
     name = template_name(message)
@@ -55,7 +55,7 @@ async def delivery(store: Store, message: Message, status: str, error: str | Non
         return
     reminder_id = message.meta.get("reminder_id")
     if status == "failed" and reminder_id:
-        await store.reminder_settle(reminder_id, "failed", reason=error,
+        await store.reminder_settle(message.tenant_id, reminder_id, "failed", reason=error,
                                     from_statuses=("queued", "sent"))
     if metrics is not None and status in ("delivered", "read", "failed"):
         metrics.proactive.labels(tenant=message.tenant_id, event=status).inc()

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from atende.clock import Clock
-from atende.errors import ConfigError
 from atende.reminders import notice as notices
 from atende.reminders import waitlist
 from atende.reminders.outcomes import PAUSED
@@ -62,29 +61,28 @@ def channel_for(tenant: Tenant) -> str:
 class ReminderRunner:
     def __init__(self, store: Store, tenants: TenantRegistry, *, clock: Clock,
                  metrics: Any = None, on_outbox: Callable[[], None] | None = None,
-                 batch: int = 500) -> None:
+                 batch: int = 500, channel: Callable[[Tenant], str] = channel_for) -> None:
         self.store = store
         self.tenants = tenants
         self.clock = clock
         self.metrics = metrics
         self.on_outbox = on_outbox
         self.batch = batch
+        self.channel_for = channel  # where to write a patient who has no conversation yet
 
     async def tick(self, tenant_id: str | None = None) -> TickReport:
         """Decide every reminder due now (of one clinic, or all), then the waitlist's holds."""
         now = self.clock.now()
         report = TickReport()
-        budgets: dict[str, int] = {}
-        while True:
-            due = await self.store.reminders_due(now, tenant_id=tenant_id, limit=self.batch)
-            progressed = 0
-            for reminder in due:
-                before = report.held
-                await self._one(reminder, now, report, budgets)
-                progressed += report.held == before
-            if len(due) < self.batch or not progressed:
-                break
         for tenant in self._tenants(tenant_id):
+            budget: dict[str, int] = {}
+            while True:
+                due = await self.store.reminders_due(tenant.id, now, limit=self.batch)
+                held = report.held
+                for reminder in due:
+                    await self._one(tenant, reminder, now, report, budget)
+                if len(due) < self.batch or report.held - held == len(due):
+                    break  # all done, or the rest waits for the clinic's sending limits
             offered, expired = await waitlist.expire_holds(self.store, tenant, now)
             report.offers += offered
             report.expired += expired
@@ -99,14 +97,9 @@ class ReminderRunner:
             return [self.tenants.get(tenant_id)]
         return list(self.tenants)
 
-    async def _one(self, reminder: Reminder, now: datetime, report: TickReport,
+    async def _one(self, tenant: Tenant, reminder: Reminder, now: datetime, report: TickReport,
                    budgets: dict[str, int]) -> None:
         store = self.store
-        try:
-            tenant = self.tenants.get(reminder.tenant_id)
-        except ConfigError:
-            await self._settle(reminder, "skipped", "clinic not configured here", report)
-            return
         appointment = await store.get_appointment(tenant.id, reminder.appointment_id)
         if appointment is None or not appointment.active:
             status = appointment.status if appointment else "gone"
@@ -121,7 +114,7 @@ class ReminderRunner:
                 await self._settle(reminder, "skipped", reason, report)
                 return
             if send_at > now:  # a late tick landed in quiet hours
-                await store.reminder_defer(reminder.id, send_at)
+                await store.reminder_defer(tenant.id, reminder.id, send_at)
                 report.deferred += 1
                 return
         patient = await store.get_patient(tenant.id, appointment.patient_phone)
@@ -135,12 +128,12 @@ class ReminderRunner:
         conversation = await store.find_conversation(tenant.id, appointment.patient_phone)
         if conversation is None:
             conversation = await store.get_or_create_conversation(
-                tenant.id, appointment.patient_phone, channel_for(tenant))
+                tenant.id, appointment.patient_phone, self.channel_for(tenant))
         name = patient.name if patient else None
         notice = (notices.confirmation(tenant, appointment, name) if reminder.kind == CONFIRMATION
                   else notices.reminder(tenant, appointment, name))
         message = await store.reminder_enqueue(
-            reminder.id, conversation.id, text=notice.text,
+            tenant.id, reminder.id, conversation.id, text=notice.text,
             meta={"notice": notice.to_dict(), "reminder_id": reminder.id,
                   "reminder_kind": reminder.kind})
         if message is None:  # another tick took it first
@@ -167,7 +160,8 @@ class ReminderRunner:
 
     async def _settle(self, reminder: Reminder, status: str, reason: str | None,
                       report: TickReport) -> None:
-        if await self.store.reminder_settle(reminder.id, status, reason=reason):  # type: ignore[arg-type]
+        if await self.store.reminder_settle(reminder.tenant_id, reminder.id, status,  # type: ignore[arg-type]
+                                            reason=reason):
             if status == "cancelled":
                 report.cancelled += 1
             else:

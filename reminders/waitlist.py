@@ -83,7 +83,7 @@ async def offer_slot(store: Store, tenant: Tenant, professional_id: str, start: 
         notice = notices.waitlist_offer(tenant, shown, patient.name if patient else None,
                                         offer_id=offer_id)
         offered = await store.waitlist_offer(
-            entry.id, offer_id=offer_id, start=slot.start, professional_id=slot.professional_id,
+            tenant.id, entry.id, offer_id=offer_id, start=slot.start, professional_id=slot.professional_id,
             expires_at=now + timedelta(minutes=policy.hold_minutes), conversation_id=conversation.id,
             text=notice.text, meta={"notice": notice.to_dict(), "waitlist_id": entry.id})
         if offered is not None:
@@ -115,7 +115,7 @@ async def expire_holds(store: Store, tenant: Tenant, now: datetime) -> tuple[int
     for entry in await store.waitlist_list(tenant.id, statuses=("offered",)):
         if entry.offer_expires_at is None or entry.offer_expires_at > now:
             continue
-        if not await store.waitlist_settle(entry.id, "expired", from_status="offered"):
+        if not await store.waitlist_settle(tenant.id, entry.id, "expired", from_status="offered"):
             continue
         expired += 1
         assert entry.offer_start_at is not None and entry.offer_professional_id is not None

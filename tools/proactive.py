@@ -85,7 +85,8 @@ async def answer_offer(scope: Scope, accept: bool) -> dict[str, Any]:
         raise NotFound("Não há nenhum horário reservado para você agora (a reserva pode ter "
                        "expirado).")
     if not accept:
-        await scope.store.waitlist_settle(offer.id, "removed", from_status="offered")
+        await scope.store.waitlist_settle(scope.tenant.id, offer.id, "removed",
+                                          from_status="offered")
         await waitlist.offer_slot(scope.store, scope.tenant, offer.offer_professional_id,
                                   offer.offer_start_at, scope.now, skip_phone=scope.patient_phone)
         return {"ok": True, "action": "offer_declined",
@@ -93,7 +94,7 @@ async def answer_offer(scope: Scope, accept: bool) -> dict[str, Any]:
     local = offer.offer_start_at.astimezone(scope.tenant.tz)
     slot_id = f"{offer.offer_professional_id}|{offer.service_id}|{local:%Y-%m-%dT%H:%M}"
     result = await booking.book(scope, slot_id)  # the database still referees
-    await scope.store.waitlist_settle(offer.id, "booked", from_status="offered",
+    await scope.store.waitlist_settle(scope.tenant.id, offer.id, "booked", from_status="offered",
                                       appointment_id=result["appointment"]["id"])
     return {**result, "from_waitlist": True}
 

@@ -17,7 +17,9 @@ from atende.errors import SlotUnavailable
 from ..records import ACTIVE_STATUSES, SLOT_TAKEN, Appointment, AppointmentStatus, NewAppointment, own_active
 from ..shared.appointments import Appointments
 from ..shared.rows import filters
+from ..shared.script import Step
 from .base import PostgresBase
+from .proactive import run_steps
 from .rows import Conn, as_uuid, fetch_one, must
 
 
@@ -42,18 +44,21 @@ class AppointmentsMixin(Appointments, PostgresBase):
         async with self._tx(tenant_id) as conn:
             return await (await conn.execute(sql + " LIMIT 1", params)).fetchone() is not None
 
-    async def _book(self, new: NewAppointment, start: Any, end: Any) -> Appointment:
+    async def _book(self, appointment_id: str, new: NewAppointment, start: Any, end: Any,
+                    steps: list[Step]) -> Appointment:
         now = self._now()
         async with self._tx(new.tenant_id) as conn:
             booked = await fetch_one(
                 Appointment, conn,
-                "INSERT INTO appointments (tenant_id, professional_id, service_id, patient_phone,"
-                " start_utc, end_utc, status, created_by_turn, updated_by_turn, created_at,"
-                " updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'booked', %s, %s, %s, %s)"
-                " ON CONFLICT ON CONSTRAINT appointments_no_overlap DO NOTHING RETURNING *",
-                (new.tenant_id, new.professional_id, new.service_id, new.patient_phone, start,
-                 end, new.created_by_turn, new.created_by_turn, now, now),
+                "INSERT INTO appointments (id, tenant_id, professional_id, service_id,"
+                " patient_phone, start_utc, end_utc, status, created_by_turn, updated_by_turn,"
+                " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'booked', %s, %s,"
+                " %s, %s) ON CONFLICT ON CONSTRAINT appointments_no_overlap DO NOTHING RETURNING *",
+                (appointment_id, new.tenant_id, new.professional_id, new.service_id,
+                 new.patient_phone, start, end, new.created_by_turn, new.created_by_turn, now, now),
             )
+            if booked is not None:
+                await run_steps(conn, steps)  # its reminders, in the booking's transaction
         if booked is None:
             raise SlotUnavailable(SLOT_TAKEN)
         return booked
@@ -79,11 +84,13 @@ class AppointmentsMixin(Appointments, PostgresBase):
                                 f"SELECT * FROM appointments WHERE {where} ORDER BY start_utc, id", params)
 
     async def _move(self, tenant_id: str, appointment_id: str, patient_phone: str,
-                    values: dict[str, Any]) -> Appointment:
+                    values: dict[str, Any], steps: list[Step] = ()) -> Appointment:  # type: ignore[assignment]
         changes = {**values, "updated_at": self._now()}
         sets = ", ".join(f"{column} = %({column})s" for column in changes)
         async with self._tx(tenant_id) as conn:
             await lock_own_active(conn, tenant_id, appointment_id, patient_phone)
-            return await must(  # in place: the exclusion constraint refuses an overlap
+            moved = await must(  # in place: the exclusion constraint refuses an overlap
                 Appointment, conn, f"UPDATE appointments SET {sets} WHERE id = %(id)s RETURNING *",
                 {**changes, "id": appointment_id})
+            await run_steps(conn, steps)  # its reminders, in the same transaction
+            return moved

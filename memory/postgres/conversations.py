@@ -114,6 +114,7 @@ class ConversationsMixin(Conversations, PostgresBase):
                 Patient, conn,
                 "UPDATE patients SET name = coalesce(%(name)s, name),"
                 " stage = coalesce(%(stage)s, stage), interest = coalesce(%(interest)s, interest),"
+                " proactive_opt_out = coalesce(%(opt_out)s, proactive_opt_out),"
                 " source = coalesce(%(source)s, source), updated_at = %(now)s,"
                 " notes = CASE WHEN %(note)s::text IS NULL THEN notes WHEN notes = '' THEN %(note)s"
                 "   ELSE notes || chr(10) || %(note)s END"

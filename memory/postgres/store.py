@@ -40,11 +40,13 @@ from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
 from .inbox import InboxMixin
 from .poison import PoisonMixin
+from .proactive import ProactiveMixin
 
 __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
-class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin):
+class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
+                  ProactiveMixin):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -59,6 +61,7 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         appointments   booking, cancelling, moving
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

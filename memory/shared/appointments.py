@@ -4,6 +4,7 @@ how a busy database is settled (`contention.take_slot`), once; the SQL is each b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from ..records import (
     check_phone,
 )
 from .base import Backend
+from .proactive import close_steps, plan_steps
+from .script import Step, new_id
 
 
 class Appointments(Backend):
@@ -27,11 +30,15 @@ class Appointments(Backend):
             raise ValueError(f"an appointment must end after it starts ({start} .. {end})")
         return start_at, end_at
 
-    async def book_appointment(self, new: NewAppointment) -> Appointment:
+    async def book_appointment(self, new: NewAppointment, *, reminders: Sequence[Any] = ()
+                               ) -> Appointment:
         check_phone(new.patient_phone)
         start, end = self._slot(new.start, new.end)
-        return await take_slot(lambda: self._book(new, start, end), lambda: self._slot_taken(
-            new.tenant_id, new.professional_id, start, end))
+        appointment_id = new_id()
+        steps = plan_steps(self, new.tenant_id, appointment_id, reminders, replace=False)
+        return await take_slot(lambda: self._book(appointment_id, new, start, end, steps),
+                               lambda: self._slot_taken(new.tenant_id, new.professional_id,
+                                                        start, end))
 
     async def list_appointments(
         self, tenant_id: str, *, patient_phone: str | None = None, professional_id: str | None = None,
@@ -50,24 +57,37 @@ class Appointments(Backend):
     async def reschedule_appointment(
         self, tenant_id: str, appointment_id: str, *, patient_phone: str, professional_id: str,
         start: datetime, end: datetime, turn_id: str | None = None,
+        reminders: Sequence[Any] = (),
     ) -> Appointment:
         start_at, end_at = self._slot(start, end)
         values = {"professional_id": professional_id, "start_utc": start_at, "end_utc": end_at,
                   "updated_by_turn": turn_id}
+        steps = plan_steps(self, tenant_id, appointment_id, reminders, replace=True)
         return await take_slot(
-            lambda: self._move(tenant_id, appointment_id, patient_phone, values),
+            lambda: self._move(tenant_id, appointment_id, patient_phone, values, steps),
             lambda: self._slot_taken(tenant_id, professional_id, start_at, end_at,
                                      other_than=appointment_id))
 
     async def cancel_appointment(self, tenant_id: str, appointment_id: str, *, patient_phone: str,
-                                 turn_id: str | None = None) -> Appointment:
+                                 turn_id: str | None = None, reason: str | None = None
+                                 ) -> Appointment:
+        steps = close_steps(self, appointment_id, "appointment cancelled")
         return await self._move(tenant_id, appointment_id, patient_phone,
-                                {"status": "cancelled", "updated_by_turn": turn_id})
+                                {"status": "cancelled", "updated_by_turn": turn_id,
+                                 "cancel_reason": reason}, steps)
+
+    async def confirm_appointment(self, tenant_id: str, appointment_id: str, *,
+                                  patient_phone: str, turn_id: str | None = None) -> Appointment:
+        return await self._move(tenant_id, appointment_id, patient_phone,
+                                {"status": "confirmed", "updated_by_turn": turn_id,
+                                 "confirmed_at": self._now()})
 
     # what the backend supplies
 
-    async def _book(self, new: NewAppointment, start: Any, end: Any) -> Appointment:
-        """Insert it `booked` in one transaction; the schema refuses an overlap (`SlotUnavailable`)."""
+    async def _book(self, appointment_id: str, new: NewAppointment, start: Any, end: Any,
+                    steps: list[Step]) -> Appointment:
+        """Insert it `booked` with id `appointment_id`, then run `steps` (its reminders), in one
+        transaction; the schema refuses an overlap (`SlotUnavailable`)."""
         raise NotImplementedError
 
     async def _slot_taken(self, tenant_id: str, professional_id: str, start: Any, end: Any, *,
@@ -81,7 +101,8 @@ class Appointments(Backend):
         raise NotImplementedError
 
     async def _move(self, tenant_id: str, appointment_id: str, patient_phone: str,
-                    values: dict[str, Any]) -> Appointment:
-        """Set `values` on the patient's own active appointment (`records.own_active`) in place."""
+                    values: dict[str, Any], steps: list[Step] = ()) -> Appointment:  # type: ignore[assignment]
+        """Set `values` on the patient's own active appointment (`records.own_active`) in place,
+        then run `steps` (its reminders), in one transaction."""
         raise NotImplementedError
 

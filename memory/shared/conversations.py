@@ -49,12 +49,14 @@ class Conversations(Backend):
     async def update_patient(
         self, tenant_id: str, phone: str, *, name: str | None = None, stage: LeadStage | None = None,
         interest: str | None = None, source: str | None = None, add_note: str | None = None,
+        proactive_opt_out: bool | None = None,
     ) -> Patient:
         check_phone(phone)
         if stage is not None:
             check_choice("stage", stage, LEAD_STAGES)
         note = (add_note or "").strip() or None  # appended to the notes, one a line
-        changes = {"name": name, "stage": stage, "interest": interest, "source": source, "note": note}
+        changes = {"name": name, "stage": stage, "interest": interest, "source": source, "note": note,
+                   "opt_out": proactive_opt_out}
         return await self._update_patient(tenant_id, phone, changes)
 
     # conversations and messages

@@ -7,13 +7,14 @@ another writer keeps locked past the busy timeout is `contention.take_slot`'s to
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from typing import Any
 
 from ..records import ACTIVE_STATUSES, Appointment, AppointmentStatus, NewAppointment, own_active
 from ..shared.appointments import Appointments
 from ..shared.rows import filters
+from ..shared.script import Step
 from .base import SQLiteBase
+from .proactive import run_steps
 from .rows import fetch, insert, record, select, transaction
 
 
@@ -36,9 +37,10 @@ class AppointmentsMixin(Appointments, SQLiteBase):
         params = (tenant_id, professional_id, *ACTIVE_STATUSES, end, start, other_than or "")
         return await self._run(lambda conn: conn.execute(sql, params).fetchone() is not None)
 
-    async def _book(self, new: NewAppointment, start: Any, end: Any) -> Appointment:
+    async def _book(self, appointment_id: str, new: NewAppointment, start: Any, end: Any,
+                    steps: list[Step]) -> Appointment:
         now = self._now()
-        row = {"id": str(uuid.uuid4()), "tenant_id": new.tenant_id,
+        row = {"id": appointment_id, "tenant_id": new.tenant_id,
                "professional_id": new.professional_id, "service_id": new.service_id,
                "patient_phone": new.patient_phone, "start_utc": start, "end_utc": end,
                "status": "booked", "created_by_turn": new.created_by_turn,
@@ -47,6 +49,7 @@ class AppointmentsMixin(Appointments, SQLiteBase):
         def op(conn: sqlite3.Connection) -> Appointment:
             with transaction(conn):
                 insert(conn, "appointments", row)  # the trigger refuses an overlap
+                run_steps(conn, steps)
                 return fetch(Appointment, conn, "appointments", id=row["id"])
 
         return await self._run(op)
@@ -69,7 +72,7 @@ class AppointmentsMixin(Appointments, SQLiteBase):
             Appointment, f"SELECT * FROM appointments WHERE {where} ORDER BY start_utc, id", params)
 
     async def _move(self, tenant_id: str, appointment_id: str, patient_phone: str,
-                    values: dict[str, Any]) -> Appointment:
+                    values: dict[str, Any], steps: list[Step] = ()) -> Appointment:  # type: ignore[assignment]
         changes = {**values, "updated_at": self._now()}
         sets = ", ".join(f"{column} = :{column}" for column in changes)
 
@@ -78,6 +81,7 @@ class AppointmentsMixin(Appointments, SQLiteBase):
                 lock_own_active(conn, tenant_id, appointment_id, patient_phone)
                 conn.execute(  # in place: the update trigger refuses an overlap
                     f"UPDATE appointments SET {sets} WHERE id = :id", {**changes, "id": appointment_id})
+                run_steps(conn, steps)
                 return fetch(Appointment, conn, "appointments", id=appointment_id)
 
         return await self._run(op)

@@ -108,6 +108,7 @@ class ConversationsMixin(Conversations, SQLiteBase):
                 conn.execute(
                     "UPDATE patients SET name = coalesce(:name, name),"
                     " stage = coalesce(:stage, stage), interest = coalesce(:interest, interest),"
+                    " proactive_opt_out = coalesce(:opt_out, proactive_opt_out),"
                     " source = coalesce(:source, source), updated_at = :now,"
                     " notes = CASE WHEN :note IS NULL THEN notes WHEN notes = '' THEN :note"
                     "   ELSE notes || char(10) || :note END"

@@ -206,4 +206,65 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX poison_provider_id ON poison_messages (tenant_id, channel, provider_message_id)
         WHERE provider_message_id IS NOT NULL;
     """,
+    # v5: what atende writes first — reminders per appointment, the waitlist, clinic flags;
+    # patients may opt out of proactive messages; appointments keep when they were confirmed
+    # and why they were cancelled (a late cancellation answering a reminder)
+    f"""
+    CREATE TABLE reminders (
+        seq                 INTEGER PRIMARY KEY,
+        id                  TEXT NOT NULL UNIQUE,
+        tenant_id           TEXT NOT NULL CHECK (tenant_id <> ''),
+        appointment_id      TEXT NOT NULL REFERENCES appointments (id),
+        kind                TEXT NOT NULL CHECK (kind <> ''),
+        due_at              TEXT NOT NULL CHECK (due_at {_TS}),
+        status              TEXT NOT NULL DEFAULT 'pending' CHECK (
+            status IN ('pending', 'queued', 'sent', 'skipped', 'failed', 'cancelled')),
+        reason              TEXT,
+        message_id          TEXT,
+        provider_message_id TEXT,
+        sent_at             TEXT CHECK (sent_at {_TS}),
+        created_at          TEXT NOT NULL CHECK (created_at {_TS}),
+        updated_at          TEXT NOT NULL CHECK (updated_at {_TS}),
+        UNIQUE (appointment_id, kind)
+    );
+    -- the tick: a clinic's pending reminders that are due
+    CREATE INDEX reminders_due ON reminders (tenant_id, status, due_at);
+    CREATE INDEX reminders_sent ON reminders (tenant_id, sent_at) WHERE sent_at IS NOT NULL;
+
+    CREATE TABLE waitlist (
+        seq                   INTEGER PRIMARY KEY,
+        id                    TEXT NOT NULL UNIQUE,
+        tenant_id             TEXT NOT NULL CHECK (tenant_id <> ''),
+        patient_phone         TEXT NOT NULL,
+        service_id            TEXT NOT NULL,
+        professional_id       TEXT,
+        period                TEXT CHECK (period IN ('manha', 'tarde', 'noite')),
+        status                TEXT NOT NULL DEFAULT 'waiting' CHECK (
+            status IN ('waiting', 'offered', 'booked', 'expired', 'removed')),
+        offer_id              TEXT,
+        offer_start_at        TEXT CHECK (offer_start_at {_TS}),
+        offer_professional_id TEXT,
+        offer_expires_at      TEXT CHECK (offer_expires_at {_TS}),
+        appointment_id        TEXT,
+        created_at            TEXT NOT NULL CHECK (created_at {_TS}),
+        updated_at            TEXT NOT NULL CHECK (updated_at {_TS})
+    );
+    CREATE INDEX waitlist_by_tenant ON waitlist (tenant_id, status, seq);
+    -- one open entry per patient and service
+    CREATE UNIQUE INDEX waitlist_open ON waitlist (tenant_id, patient_phone, service_id)
+        WHERE status IN ('waiting', 'offered');
+
+    CREATE TABLE clinic_flags (
+        tenant_id  TEXT NOT NULL CHECK (tenant_id <> ''),
+        key        TEXT NOT NULL CHECK (key <> ''),
+        value      TEXT NOT NULL,
+        updated_at TEXT NOT NULL CHECK (updated_at {_TS}),
+        PRIMARY KEY (tenant_id, key)
+    );
+
+    ALTER TABLE patients ADD COLUMN proactive_opt_out INTEGER NOT NULL DEFAULT 0
+        CHECK (proactive_opt_out IN (0, 1));
+    ALTER TABLE appointments ADD COLUMN confirmed_at TEXT CHECK (confirmed_at {_TS});
+    ALTER TABLE appointments ADD COLUMN cancel_reason TEXT;
+    """,
 ]

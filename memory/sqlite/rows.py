@@ -16,6 +16,7 @@ from ..shared.rows import R
 
 _INSTANTS = ("_at", "_utc", "_ts", "_until")  # column suffixes of timestamps
 _JSON = ("meta", "tool_calls")
+_BOOL = ("proactive_opt_out",)
 
 
 @contextmanager
@@ -76,6 +77,8 @@ def to_json(value: Any) -> str:
 def _load(column: str, value: Any) -> Any:
     if column.endswith(_INSTANTS):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if column in _BOOL:
+        return bool(value)
     return json.loads(value) if column in _JSON else value
 
 

@@ -7,11 +7,13 @@ from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
 from .inbox import InboxMixin
 from .poison import PoisonMixin
+from .proactive import ProactiveMixin
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
-class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin):
+class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
+                  ProactiveMixin):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -26,4 +28,5 @@ checks and error choices) and supplies the SQL behind it:
         appointments   booking, cancelling, moving
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
     """

@@ -1,0 +1,48 @@
+"""SQL written once for both backends: a `Step` is a statement with `:name` parameters (each
+backend spells them its own way), run in order in one transaction by the backend's `_script`.
+
+Standard SQL that both SQLite and Postgres run as written (INSERT ... ON CONFLICT, RETURNING,
+conditional UPDATE) lives beside the logic that uses it; what must differ (types, triggers,
+row-level security) stays in each backend's schema. Values a backend stores its own way are
+marked: `Json(value)` (SQLite text, Postgres jsonb); instants are already the backend's own
+(`Backend._instant`)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class Json:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Step:
+    sql: str  # `:name` parameters
+    params: dict[str, Any] = field(default_factory=dict)
+    require: bool = False  # a step that changes no row rolls the whole script back (→ None)
+    returns: type | None = None  # the record class of the rows it yields (RETURNING, SELECT)
+
+
+def pyformat(sql: str) -> str:
+    """`:name` → `%(name)s` (psycopg); a literal `%` doubled."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_id(value: str | None) -> bool:
+    """Whether `value` can be an id the store issued (a uuid): others name no row."""
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
