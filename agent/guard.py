@@ -59,7 +59,7 @@ def check_reply(reply: str, outcomes: Iterable[dict[str, Any]]) -> list[Violatio
     """Claims in `reply` that no successful tool result of this turn (`outcomes`) supports."""
     actions, times, dates = _grounding(outcomes)
     allowed = {
-        "booked": bool(actions & {"booked", "rescheduled", "listed"}),
+        "booked": bool(actions & {"booked", "rescheduled", "listed", "confirmed"}),
         "cancelled": "cancelled" in actions,
         "rescheduled": "rescheduled" in actions,
     }

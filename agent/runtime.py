@@ -68,7 +68,8 @@ async def open_atende(
     transcriber: Transcriber | None = None,
 ) -> AsyncIterator[Atende]:
     """Open the store and checkpointer on `settings.database_url` and compile the graph."""
-    store = open_store(settings.database_url)
+    clock = clock or SystemClock()
+    store = open_store(settings.database_url, clock=clock)  # rows stamped by the app's clock
     await store.setup()
     try:
         async with open_checkpointer(settings.database_url) as saver:
@@ -80,7 +81,7 @@ async def open_atende(
                 graph=build_graph(saver),
                 models=models,
                 transcriber=transcriber or default_transcriber(settings),
-                clock=clock or SystemClock(),
+                clock=clock,
             )
     finally:
         await store.close()

@@ -188,6 +188,12 @@ def grade_turns(loaded: Loaded, traj: Trajectory) -> list[Check]:
     for i, (spec, turn) in enumerate(zip(loaded.scenario.turns, scripted, strict=False)):
         prefix = f"turns[{i}]."
         checks += grade_reply(spec.expect, turn.reply, prefix)
+        if spec.expect is not None and spec.expect.sent is not None:
+            count = len(turn.sent)
+            checks.append(Check(f"{prefix}sent", count == spec.expect.sent,
+                                "" if count == spec.expect.sent else
+                                f"expected {spec.expect.sent} proactive messages, got {count}: "
+                                f"{[text[:60] for _, text in turn.sent]}"))
         checks += grade_tools(spec.expect.tools if spec.expect else None, turn.tool_calls, prefix)
     if len(scripted) < len(loaded.scenario.turns):
         checks.append(Check("turns", False, f"only {len(scripted)} of "

@@ -136,10 +136,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 async def _turn(session: ConsoleSession, loaded: Loaded, spec: str, text: str | None,
-                audio: list[AudioInput], transcript: str | None, simulated: bool) -> TurnRecord:
+                audio: list[AudioInput], transcript: str | None, simulated: bool, *,
+                phone: str | None = None) -> TurnRecord:
     started = time.perf_counter()
     try:
-        answer = await session.say(loaded.scenario.patient.phone, text, audio)
+        answer = await session.say(phone or loaded.scenario.patient.phone, text, audio)
     except Exception as exc:  # one broken scenario must not stop the suite: it fails, loudly
         return TurnRecord(user=text, reply=None, transcript=transcript, simulated=simulated,
                           latency_ms=(time.perf_counter() - started) * 1000,
@@ -199,8 +200,14 @@ async def _play(loaded: Loaded, options: RunOptions, settings: Settings, traj: T
                 clock.advance(seconds=TURN_GAP_SECONDS)
             if turn.wait_minutes:
                 clock.advance(minutes=turn.wait_minutes)
+            if turn.advance is not None:  # time passes: what the clinic writes first
+                clock.advance(seconds=turn.advance.total_seconds())
+                sent = await session.tick()
+                traj.turns.append(TurnRecord(user=None, reply="\n\n".join(t for _, t in sent),
+                                             sent=sent))
+                continue
             record = await _turn(session, loaded, options.model, turn.user, _audio(turn, i, live),
-                                 turn.transcript, False)
+                                 turn.transcript, False, phone=turn.speaker)
             traj.turns.append(record)
             if record.crashed:
                 break  # an exception, not an apology: the conversation cannot go on

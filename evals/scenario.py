@@ -3,8 +3,9 @@ that already passed `evals/scenario.schema.json` (see `atende.evals.lint`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,16 @@ class OtherTenant:
 
 
 @dataclass(frozen=True)
+class WaitlistSpec:
+    patient: str
+    service: str
+    professional: str | None = None
+    period: str | None = None
+
+
+@dataclass(frozen=True)
 class Given:
+    waitlist: tuple[WaitlistSpec, ...] = ()
     appointments: tuple[AppointmentSpec, ...] = ()
     patients: tuple[PatientSpec, ...] = ()
     conversation_status: str | None = None
@@ -80,6 +90,7 @@ class ReplyExpect:
     not_regex: str | None = None
     silent: bool | None = None
     tools: ToolExpect | None = None
+    sent: int | None = None  # messages the clinic wrote first in this step
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ class Turn:
     audio_file: Path | None = None  # a voice note sent to the real transcriber (live models)
     wait_minutes: float = 0
     expect: ReplyExpect | None = None
+    advance: timedelta | None = None  # time passes; the clinic writes first (no patient message)
+    speaker: str | None = None  # another given patient's phone (None: the scenario's patient)
 
     @property
     def has_audio(self) -> bool:
@@ -181,7 +194,7 @@ def _reply_expect(raw: dict[str, Any] | None) -> ReplyExpect | None:
         contains_any=_strings(raw, "contains_any"), contains_all=_strings(raw, "contains_all"),
         not_contains=_strings(raw, "not_contains"), regex=raw.get("regex"),
         not_regex=raw.get("not_regex"), silent=raw.get("silent"),
-        tools=_tool_expect(raw.get("tools")),
+        tools=_tool_expect(raw.get("tools")), sent=raw.get("sent"),
     )
 
 
@@ -205,7 +218,16 @@ def _turn(raw: dict[str, Any], base: Path) -> Turn:
         user=raw.get("user"), transcript=audio.get("transcript"),
         audio_file=(base / audio["file"]) if audio.get("file") else None,
         wait_minutes=float(raw.get("wait_minutes") or 0), expect=_reply_expect(raw.get("expect")),
+        advance=_duration(raw["advance"]) if raw.get("advance") else None,
+        speaker=raw.get("from"),
     )
+
+
+def _duration(value: str) -> timedelta:
+    """"47h", "30m", "2d", "8h30m" (the schema's pattern) as a timedelta."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    return sum((timedelta(**{units[unit]: float(amount)})
+                for amount, unit in re.findall(r"([0-9.]+)([mhd])", value)), timedelta())
 
 
 def _given(raw: dict[str, Any]) -> Given:
@@ -213,6 +235,8 @@ def _given(raw: dict[str, Any]) -> Given:
                     else OtherTenant(t["tenant"], tuple(t.get("markers") or ()))
                     for t in raw.get("tenants") or ())
     return Given(
+        waitlist=tuple(WaitlistSpec(str(w["patient"]), w["service"], w.get("professional"),
+                                    w.get("period")) for w in raw.get("waitlist") or ()),
         appointments=tuple(_appointment(a) for a in raw.get("appointments") or ()),
         patients=tuple(_patient(p) for p in raw.get("patients") or ()),
         conversation_status=(raw.get("conversation") or {}).get("status"),

@@ -14,6 +14,7 @@ from atende.memory.records import ACTIVE_STATUSES, NewAppointment
 from atende.memory.sqlite import sqlite_path
 from atende.memory.store import Store
 from atende.phones import normalize_phone
+from atende.reminders.plan import plan
 
 SEED_CHANNEL = "console"  # the channel eval turns arrive on (`ConsoleSession`)
 
@@ -62,7 +63,8 @@ def tenant_ids(loaded: Loaded) -> list[str]:
 
 def known_phones(loaded: Loaded) -> list[str]:
     given = loaded.scenario.given
-    refs = [SELF, *(p.phone for p in given.patients), *(a.patient for a in given.appointments)]
+    refs = [SELF, *(p.phone for p in given.patients), *(a.patient for a in given.appointments),
+            *(w.patient for w in given.waitlist)]
     return list(dict.fromkeys(phone_of(r, loaded) for r in refs))
 
 
@@ -82,7 +84,8 @@ async def _book(store: Store, loaded: Loaded, spec: AppointmentSpec, database_ur
     appt = await store.book_appointment(NewAppointment(
         tenant_id=tenant.id, professional_id=spec.professional or "", service_id=service.id,
         patient_phone=phone, start=start, end=start + timedelta(minutes=service.duration_minutes),
-    ))
+    ), reminders=plan(tenant, start, loaded.scenario.now, confirmation=False)
+        if spec.status in ACTIVE_STATUSES else ())
     if spec.status == "cancelled":
         await store.cancel_appointment(tenant.id, appt.id, patient_phone=phone)
     elif spec.status != "booked":
@@ -108,6 +111,12 @@ async def seed(store: Store, loaded: Loaded, database_url: str) -> None:
     ordered = sorted(scenario.given.appointments, key=lambda a: a.status in ACTIVE_STATUSES)
     for spec in ordered:
         await _book(store, loaded, spec, database_url)
+    for wanted in scenario.given.waitlist:  # first listed, first offered
+        phone = normalize_phone(wanted.patient)
+        await store.upsert_patient(loaded.tenant.id, phone, source="eval")
+        await store.get_or_create_conversation(loaded.tenant.id, phone, SEED_CHANNEL)
+        await store.waitlist_add(loaded.tenant.id, phone, service_id=wanted.service,
+                                 professional_id=wanted.professional, period=wanted.period)  # type: ignore[arg-type]
     if scenario.given.conversation_status == "human":
         conversation = await store.get_or_create_conversation(loaded.tenant.id, self_phone,
                                                               SEED_CHANNEL)

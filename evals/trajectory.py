@@ -33,6 +33,7 @@ class TurnRecord:
     simulated: bool = False  # written by the LLM-simulated patient
     error: str | None = None  # the turn failed: an exception, or the agent's apology
     crashed: bool = False  # an exception escaped run_turn: the conversation stopped there
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (phone, text) the clinic wrote first
 
     @property
     def said(self) -> str:

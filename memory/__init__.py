@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from atende.clock import Clock
 from atende.errors import ConfigError
 from atende.memory.store import Store
 
 
-def open_store(url: str) -> Store:
-    """The store for `url` (`sqlite:///file.db` or `postgresql://...`); call
-    `await store.setup()` before use."""
+def open_store(url: str, *, clock: Clock | None = None) -> Store:
+    """The store for `url` (`sqlite:///file.db` or `postgresql://...`), stamping rows by
+    `clock` (the system's by default); call `await store.setup()` before use."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         from atende.memory.sqlite import SQLiteStore
 
-        return SQLiteStore(url)
+        return SQLiteStore(url, clock=clock)
     if scheme in {"postgres", "postgresql"}:
         from atende.memory.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, clock=clock)
     raise ConfigError(f"unsupported database URL scheme {scheme!r}", field="ATENDE_DATABASE_URL")

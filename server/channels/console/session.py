@@ -92,3 +92,15 @@ class ConsoleSession:
         result = await self.turns.answer(conversation)
         await self.outbox.drain(conversation_id=conversation.id)
         return Answer(result, self.sender.take())
+
+    async def tick(self) -> list[tuple[str, str]]:
+        """What the clinic writes first at this moment: the reminder tick (reminders due,
+        waitlist holds that ran out) and then the outbox, as `atende serve` runs them; the
+        (phone, bubble) pairs the console channel sent."""
+        from atende.reminders.runner import ReminderRunner
+
+        runner = ReminderRunner(self.app.store, TenantRegistry([self.tenant]), clock=self.app.clock,
+                                channel=lambda tenant: CHANNEL.name)
+        await runner.tick(self.tenant.id)
+        await self.outbox.drain()
+        return self.sender.take_sent()
