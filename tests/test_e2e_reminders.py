@@ -127,7 +127,8 @@ def test_reminders_go_out_on_time_and_answers_confirm_cancel_and_refill(
     zapi = channels.zapi.instance_id
     with server.client() as client:
         # A books on Meta: Thursday 12/03 10:00 with Dra. Ana
-        server.post_meta(client, meta_text(clock, A, "Oi, sou a Ana Paula, quero marcar uma limpeza quinta às 10h"))
+        server.post_meta(client, meta_text(
+            clock, A, "Oi, sou a Ana Paula, quero marcar uma limpeza quinta às 10h"))
         wait_for(lambda: any("12/03" in json.dumps(s.json, ensure_ascii=False)
                              for s in stub.sent_to(A)), "A's options (a list to tap)",
                  logs=server.logs)

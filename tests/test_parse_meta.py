@@ -102,6 +102,11 @@ EXPECTED: dict[str, list[object]] = {
         msg("wamid.ID", at(2022, 11, 23, 20, 2, 58), "button", phone="+16315551234", text="No",
             reply_to="wamid.ID", choice_id="No-Button-Payload", forwarded=True, referral=AD)],
     "graph_error_130429_throughput.json": NOT_A_WEBHOOK,
+    # template send errors: tests/test_reminder_notice.py
+    "graph_error_100_invalid_parameter_empty_template_text_capture.json": NOT_A_WEBHOOK,
+    "graph_error_132000_param_count_mismatch_capture.json": NOT_A_WEBHOOK,
+    "graph_error_132001_template_not_in_language_capture.json": NOT_A_WEBHOOK,
+    "template_create_request_utility_quick_reply_pywa.json": NOT_A_WEBHOOK,
     "graph_get_media_response.json": NOT_A_WEBHOOK,
     "graph_send_message_response.json": NOT_A_WEBHOOK,
     "interactive_button_reply.json": [
