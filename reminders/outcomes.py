@@ -87,3 +87,26 @@ def account_flag(topic: str, event: str, template: str | None, detail: str
         if event in _QUALITY_GOOD:
             return PAUSED + "quality", None
     return None, None
+
+
+def answered(result: Any) -> list[str]:
+    """The proactive-message events a turn's tool calls record (`Metrics.proactive`): an
+    appointment confirmed, a cancellation answering a reminder, a freed slot rebooked from the
+    waitlist, a patient who opted out."""
+    events: list[str] = []
+    for call in result.tool_calls:
+        art = call.result or {}
+        if not call.ok or not art.get("ok"):
+            continue
+        action = art.get("action")
+        if action == "confirmed":
+            events.append("confirmed")
+        elif action == "cancelled" and art.get("answering_reminder"):
+            events.append("patient_cancelled")
+        if action in ("cancelled", "rescheduled", "offer_declined") and art.get("slot_offered"):
+            events.append("waitlist_offered")
+        elif action == "booked" and art.get("from_waitlist"):
+            events.append("waitlist_rebooked")
+        elif action == "opted_out":
+            events.append("opted_out")
+    return events

@@ -86,6 +86,8 @@ class ReminderRunner:
             offered, expired = await waitlist.expire_holds(self.store, tenant, now)
             report.offers += offered
             report.expired += expired
+            if offered and self.metrics is not None:
+                self.metrics.proactive.labels(tenant=tenant.id, event="waitlist_offered").inc(offered)
         if (report.queued or report.offers) and self.on_outbox is not None:
             self.on_outbox()
         if any((report.queued, report.skipped, report.cancelled, report.offers, report.expired)):

@@ -22,6 +22,7 @@ from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.agent.turn import TurnRequest, TurnResult, run_turn
 from atende.memory.records import Conversation, Message
+from atende.reminders.outcomes import answered
 from atende.server.channels import CHANNELS
 from atende.server.credentials import Credentials
 from atende.server.inbound import ANSWERABLE_KINDS, MediaRef
@@ -217,6 +218,8 @@ class ConversationTurns:
         self.metrics.turns.labels(tenant=tenant.id, outcome=outcome).inc()
         self.metrics.llm_tokens.labels(tenant=tenant.id, direction="in").inc(result.tokens_in)
         self.metrics.llm_tokens.labels(tenant=tenant.id, direction="out").inc(result.tokens_out)
+        for event in answered(result):  # what patients did with what the clinic wrote first
+            self.metrics.proactive.labels(tenant=tenant.id, event=event).inc()
         bubbles = split_reply(result.reply, own_bubble=[tenant.address])
         # the handoff reply itself still goes out although the turn paused the bot
         meta: dict[str, object] = {"model": result.model or "", "handoff": result.handoff}

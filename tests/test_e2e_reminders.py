@@ -187,6 +187,8 @@ def test_reminders_go_out_on_time_and_answers_confirm_cancel_and_refill(
                                      if a.patient_phone == "+" + C and a.status == "booked"],
                             "C booked", logs=server.logs)[0]
         assert rebooked.start == booked_b.start and rebooked.professional_id == booked_b.professional_id
+        wait_for(lambda: any("Consulta marcada" in t for t in texts(stub, C)),
+                 "C's booking confirmation", logs=server.logs)
         # nobody got anything twice
         for phone in (A, B, C):
             sent = texts(stub, phone)
@@ -197,3 +199,13 @@ def test_reminders_go_out_on_time_and_answers_confirm_cancel_and_refill(
         assert by[(booked_a.id, "before_48h")] == "sent"
         assert by[(booked_b.id, "before_48h")] == "sent"
         assert by[(booked_b.id, "before_12h")] == "cancelled"
+        # sent: A's and B's confirmations and reminders, C's offer and C's confirmation
+        wanted = [f'proactive_messages_total{{event="{event}",tenant="{TENANT}"}} {count}.0'
+                  for event, count in (("sent", 6), ("confirmed", 1), ("patient_cancelled", 1),
+                                       ("waitlist_offered", 1), ("waitlist_rebooked", 1))]
+
+        def counted() -> bool:
+            metrics = httpx.get(f"{server.url}/metrics").text
+            return all(line in metrics for line in wanted)
+
+        wait_for(counted, f"the proactive counters {wanted}", timeout=10, logs=server.logs)

@@ -277,11 +277,12 @@ async def cancel(scope: Scope, appointment_id: str) -> dict[str, Any]:
 
     appt = await _own_active(scope, appointment_id)
     late = None
+    answering = await reminded_appointment(scope) == appt.id
     try:
         check_cancellable(scope.tenant, appt.start, now=scope.now)
     except PolicyViolation:
         # answering the reminder we sent is the easy way out we offered: accepted, marked late
-        if appt.start <= scope.now or await reminded_appointment(scope) != appt.id:
+        if appt.start <= scope.now or not answering:
             raise
         late = "late: answered a reminder inside the cancellation notice"
     done = await scope.store.cancel_appointment(
@@ -290,7 +291,8 @@ async def cancel(scope: Scope, appointment_id: str) -> dict[str, Any]:
     )
     offered = await waitlist.slot_freed(scope.store, scope.tenant, done, scope.now)
     return {"ok": True, "action": "cancelled", "appointment": appointment_view(done, scope.tenant),
-            **({"late": True} if late else {}), **({"slot_offered": True} if offered else {})}
+            **({"late": True} if late else {}), **({"answering_reminder": True} if answering else {}),
+            **({"slot_offered": True} if offered else {})}
 
 
 async def reschedule(scope: Scope, appointment_id: str, slot_id: str) -> dict[str, Any]:
@@ -311,10 +313,11 @@ async def reschedule(scope: Scope, appointment_id: str, slot_id: str) -> dict[st
     )
     from atende.reminders import waitlist
 
-    await waitlist.slot_freed(scope.store, scope.tenant, appt, scope.now)  # the old time is free
+    offered = await waitlist.slot_freed(scope.store, scope.tenant, appt, scope.now)  # old time
     return {
         "ok": True,
         "action": "rescheduled",
+        **({"slot_offered": True} if offered else {}),
         "appointment": appointment_view(moved, scope.tenant),
         "previous": appointment_view(appt, scope.tenant),
     }

@@ -87,10 +87,11 @@ async def answer_offer(scope: Scope, accept: bool) -> dict[str, Any]:
     if not accept:
         await scope.store.waitlist_settle(scope.tenant.id, offer.id, "removed",
                                           from_status="offered")
-        await waitlist.offer_slot(scope.store, scope.tenant, offer.offer_professional_id,
-                                  offer.offer_start_at, scope.now, skip_phone=scope.patient_phone)
-        return {"ok": True, "action": "offer_declined",
-                "message": "Tudo bem, liberei o horário."}
+        offered = await waitlist.offer_slot(scope.store, scope.tenant,
+                                            offer.offer_professional_id, offer.offer_start_at,
+                                            scope.now, skip_phone=scope.patient_phone)
+        return {"ok": True, "action": "offer_declined", "message": "Tudo bem, liberei o horário.",
+                **({"slot_offered": True} if offered else {})}
     local = offer.offer_start_at.astimezone(scope.tenant.tz)
     slot_id = f"{offer.offer_professional_id}|{offer.service_id}|{local:%Y-%m-%dT%H:%M}"
     result = await booking.book(scope, slot_id)  # the database still referees
