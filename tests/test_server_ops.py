@@ -73,3 +73,26 @@ async def test_an_unknown_zapi_clinic_answers_like_a_wrong_secret(tmp_path) -> N
     assert right.status_code == 200
     fastest = {name: min(t) for name, t in timings.items()}
     assert fastest["unknown"] < 5 * fastest["wrong"] and fastest["wrong"] < 5 * fastest["unknown"]
+
+
+async def test_health_shows_a_clinics_failing_template_and_paused_proactive_sends(tmp_path) -> None:
+    async with running(tmp_path) as srv:
+        store = srv.services.atende.store
+        await store.set_clinic_flag("clinica-exemplo", "template_failing:lembrete_consulta",
+                                    "template_missing: 132001")
+        await store.set_clinic_flag("clinica-exemplo", "proactive_paused:account",
+                                    "ACCOUNT_RESTRICTION: RESTRICTED_BIZ_INITIATED_MESSAGING")
+        admin = await srv.client.get("/health", headers={"Authorization": "Bearer admin-token"})
+        public = await srv.client.get("/health")
+        listed = await srv.client.get("/admin/reminders", params={"tenant": "clinica-exemplo"},
+                                      headers={"Authorization": "Bearer admin-token"})
+        bad = await srv.client.get("/admin/reminders",
+                                   params={"tenant": "clinica-exemplo", "status": "nope"},
+                                   headers={"Authorization": "Bearer admin-token"})
+    clinic = admin.json()["tenants"]["clinica-exemplo"]
+    assert clinic["template lembrete_consulta"] == "failing: template_missing: 132001"
+    assert clinic["proactive"].startswith("failing: paused (ACCOUNT_RESTRICTION")
+    assert admin.json()["status"] == "degraded"
+    assert public.json() == {"status": "ok"}  # the public learns nothing of it
+    assert listed.status_code == 200 and listed.json() == []
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_status" and bad.json()["hint"]
