@@ -45,7 +45,10 @@ def _now(value: str | None) -> datetime:
 
 
 def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    from atende.logs import configure_logging
     from atende.memory import open_store
+
+    configure_logging(settings.log_level, json=settings.log_json)  # to stderr: stdout is ours
 
     async def run() -> T:
         store = open_store(settings.database_url)
@@ -72,7 +75,7 @@ def _print(reminders: list[Any], tz: Any, as_json: bool, empty: str) -> None:
     out = Console(highlight=False, soft_wrap=True)
     if as_json:
         for reminder in reminders:
-            out.print(json.dumps(reminder_json(reminder), ensure_ascii=False), markup=False)
+            typer.echo(json.dumps(reminder_json(reminder), ensure_ascii=False))
         return
     if not reminders:
         out.print(empty, markup=False)
@@ -144,7 +147,7 @@ def run(tenant: TenantOpt, now: NowOpt = None,
     report = _with_store(settings, tick)
     out = Console(highlight=False)
     if as_json:
-        out.print(json.dumps(report.as_dict()), markup=False)
+        typer.echo(json.dumps(report.as_dict()))
     else:
         out.print(", ".join(f"{k} {v}" for k, v in report.as_dict().items()), markup=False)
 
@@ -173,7 +176,7 @@ def report(tenant: TenantOpt,
     figures = _with_store(settings, lambda s: build(s, clinic, at - _since(since), at))
     out = Console(highlight=False)
     if as_json:
-        out.print(json.dumps(figures, ensure_ascii=False), markup=False)
+        typer.echo(json.dumps(figures, ensure_ascii=False))
         return
     for line in figures["lines"]:
         out.print(line, markup=False)
@@ -209,3 +212,24 @@ def templates_check(tenant: TenantOpt) -> None:
         Console(highlight=False).print("no templates configured")
     if bad:
         raise typer.Exit(code=1)
+
+
+@reminders_app.command("resume")
+def resume(tenant: TenantOpt) -> None:
+    """Let a clinic write first again after Meta paused it (account or quality warnings): clears
+    its `proactive_paused:*` flags; template flags clear when a template goes out again."""
+    from atende.reminders.outcomes import PAUSED
+
+    settings = Settings()
+    clinic = _tenant(settings, tenant)
+
+    async def clear(store: Store) -> list[str]:
+        paused = [key for key in await store.clinic_flags(clinic.id) if key.startswith(PAUSED)]
+        for key in paused:
+            await store.set_clinic_flag(clinic.id, key, None)
+        return paused
+
+    cleared = _with_store(settings, clear)
+    Console(highlight=False).print(
+        f"{clinic.id}: proactive sends resumed ({', '.join(cleared)} cleared)" if cleared
+        else f"{clinic.id}: proactive sends were not paused", markup=False)
