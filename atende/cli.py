@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from atende.cli_options import fail, parse_now
 from atende.clock import FrozenClock
 from atende.errors import AtendeError, ConfigError
 from atende.evals.cli import eval_app
@@ -49,21 +50,8 @@ err = Console(stderr=True)
 EXIT_WORDS = {"sair", "exit", "quit", "/sair", "/exit"}
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code=2)
-
-
-def _parse_now(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _fail(f"--now: not an ISO-8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise _fail("--now: give an offset, e.g. 2026-03-10T09:00-03:00")
-    return parsed
+_fail = fail
+_parse_now = parse_now
 
 
 @app.command()

@@ -36,6 +36,22 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
 
 
+def _hours_pair(value: object, *, until_24: bool) -> object:
+    """"HH:MM-HH:MM" as {"start", "end"} times (other values as they are); `until_24`: the end
+    may be 24:00, read as 23:59:59."""
+    if not isinstance(value, str):
+        return value
+    match = _INTERVAL.match(value.strip())
+    if not match:
+        raise ValueError(f'expected "HH:MM-HH:MM", got {value!r}')
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    last = 24 if until_24 else 23
+    if h1 > 23 or h2 > last or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"not a valid time in {value!r}")
+    end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+    return {"start": time(h1, m1), "end": end}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,16 +65,7 @@ class Interval(_Model):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        if isinstance(value, str):
-            match = _INTERVAL.match(value.strip())
-            if not match:
-                raise ValueError(f'expected "HH:MM-HH:MM", got {value!r}')
-            h1, m1, h2, m2 = (int(g) for g in match.groups())
-            if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-                raise ValueError(f"not a valid time in {value!r}")
-            end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
-            return {"start": time(h1, m1), "end": end}
-        return value
+        return _hours_pair(value, until_24=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> Interval:
@@ -260,15 +267,7 @@ class QuietHours(_Model):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        if isinstance(value, str):
-            match = _INTERVAL.match(value.strip())
-            if not match:
-                raise ValueError(f'expected "HH:MM-HH:MM", got {value!r}')
-            h1, m1, h2, m2 = (int(g) for g in match.groups())
-            if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-                raise ValueError(f"not a valid time in {value!r}")
-            return {"start": time(h1, m1), "end": time(h2, m2)}
-        return value
+        return _hours_pair(value, until_24=False)
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from atende.agent.tokens import count_text, encoding_for
+from atende.cli_options import fail, parse_now
 from atende.errors import AtendeError
 from atende.memory.records import Patient
 from atende.prompts.render import RenderedSection, join_sections, load_prompt
@@ -28,21 +29,11 @@ PhoneOpt = Annotated[str | None, typer.Option(help="render for this patient (rec
                                                    "appointments from the database)")]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
+_fail = fail
 
 
 def _parse_now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _fail(f"--now: not an ISO-8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise _fail("--now: give an offset, e.g. 2026-03-10T09:00-03:00")
-    return parsed
+    return parse_now(value) or datetime.now(UTC)
 
 
 async def _turn_data(settings: Settings, tenant: Tenant, phone: str, now: datetime

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from atende.cli_options import fail, parse_now
 from atende.errors import AtendeError, ConfigError
 from atende.settings import Settings
 
@@ -27,21 +27,12 @@ TenantOpt = Annotated[str, typer.Option(help="tenant id")]
 NowOpt = Annotated[str | None, typer.Option(help="the clock, ISO-8601 with offset (default: now)")]
 
 
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code=2)
+_fail = fail
 
 
 def _now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _fail(f"--now: not an ISO-8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise _fail("--now: give an offset, e.g. 2026-03-10T09:00-03:00")
-    return parsed.astimezone(UTC)
+    at = parse_now(value)
+    return datetime.now(UTC) if at is None else at.astimezone(UTC)
 
 
 def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:

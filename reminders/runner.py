@@ -11,7 +11,6 @@ a template outside it), and settles the reminder (`settle_sent`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from atende import loops
 from atende.clock import Clock
 from atende.reminders import notice as notices
 from atende.reminders import waitlist
@@ -184,14 +184,4 @@ class ReminderLoop:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.runner.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reminders_tick_failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.every):
-                    await self._wake.wait()
+        await loops.every(self.every, self._wake, self.runner.tick, failed="reminders_tick_failed")

@@ -10,7 +10,6 @@ also decides how the reply is shown (`Channel.send_reply`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from atende import loops
 from atende.clock import Clock
 from atende.memory.records import Message
 from atende.memory.store import Store
@@ -68,20 +68,15 @@ class OutboxWorker:
     async def run(self) -> None:
         every = None if self.lease is None else max(self.lease.total_seconds() / 4, 0.5)
         due: float | None = time.monotonic()  # recover first (again if it fails)
-        while True:
-            self._wake.clear()
-            try:
-                if due is not None and time.monotonic() >= due:
-                    await self.recover()
-                    due = None if every is None else time.monotonic() + every
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox_pass_failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
+
+        async def once() -> None:
+            nonlocal due
+            if due is not None and time.monotonic() >= due:
+                await self.recover()
+                due = None if every is None else time.monotonic() + every
+            await self.drain()
+
+        await loops.every(self.poll_seconds, self._wake, once, failed="outbox_pass_failed")
 
     async def recover(self) -> int:
         """Fail the rows whose sender died mid-send (never resent: they may have gone out)."""
