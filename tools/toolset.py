@@ -165,14 +165,11 @@ async def request_human(reason: str, runtime: ToolRuntime[Any, Any]) -> ToolResu
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
 async def confirm_appointment(appointment_id: str, runtime: ToolRuntime[Any, Any]) -> ToolResult:
-    """Confirma a presença do paciente numa consulta dele (resposta a um lembrete).
-
-    Use quando o paciente confirmar que vai (ex.: "1", "sim", "confirmo", "pode confirmar",
-    "ok, vou", "👍" ou o botão Confirmar) respondendo ao lembrete da consulta.
+    """Confirma a presença do paciente numa consulta dele, quando ele responde ao lembrete
+    que vai.
 
     Args:
-        appointment_id: o `id` da consulta do lembrete (veja o contexto) ou de
-            `list_my_appointments`.
+        appointment_id: o `id` da consulta do lembrete (no contexto).
     """
     return await _run(runtime, lambda s: proactive.confirm(s, appointment_id))
 
@@ -181,25 +178,23 @@ async def confirm_appointment(appointment_id: str, runtime: ToolRuntime[Any, Any
 async def join_waitlist(service: str, runtime: ToolRuntime[Any, Any],
                         professional: str | None = None, period: str | None = None
                         ) -> ToolResult:
-    """Coloca o paciente na lista de espera de um serviço: se vagar um horário, ele é avisado.
-
-    Use quando o paciente quiser um horário antes dos oferecidos, ou pedir para ser avisado
-    se vagar.
+    """Põe o paciente na lista de espera de um serviço (quer um horário antes dos oferecidos
+    ou pede para ser avisado se vagar).
 
     Args:
         service: o serviço (ex.: "limpeza").
-        professional: o profissional, se o paciente pediu um.
-        period: "manha", "tarde" ou "noite", se o paciente pediu um período.
+        professional: o profissional, se pediu um.
+        period: "manha", "tarde" ou "noite", se pediu.
     """
     return await _run(runtime, lambda s: proactive.join_waitlist(s, service, professional, period))
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
 async def answer_waitlist_offer(accept: bool, runtime: ToolRuntime[Any, Any]) -> ToolResult:
-    """Responde à oferta de horário da lista de espera (veja o contexto): marca se aceitar.
+    """Responde à oferta de horário da lista de espera (no contexto); aceitar marca a consulta.
 
     Args:
-        accept: true se o paciente quer o horário oferecido ("sim", "quero"); false se não.
+        accept: true se o paciente quer o horário; false se não.
     """
     return await _run(runtime, lambda s: proactive.answer_offer(s, accept))
 
