@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from atende.agent.transcribe import Transcriber
-from atende.memory.store import Patient
+from atende.memory.records import Patient
 from atende.tenant import Tenant
 from atende.tools.scope import Scope
 

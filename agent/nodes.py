@@ -24,7 +24,7 @@ from atende.agent.models.openai import OPENAI_ERRORS
 from atende.agent.state import AgentState
 from atende.agent.tokens import trim_to_budget
 from atende.errors import ModelUnavailable, TranscriptionFailed
-from atende.memory.store import Patient
+from atende.memory.records import Patient
 from atende.prompts.render import render_system_prompt
 from atende.tools.booking import my_appointments
 from atende.tools.choices import offered

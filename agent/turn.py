@@ -17,7 +17,8 @@ from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.errors import AtendeError
 from atende.memory.checkpoint import discard_checkpoints_after, prune_checkpoints
-from atende.memory.store import Conversation, Store
+from atende.memory.records import Conversation
+from atende.memory.store import Store
 from atende.prompts.render import prompt_version
 from atende.tenant import Tenant
 from atende.tools.choices import Choice, choices_of, numbered

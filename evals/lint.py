@@ -29,7 +29,7 @@ from atende.evals.scenario import (
     local_start,
     scenario_entries,
 )
-from atende.memory.store import ACTIVE_STATUSES
+from atende.memory.records import ACTIVE_STATUSES
 from atende.phones import normalize_phone
 from atende.tenant import Tenant, load_tenant_file, resolve_tenant
 

@@ -42,7 +42,8 @@ from atende.evals.replay_history import (
 )
 from atende.evals.replay_tools import ReplayContext, Tape, normalized, replay_tools
 from atende.evals.transcript_format import AgentTurn, StaffMessage, Transcript
-from atende.memory.store import Patient, Store
+from atende.memory.records import Patient
+from atende.memory.store import Store
 from atende.server.channels.console.session import ConsoleSession
 from atende.settings import Settings
 from atende.tenant import Tenant

@@ -13,7 +13,8 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from atende.agent.nodes import AUDIO_MARK
 from atende.agent.turn import TEAM_MARK
 from atende.evals.transcript_format import AgentTurn, StaffMessage, ToolCall
-from atende.memory.store import ACTIVE_STATUSES, Appointment, AppointmentStatus, Patient, Store
+from atende.memory.records import ACTIVE_STATUSES, Appointment, AppointmentStatus, Patient
+from atende.memory.store import Store
 from atende.tenant import Tenant
 
 _BEFORE_SCHEDULED = ("new", "engaged", "qualified")

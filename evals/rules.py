@@ -22,7 +22,7 @@ from atende.evals.lint import Loaded
 from atende.evals.scenario import SELF
 from atende.evals.seed import known_phones, phone_of
 from atende.evals.trajectory import Check, Trajectory
-from atende.memory.store import ACTIVE_STATUSES
+from atende.memory.records import ACTIVE_STATUSES
 from atende.tenant import Professional, Tenant, fold
 
 _MONEY = re.compile(r"R\$\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?(?!\d)")

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta, tzinfo
 
 from atende.evals.lint import Loaded
 from atende.evals.scenario import SELF, AppointmentSpec, local_start
+from atende.memory.records import ACTIVE_STATUSES, NewAppointment
 from atende.memory.sqlite import sqlite_path
-from atende.memory.store import ACTIVE_STATUSES, NewAppointment, Store
+from atende.memory.store import Store
 from atende.phones import normalize_phone
 
 SEED_CHANNEL = "console"  # the channel eval turns arrive on (`ConsoleSession`)

@@ -25,7 +25,8 @@ from atende.evals.transcript_format import (
     Transcript,
     UnansweredMessage,
 )
-from atende.memory.store import Conversation, Message, Store, Turn
+from atende.memory.records import Conversation, Message, Turn
+from atende.memory.store import Store
 from atende.tenant import Tenant
 
 MAX_MESSAGES = 1_000_000  # a conversation is exported whole

@@ -37,7 +37,7 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]
     """The checkpointer on the store's database: an `AsyncSqliteSaver` for `sqlite:///...`, the
     official `AsyncPostgresSaver` (on a connection pool) for `postgresql://...`; tables ready."""
     if _is_postgres(url):
-        from atende.memory._pg_checkpoint import open_postgres_checkpointer
+        from atende.memory.postgres.checkpoint import open_postgres_checkpointer
 
         async with open_postgres_checkpointer(url) as pg_saver:
             yield pg_saver
@@ -65,7 +65,7 @@ async def prune_checkpoints(saver: BaseCheckpointSaver[Any], thread_id: str, kee
     if isinstance(saver, InMemorySaver):
         return 0  # lives and dies with the process (tests, the console)
     if _is_postgres_saver(saver):
-        from atende.memory._pg_checkpoint import prune
+        from atende.memory.postgres.checkpoint import prune
 
         return await prune(saver, thread_id, keep, _to_keep)
     if not isinstance(saver, AsyncSqliteSaver):
@@ -171,7 +171,7 @@ async def discard_checkpoints_after(saver: BaseCheckpointSaver[Any], thread_id: 
     if isinstance(saver, InMemorySaver):
         raise NotImplementedError("discarding from an InMemorySaver is not implemented")
     if _is_postgres_saver(saver):
-        from atende.memory._pg_checkpoint import discard_after
+        from atende.memory.postgres.checkpoint import discard_after
 
         return await discard_after(saver, thread_id, checkpoint_id)
     if not isinstance(saver, AsyncSqliteSaver):

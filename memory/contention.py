@@ -28,7 +28,7 @@ from tenacity import (
 
 from atende.errors import InfrastructureError, SlotUnavailable
 
-from ._sqlite_rows import SLOT_TAKEN
+from .records import SLOT_TAKEN
 
 T = TypeVar("T")
 P = ParamSpec("P")

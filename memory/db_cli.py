@@ -38,7 +38,7 @@ def migrate() -> None:
 
     async def run() -> list[str]:
         if _is_postgres(settings.database_url):
-            from atende.memory.postgres_admin import migrate as pg_migrate
+            from atende.memory.postgres.admin import migrate as pg_migrate
 
             return await pg_migrate(settings.database_url)
         from atende.memory import open_store
@@ -75,7 +75,7 @@ def check() -> None:
 
         report = asyncio.run(sqlite_check())
     else:
-        from atende.memory.postgres_admin import check as pg_check
+        from atende.memory.postgres.admin import check as pg_check
 
         report = asyncio.run(pg_check(settings.database_url))
     out.print_json(json.dumps(report, default=str))

@@ -1,140 +1,27 @@
-"""The `Store` protocol every persistence backend implements, and the records it returns."""
+"""The `Store` protocol every persistence backend implements: each method's contract, stated once
+(the records it returns are in `records.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from .poison import PoisonMessage
-
-AppointmentStatus = Literal["booked", "confirmed", "cancelled", "completed", "no_show"]
-ACTIVE_STATUSES: tuple[AppointmentStatus, ...] = ("booked", "confirmed")
-LeadStage = Literal["new", "engaged", "qualified", "scheduled", "customer", "lost"]
-LEAD_STAGES: tuple[LeadStage, ...] = ("new", "engaged", "qualified", "scheduled", "customer", "lost")
-ConversationStatus = Literal["active", "human"]
-Direction = Literal["in", "out"]
-MessageStatus = Literal[
-    "received", "queued", "sending", "sent", "delivered", "read", "played", "failed", "dead"
-]
-# Inbound rows are the inbox: `pending` until a turn answers them (`done`) or decides not to
-# (`ignored`: e.g. the conversation is with a human). Outbound rows are the outbox.
-InboxState = Literal["pending", "done", "ignored"]
-Author = Literal["patient", "bot", "human"]
-# How long a sender's claim on an outbound row lasts before another process may take the row
-# for interrupted (`Store.outbox_recover`): far longer than any one send with its timeouts.
-OUTBOX_LEASE = timedelta(minutes=2)
-# Delivery only moves forward: a late "delivered" never overwrites "read".
-DELIVERY_RANK: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
-                                 "played": 5}
-ProviderStatus = Literal["sent", "delivered", "read", "played", "failed"]
-
-
-@dataclass(frozen=True)
-class Patient:
-    """A patient or lead of one clinic, keyed by phone in E.164."""
-
-    tenant_id: str
-    phone: str
-    name: str | None = None
-    stage: LeadStage = "new"
-    source: str | None = None
-    interest: str | None = None
-    notes: str = ""
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: str
-    tenant_id: str
-    phone: str
-    channel: str
-    status: ConversationStatus = "active"
-    handoff_reason: str | None = None
-    handoff_at: datetime | None = None
-    last_inbound_at: datetime | None = None
-    created_at: datetime | None = None
-    paused_until: datetime | None = None  # the bot stays quiet while a human has the chat
-
-    def bot_paused(self, now: datetime) -> bool:
-        """True while a human owns the conversation (until resumed or `paused_until`)."""
-        return self.status == "human" and (self.paused_until is None or now < self.paused_until)
-
-
-@dataclass(frozen=True)
-class Message:
-    id: str
-    conversation_id: str
-    tenant_id: str
-    direction: Direction
-    kind: str
-    text: str | None
-    status: MessageStatus
-    created_at: datetime
-    provider_message_id: str | None = None
-    turn_id: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    author: Author = "patient"
-    channel: str | None = None
-    provider_ts: datetime | None = None  # the provider's own timestamp (ordering), UTC
-    state: InboxState | None = None  # inbound only
-    attempts: int = 0  # outbound only: send attempts so far
-    next_attempt_at: datetime | None = None  # outbound only: when a retry is due
-    error: str | None = None  # outbound only: last provider error ("131047: Re-engagement ...")
-
-
-@dataclass(frozen=True)
-class Appointment:
-    """A booked slot. `start`/`end` are UTC; the patient sees them in the clinic's timezone."""
-
-    id: str
-    tenant_id: str
-    professional_id: str
-    service_id: str
-    patient_phone: str
-    start: datetime
-    end: datetime
-    status: AppointmentStatus
-    created_by_turn: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-
-@dataclass(frozen=True)
-class NewAppointment:
-    tenant_id: str
-    professional_id: str
-    service_id: str
-    patient_phone: str
-    start: datetime
-    end: datetime
-    created_by_turn: str | None = None
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One agent turn: when it ran, with which model and prompt, and what it cost."""
-
-    id: str
-    conversation_id: str
-    tenant_id: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    model: str | None = None
-    prompt_version: str | None = None
-    tokens_in: int = 0
-    tokens_out: int = 0
-    outcome: str | None = None
-    # what the turn did, kept for export and replay (the checkpoint only keeps recent history):
-    # [{"name", "args", "ok", "result"}], in call order
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    reply: str | None = None
+from .records import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentStatus,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    LeadStage,
+    Message,
+    MessageStatus,
+    NewAppointment,
+    Patient,
+    PoisonMessage,
+    ProviderStatus,
+    Turn,
+)
 
 
 class Store(Protocol):
@@ -262,7 +149,8 @@ class Store(Protocol):
         """Conversations that have pending inbound messages (picked up again after a restart)."""
 
     async def inbox_ignore(self, message_ids: list[str], *, reason: str) -> None:
-        """Mark pending inbound messages as handled without a reply (reason kept in meta)."""
+        """Mark pending inbound messages as handled without a reply (`meta["ignored_reason"]`);
+        messages already done or ignored, and unknown ids, are left as they are."""
 
     async def complete_turn(
         self,
@@ -278,7 +166,8 @@ class Store(Protocol):
         outbound rows (author bot, status queued), in order; `last_meta` joins the last row's
         meta (what goes out with the reply's final bubble: the options it offers). If any of
         `inbox_ids` is no longer pending, nothing is written and [] is returned: nothing is
-        answered twice."""
+        answered twice. No `inbox_ids` queues the replies alone; `NotFound` for an unknown
+        conversation."""
 
     # outbox (dispatcher → senders)
     async def outbox_due(self, now: datetime, *, limit: int = 50) -> list[Message]:
@@ -299,7 +188,12 @@ class Store(Protocol):
         next_attempt_at: datetime | None = None,
     ) -> Message:
         """Record a send attempt: sent (with the provider id), queued again for a retry at
-        `next_attempt_at`, failed (a definitive 4xx) or dead (retries exhausted)."""
+        `next_attempt_at` (None: at once), failed (a definitive 4xx) or dead (retries exhausted).
+
+        `sent` is always recorded, whatever happened to the row meanwhile (e.g. `outbox_recover`
+        marked it failed): it did go out, and its provider id is what status callbacks and echo
+        detection look up. The other results apply only to a row still `sending` (the claim they
+        report on); otherwise the row is returned unchanged. `NotFound` for an unknown id."""
 
     async def outbox_recover(self, *, lease: timedelta | None = None) -> int:
         """Rows left `sending` by a sender that died are marked failed (they may have gone out;
@@ -330,7 +224,8 @@ class Store(Protocol):
         error: str | None = None,
     ) -> bool:
         """Apply a provider status callback to our outbound row; never moves backwards
-        (DELIVERY_RANK); `failed` only applies before delivered. False if unknown or no change."""
+        (DELIVERY_RANK); `failed` only applies before delivered. False if unknown or no change.
+        A row marked failed or dead counts as below `sent`: a later sign of delivery replaces it."""
 
     async def find_outbound(self, tenant_id: str, provider_message_id: str) -> Message | None:
         """Our own outbound message with that provider id (tells the bot's echoes apart)."""
@@ -346,15 +241,18 @@ class Store(Protocol):
         provider_ts: datetime | None,
     ) -> tuple[Message, bool]:
         """Store a message a person at the clinic sent by hand (author human, direction out,
-        status sent); idempotent on the provider id like `inbox_add`."""
+        status sent); idempotent on the provider id like `inbox_add`. Does not pause the bot:
+        that is `pause_conversation`."""
 
     async def human_messages_since(self, conversation_id: str, since: datetime | None
                                    ) -> list[Message]:
-        """Messages people at the clinic sent after `since` (to tell the bot what was said)."""
+        """Messages people at the clinic sent or we stored at or after `since` (None: all), in the
+        order they were sent (to tell the bot what was said). Inclusive to the second."""
 
     async def pause_conversation(self, conversation_id: str, *, until: datetime | None,
                                  reason: str) -> Conversation:
-        """Hand the conversation to a human: status human until `until` (None: until resumed)."""
+        """Hand the conversation to a human: status human until `until` (None: until resumed).
+        Pausing again while paused replaces the reason and `until` but keeps `handoff_at`."""
 
     async def resume_conversation(self, conversation_id: str) -> Conversation:
         """Give the conversation back to the bot."""

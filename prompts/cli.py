@@ -12,7 +12,7 @@ import typer
 
 from atende.agent.tokens import count_text, encoding_for
 from atende.errors import AtendeError
-from atende.memory.store import Patient
+from atende.memory.records import Patient
 from atende.prompts.render import RenderedSection, join_sections, load_prompt
 from atende.prompts.values import turn_values
 from atende.settings import Settings

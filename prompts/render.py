@@ -31,7 +31,7 @@ from jinja2 import (
 
 from atende.agent.tokens import count_text
 from atende.errors import ConfigError
-from atende.memory.store import Patient
+from atende.memory.records import Patient
 from atende.prompts.sections import (
     BASE_DIR,
     OVERRIDES_DIR,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from atende.memory.store import Patient
+from atende.memory.records import Patient
 from atende.tenant import WEEKDAYS, Tenant
 
 # Static for a tenant (holidays drop off as they pass: the text changes at most once a day).

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from atende.errors import AtendeError
-from atende.memory.poison import PoisonMessage
+from atende.memory.records import PoisonMessage
 from atende.settings import Settings
 
 inbox_app = typer.Typer(help="The inbox: messages the webhooks set aside.")

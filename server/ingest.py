@@ -11,7 +11,7 @@ from atende.server.inbound import Ignored, InboundMessage, Poison, StatusUpdate,
 from atende.server.poison import excerpt, store_refused
 
 if TYPE_CHECKING:
-    from atende.memory.store import Message
+    from atende.memory.records import Message
     from atende.server.app import Services
 
 log = structlog.get_logger(__name__)

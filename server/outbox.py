@@ -20,7 +20,8 @@ from typing import Any
 import structlog
 
 from atende.clock import Clock
-from atende.memory.store import Message, Store
+from atende.memory.records import Message
+from atende.memory.store import Store
 from atende.server.channels import CHANNELS
 from atende.server.channels.base import Channel
 from atende.server.metrics import Metrics

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from atende.logs import BODY_KEYS, mask_phones
-from atende.memory.poison import PoisonMessage
+from atende.memory.records import PoisonMessage
 from atende.server.inbound import Channel, Poison
 from atende.server.payloads import ID_MAX_CHARS
 

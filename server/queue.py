@@ -36,8 +36,8 @@ from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
 
 from atende.errors import InfrastructureError
-from atende.memory._pg_base import masked
 from atende.memory.postgres import pg_conninfo
+from atende.memory.postgres.base import masked
 from atende.memory.store import Store
 from atende.server.turns import ConversationTurns
 from atende.tenant import TenantRegistry

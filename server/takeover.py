@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from atende.memory.store import Conversation
+from atende.memory.records import Conversation
 
 
 def bot_may_speak(conversation: Conversation, now: datetime,

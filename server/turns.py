@@ -21,7 +21,7 @@ from atende.agent.nodes import AUDIO_FAILED_REPLY
 from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.agent.turn import TurnRequest, TurnResult, run_turn
-from atende.memory.store import Conversation, Message
+from atende.memory.records import Conversation, Message
 from atende.server.channels import CHANNELS
 from atende.server.credentials import Credentials
 from atende.server.inbound import ANSWERABLE_KINDS, MediaRef

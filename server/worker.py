@@ -21,7 +21,7 @@ import structlog
 
 from atende.agent.runtime import ModelFactory, open_atende
 from atende.errors import ConfigError
-from atende.memory.store import OUTBOX_LEASE
+from atende.memory.records import OUTBOX_LEASE
 from atende.server.app import channel_senders, conversation_turns, queued_turns
 from atende.server.credentials import Credentials
 from atende.server.metrics import Metrics

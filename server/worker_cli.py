@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from atende.errors import AtendeError
 from atende.logs import configure_logging
-from atende.memory.store import OUTBOX_LEASE
+from atende.memory.records import OUTBOX_LEASE
 from atende.settings import Settings
 
 

@@ -33,10 +33,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from atende.errors import DomainError, InfrastructureError, SlotUnavailable
-from atende.memory._sqlite_rows import SLOT_TAKEN
 from atende.memory.postgres import PostgresStore
+from atende.memory.records import SLOT_TAKEN, NewAppointment
 from atende.memory.sqlite import SQLiteStore, sqlite_path
-from atende.memory.store import NewAppointment, Store
+from atende.memory.store import Store
 from atende.tenant import Tenant
 from atende.tools import booking
 from atende.tools.scheduling import Busy, check_bookable, parse_slot_id

@@ -33,7 +33,7 @@ import pytest
 from provider_stub import ProviderStub, ZapiAccount
 from server_harness import ENV, ZAPI_INSTANCE, ZAPI_URL, make_tenants_dir, zapi_text
 
-from atende.memory._sqlite_inbox import INTERRUPTED
+from atende.memory.records import INTERRUPTED
 
 pytestmark = pytest.mark.slow
 

@@ -34,11 +34,11 @@ from atende.agent.turn import thread_id
 from atende.clock import FrozenClock
 from atende.errors import InfrastructureError, SlotUnavailable
 from atende.memory import open_store
-from atende.memory._pg_migrations import migrations
 from atende.memory.checkpoint import discard_checkpoints_after, open_checkpointer, prune_checkpoints
 from atende.memory.postgres import pg_conninfo
-from atende.memory.postgres_admin import TENANT_TABLES, check, migrate
-from atende.memory.store import NewAppointment
+from atende.memory.postgres.admin import TENANT_TABLES, check, migrate
+from atende.memory.postgres.migrations import migrations
+from atende.memory.records import NewAppointment
 from atende.settings import Settings
 from atende.tenant import Tenant
 from helpers import ROOT, TUESDAY_NOW, SwitchableModel, example_tenant, say

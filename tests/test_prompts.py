@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from atende.cli import app as cli_app
 from atende.errors import ConfigError
 from atende.memory import open_store
-from atende.memory.store import NewAppointment, Patient
+from atende.memory.records import NewAppointment, Patient
 from atende.prompts.render import (
     check_prompts,
     clear_prompt_cache,

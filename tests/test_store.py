@@ -17,9 +17,10 @@ import pytest
 from atende.clock import FrozenClock
 from atende.errors import NotFound, SlotUnavailable
 from atende.memory import open_store
-from atende.memory.migrations_sqlite import BOOTSTRAP, MIGRATIONS
+from atende.memory.records import Appointment, NewAppointment
 from atende.memory.sqlite import SQLiteStore, sqlite_path
-from atende.memory.store import Appointment, NewAppointment, Store
+from atende.memory.sqlite.migrations import BOOTSTRAP, MIGRATIONS
+from atende.memory.store import Store
 
 TENANT = "clinica-exemplo"
 ANA = "+5511990000001"

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from atende.errors import NotFound
-from atende.memory._sqlite_inbox import INTERRUPTED
-from atende.memory.store import Message, ProviderStatus, Store
+from atende.memory.records import INTERRUPTED, Message, ProviderStatus
+from atende.memory.store import Store
 
 TENANT = "clinica-exemplo"
 ANA = "+5511990000001"

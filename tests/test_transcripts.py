@@ -26,8 +26,8 @@ from atende.evals.pseudonyms import Pseudonymizer, fake_e164
 from atende.evals.replay import Replayer, prompt_from_dir
 from atende.evals.transcript_format import read_transcripts
 from atende.memory.checkpoint import open_checkpointer
+from atende.memory.records import NewAppointment
 from atende.memory.sqlite import SQLiteStore
-from atende.memory.store import NewAppointment
 from atende.phones import normalize_phone
 from helpers import ANA, BIA, ROOT, TUESDAY_NOW, SwitchableModel, example_tenant, say
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from atende.errors import NotFound, PolicyViolation, SlotUnavailable
-from atende.memory.store import Appointment, NewAppointment
+from atende.memory.records import Appointment, NewAppointment
 from atende.tenant import WEEKDAYS, Tenant, fold
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.choices import Choice

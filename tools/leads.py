@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from atende.errors import PolicyViolation
-from atende.memory.store import LEAD_STAGES, LeadStage
+from atende.memory.records import LEAD_STAGES, LeadStage
 from atende.tools.scope import Scope
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.agent.turn import TurnResult
-from atende.memory.store import Conversation
+from atende.memory.records import Conversation
 from atende.phones import normalize_phone
 from atende.server.channels.console.channel import ConsoleChannel, data_url
 from atende.server.channels.console.sender import ConsoleSender

@@ -22,7 +22,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ._pg_base import connect_kwargs, pg_conninfo
+from .base import connect_kwargs, pg_conninfo
 
 Conn = psycopg.AsyncConnection[DictRow]
 Keeper = Callable[[Any, list[str], dict[str, str | None]], Awaitable[set[str]]]

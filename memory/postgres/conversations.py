@@ -5,30 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from atende.errors import NotFound
-
-from ._pg_base import PostgresBase
-from ._pg_rows import Conn, as_uuid, fetch_one, jsonb, merge_patch, must, utc
-from ._sqlite_rows import (
-    CONVERSATION_NOT_FOUND,
-    MESSAGE_NOT_FOUND,
-    MESSAGE_STATUSES,
-    TURN_NOT_FOUND,
-    check_choice,
-    check_phone,
-)
-from .contention import retrying
-from .store import (
-    LEAD_STAGES,
-    Conversation,
-    ConversationStatus,
-    Direction,
-    LeadStage,
-    Message,
-    MessageStatus,
-    Patient,
-    Turn,
-)
+from ..records import Conversation, Message, Patient, Turn
+from ..shared.conversations import Conversations
+from .base import PostgresBase
+from .rows import Conn, as_uuid, fetch_one, jsonb, merge_patch, must
 
 # A handoff that finds the bot already paused keeps its start: extending a pause is not a new one.
 _PAUSE = (
@@ -105,51 +85,29 @@ async def by_provider_id(conn: Conn, tenant_id: str, provider_message_id: str | 
 
 
 async def current_conversation(store: PostgresBase, conn: Conn, conversation_id: str
-                               ) -> Conversation:
-    """Enter the conversation's tenant and return its row, or `NotFound`."""
+                               ) -> Conversation | None:
+    """Enter the conversation's tenant and return its row (None: no such conversation)."""
     if await store._enter(conn, "conversation", conversation_id) is None:
-        raise NotFound(CONVERSATION_NOT_FOUND)
+        return None
     return await must(Conversation, conn, "SELECT * FROM conversations WHERE id = %s",
                       (conversation_id,))
 
 
-class ConversationsMixin(PostgresBase):
-    # patients / leads
-
+class ConversationsMixin(Conversations, PostgresBase):
     async def get_patient(self, tenant_id: str, phone: str) -> Patient | None:
         return await self._get(Patient, tenant_id,
                                "SELECT * FROM patients WHERE tenant_id = %s AND phone = %s",
                                (tenant_id, phone))
 
-    async def upsert_patient(self, tenant_id: str, phone: str, *, source: str | None = None) -> Patient:
-        """Return the patient, creating a `new` lead on first contact; fills a missing source."""
-        check_phone(phone)
+    async def _upsert_patient(self, tenant_id: str, phone: str, source: str | None) -> Patient:
         async with self._tx(tenant_id) as conn:
             await upsert_patient_row(conn, tenant_id, phone, source, self._now())
             return await must(Patient, conn,
                               "SELECT * FROM patients WHERE tenant_id = %s AND phone = %s",
                               (tenant_id, phone))
 
-    @retrying  # the booking use case moves the lead to `scheduled` right after the slot
-    async def update_patient(
-        self,
-        tenant_id: str,
-        phone: str,
-        *,
-        name: str | None = None,
-        stage: LeadStage | None = None,
-        interest: str | None = None,
-        source: str | None = None,
-        add_note: str | None = None,
-    ) -> Patient:
-        """Set the given fields (None leaves a field as it is); notes are appended, one a line."""
-        check_phone(phone)
-        if stage is not None:
-            check_choice("stage", stage, LEAD_STAGES)
+    async def _update_patient(self, tenant_id: str, phone: str, changes: dict[str, Any]) -> Patient:
         now = self._now()
-        values = {"tenant_id": tenant_id, "phone": phone, "name": name, "stage": stage,
-                  "interest": interest, "source": source, "now": now,
-                  "note": (add_note or "").strip() or None}
         async with self._tx(tenant_id) as conn:
             await upsert_patient_row(conn, tenant_id, phone, None, now)
             return await must(
@@ -160,13 +118,10 @@ class ConversationsMixin(PostgresBase):
                 " notes = CASE WHEN %(note)s::text IS NULL THEN notes WHEN notes = '' THEN %(note)s"
                 "   ELSE notes || chr(10) || %(note)s END"
                 " WHERE tenant_id = %(tenant_id)s AND phone = %(phone)s RETURNING *",
-                values,
+                {**changes, "tenant_id": tenant_id, "phone": phone, "now": now},
             )
 
-    # conversations and messages
-
-    async def get_or_create_conversation(self, tenant_id: str, phone: str, channel: str) -> Conversation:
-        check_phone(phone)
+    async def _conversation(self, tenant_id: str, phone: str, channel: str) -> Conversation:
         async with self._tx(tenant_id) as conn:
             return await conversation_of(conn, tenant_id, phone, channel, self._now())
 
@@ -178,82 +133,42 @@ class ConversationsMixin(PostgresBase):
                                    (conversation_id,))
 
     async def find_conversation(self, tenant_id: str, phone: str) -> Conversation | None:
-        """The conversation with this phone, or None before its first message."""
         return await self._get(Conversation, tenant_id,
                                "SELECT * FROM conversations WHERE tenant_id = %s AND phone = %s",
                                (tenant_id, phone))
 
-    async def set_conversation_status(
-        self, conversation_id: str, status: ConversationStatus, *, reason: str | None = None
-    ) -> Conversation:
-        """`human` is `pause_conversation` until resumed; `active` is `resume_conversation`."""
-        check_choice("status", status, ("active", "human"))
-        if status == "human":
-            return await self._set_pause(_PAUSE, conversation_id, reason=reason, until=None)
+    async def _pause(self, conversation_id: str, reason: str | None, until: Any) -> Conversation | None:
+        return await self._set_pause(_PAUSE, conversation_id, reason=reason, until=until)
+
+    async def _resume(self, conversation_id: str) -> Conversation | None:
         return await self._set_pause(_RESUME, conversation_id)
 
-    async def pause_conversation(
-        self, conversation_id: str, *, until: datetime | None, reason: str
-    ) -> Conversation:
-        """Hand the conversation to a human: status human until `until` (None: until resumed).
-
-        Pausing again while paused replaces the reason and `until` but keeps `handoff_at`.
-        """
-        return await self._set_pause(_PAUSE, conversation_id, reason=reason,
-                                     until=None if until is None else utc(until))
-
-    async def resume_conversation(self, conversation_id: str) -> Conversation:
-        """Give the conversation back to the bot (clears the handoff reason, time and pause)."""
-        return await self._set_pause(_RESUME, conversation_id)
-
-    async def _set_pause(self, sql: str, conversation_id: str, **values: Any) -> Conversation:
+    async def _set_pause(self, sql: str, conversation_id: str, **values: Any) -> Conversation | None:
         async with self._tx() as conn:
             if await self._enter(conn, "conversation", conversation_id) is None:
-                raise NotFound(CONVERSATION_NOT_FOUND)
+                return None
             params = {"id": conversation_id, "now": self._now(), **values}
             return await must(Conversation, conn, sql, params)
 
-    async def add_message(
-        self,
-        conversation_id: str,
-        *,
-        direction: Direction,
-        text: str | None,
-        kind: str = "text",
-        status: MessageStatus = "received",
-        provider_message_id: str | None = None,
-        turn_id: str | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Message:
-        """Append a message; a redelivered `provider_message_id` returns the one stored first.
-
-        The console path: inbound rows are the patient's (state None, so never in the inbox the
-        dispatcher reads), outbound rows the bot's; `last_inbound_at` is when it was stored.
-        """
-        check_choice("direction", direction, ("in", "out"))
-        check_choice("status", status, MESSAGE_STATUSES)
+    async def _add_message(self, conversation_id: str, row: dict[str, Any]) -> Message | None:
         now = self._now()
-        row = {"direction": direction, "author": "patient" if direction == "in" else "bot",
-               "kind": kind, "text": text, "status": status, "turn_id": turn_id,
-               "provider_message_id": provider_message_id, "meta": meta}
         async with self._tx() as conn:
             conversation = await current_conversation(self, conn, conversation_id)
+            if conversation is None:
+                return None
             message = await insert_message(
                 conn, conversation, now, row,
                 "ON CONFLICT (tenant_id, provider_message_id)"
                 " WHERE provider_message_id IS NOT NULL DO NOTHING",
             )
             if message is None:  # the conflict was with the row stored first
-                stored = await by_provider_id(conn, conversation.tenant_id, provider_message_id)
-                assert stored is not None
-                return stored
-            if direction == "in":
+                return await by_provider_id(conn, conversation.tenant_id, row["provider_message_id"])
+            if row["direction"] == "in":
                 await conn.execute("UPDATE conversations SET last_inbound_at = %s WHERE id = %s",
                                    (now, conversation_id))
             return message
 
     async def list_messages(self, conversation_id: str, *, limit: int = 100) -> list[Message]:
-        """The newest `limit` messages, oldest first (in the order they were stored)."""
         return await self._list_of(
             Message, "conversation", conversation_id,
             "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = %s"
@@ -261,11 +176,10 @@ class ConversationsMixin(PostgresBase):
             (conversation_id, max(limit, 0)),
         )
 
-    async def annotate_message(self, message_id: str, meta: dict[str, Any]) -> Message:
-        """Merge `meta` into a stored message's meta (a JSON merge patch, as on SQLite)."""
+    async def _annotate(self, message_id: str, meta: dict[str, Any]) -> Message | None:
         async with self._tx() as conn:
             if await self._enter(conn, "message", message_id) is None:
-                raise NotFound(MESSAGE_NOT_FOUND)
+                return None
             row = await (await conn.execute("SELECT meta FROM messages WHERE id = %s FOR UPDATE",
                                             (message_id,))).fetchone()
             assert row is not None
@@ -274,23 +188,12 @@ class ConversationsMixin(PostgresBase):
 
     # human takeover
 
-    async def record_human_message(
-        self,
-        conversation_id: str,
-        *,
-        text: str | None,
-        kind: str = "text",
-        provider_message_id: str | None,
-        provider_ts: datetime | None,
-    ) -> tuple[Message, bool]:
-        """Store a message a person at the clinic sent by hand (author human, direction out,
-        status sent); idempotent on the provider id like `inbox_add`. Does not pause the bot:
-        that is `pause_conversation`."""
-        row = {"direction": "out", "author": "human", "kind": kind, "text": text, "status": "sent",
-               "provider_message_id": provider_message_id,
-               "provider_ts": None if provider_ts is None else utc(provider_ts)}
+    async def _record_human(self, conversation_id: str, row: dict[str, Any]
+                            ) -> tuple[Message, bool] | None:
         async with self._tx() as conn:
             conversation = await current_conversation(self, conn, conversation_id)
+            if conversation is None:
+                return None
             message = await insert_message(
                 conn, conversation, self._now(), row,
                 "ON CONFLICT (tenant_id, provider_message_id)"
@@ -298,101 +201,78 @@ class ConversationsMixin(PostgresBase):
             )
             if message is not None:
                 return message, True
-            stored = await by_provider_id(conn, conversation.tenant_id, provider_message_id)
+            stored = await by_provider_id(conn, conversation.tenant_id, row["provider_message_id"])
             assert stored is not None
             return stored, False
 
-    async def human_messages_since(self, conversation_id: str, since: datetime | None) -> list[Message]:
-        """Messages people at the clinic sent or we stored at or after `since` (None: all), in
-        the order they were sent."""
-        where = "conversation_id = %s AND author = 'human'"
-        params: list[Any] = [conversation_id]
-        if since is not None:
-            where += " AND (created_at >= %s OR provider_ts >= %s)"
-            params += [utc(since), utc(since)]
+    async def _human_messages(self, conversation_id: str, since: Any) -> list[Message]:
         return await self._list_of(
             Message, "conversation", conversation_id,
-            f"SELECT * FROM messages WHERE {where} ORDER BY coalesce(provider_ts, created_at), seq",
-            params,
+            "SELECT * FROM messages WHERE conversation_id = %(id)s AND author = 'human'"
+            " AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s OR provider_ts >= %(since)s)"
+            " ORDER BY coalesce(provider_ts, created_at), seq",
+            {"id": conversation_id, "since": since},
         )
 
     # turns
 
-    async def start_turn(
-        self, conversation_id: str, tenant_id: str, *, model: str, prompt_version: str
-    ) -> Turn:
-        async with self._tx(tenant_id) as conn:
+    async def _start_turn(self, row: dict[str, Any]) -> Turn | None:
+        async with self._tx(row["tenant_id"]) as conn:
             found = await fetch_one(
-                Conversation, conn, "SELECT * FROM conversations WHERE id = %s AND tenant_id = %s",
-                (conversation_id, tenant_id),
-            ) if as_uuid(conversation_id) else None
-            if found is None:
-                raise NotFound(CONVERSATION_NOT_FOUND)
-            return await must(
+                Conversation, conn,
+                "SELECT * FROM conversations WHERE id = %(conversation_id)s AND tenant_id = %(tenant_id)s",
+                row,
+            ) if as_uuid(row["conversation_id"]) else None
+            return None if found is None else await must(
                 Turn, conn,
                 "INSERT INTO turns (conversation_id, tenant_id, started_at, model, prompt_version)"
-                " VALUES (%s, %s, %s, %s, %s) RETURNING *",
-                (conversation_id, tenant_id, self._now(), model, prompt_version),
+                " VALUES (%(conversation_id)s, %(tenant_id)s, %(now)s, %(model)s, %(prompt_version)s)"
+                " RETURNING *",
+                {**row, "now": self._now()},
             )
 
-    async def finish_turn(
-        self,
-        turn_id: str,
-        *,
-        outcome: str,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        tool_calls: list[dict[str, Any]] | None = None,
-        reply: str | None = None,
-    ) -> Turn:
+    async def _finish_turn(self, turn_id: str, values: dict[str, Any]) -> Turn | None:
+        params = {**values, "tool_calls": jsonb(values["tool_calls"]), "now": self._now(), "id": turn_id}
         async with self._tx() as conn:
             if await self._enter(conn, "turn", turn_id) is None:
-                raise NotFound(TURN_NOT_FOUND)
+                return None
             return await must(
                 Turn, conn,
-                "UPDATE turns SET finished_at = greatest(%s, started_at), outcome = %s,"
-                " tokens_in = %s, tokens_out = %s, tool_calls = %s, reply = %s WHERE id = %s"
-                " RETURNING *",
-                (self._now(), outcome, tokens_in, tokens_out, jsonb(tool_calls or []), reply,
-                 turn_id),
+                "UPDATE turns SET finished_at = greatest(%(now)s, started_at), outcome = %(outcome)s,"
+                " tokens_in = %(tokens_in)s, tokens_out = %(tokens_out)s,"
+                " tool_calls = %(tool_calls)s, reply = %(reply)s WHERE id = %(id)s RETURNING *",
+                params,
             )
 
     async def list_turns(self, conversation_id: str) -> list[Turn]:
-        """A conversation's turns, oldest first."""
         return await self._list_of(
             Turn, "conversation", conversation_id,
             "SELECT * FROM turns WHERE conversation_id = %s ORDER BY started_at, seq",
             (conversation_id,),
         )
 
-    async def purge_bodies(self, tenant_id: str, *, before: datetime) -> int:
-        """LGPD retention: blank old message texts and transcripts, and old turn replies."""
+    async def _purge(self, tenant_id: str, before: Any) -> int:
         async with self._tx(tenant_id) as conn:
             cursor = await conn.execute(
                 "UPDATE messages SET text = NULL, meta = meta - 'transcript'"
                 " WHERE tenant_id = %s AND created_at < %s"
                 " AND (text IS NOT NULL OR meta ? 'transcript')",
-                (tenant_id, utc(before)),
+                (tenant_id, before),
             )
             blanked = cursor.rowcount
             await conn.execute(
                 "UPDATE turns SET reply = NULL WHERE tenant_id = %s AND started_at < %s",
-                (tenant_id, utc(before)),
+                (tenant_id, before),
             )
         return blanked
 
-    async def list_conversations(
-        self, tenant_id: str, *, phone: str | None = None, since: datetime | None = None
-    ) -> list[Conversation]:
-        """A tenant's conversations (optionally one phone, or with messages since a time),
-        oldest first."""
-        sql = "SELECT * FROM conversations WHERE tenant_id = %s"
-        params: list[Any] = [tenant_id]
-        if phone is not None:
-            sql += " AND phone = %s"
-            params.append(phone)
-        if since is not None:
-            sql += (" AND id IN (SELECT conversation_id FROM messages WHERE tenant_id = %s"
-                    " AND created_at >= %s)")
-            params += [tenant_id, utc(since)]
-        return await self._list(Conversation, tenant_id, sql + " ORDER BY created_at, seq", params)
+    async def _conversations(self, tenant_id: str, phone: str | None, since: Any) -> list[Conversation]:
+        return await self._list(
+            Conversation, tenant_id,
+            "SELECT * FROM conversations WHERE tenant_id = %(tenant)s"
+            " AND (%(phone)s::text IS NULL OR phone = %(phone)s)"
+            " AND (%(since)s::timestamptz IS NULL OR id IN (SELECT conversation_id FROM messages"
+            "   WHERE tenant_id = %(tenant)s AND created_at >= %(since)s))"
+            " ORDER BY created_at, seq",
+            {"tenant": tenant_id, "phone": phone, "since": since},
+        )

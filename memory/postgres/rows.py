@@ -1,10 +1,10 @@
-"""Postgres plumbing shared by the store's parts: row ↔ record mapping, ids, instants, JSON."""
+"""Postgres plumbing shared by the store's parts: rows → records (through `shared.rows.record`),
+ids, JSON."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import fields
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -13,34 +13,21 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from ._sqlite_rows import R
-from .store import Appointment, Conversation, Message, Patient, Turn
+from ..shared import rows
+from ..shared.rows import R
 
 Conn = AsyncConnection[DictRow]
 
-_FIELDS = {cls: {f.name for f in fields(cls)} for cls in (Patient, Conversation, Message, Appointment, Turn)}
-_RENAMED = {"start_utc": "start", "end_utc": "end"}
 _dumps = partial(json.dumps, ensure_ascii=False, default=str)
 
 
+def _load(column: str, value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
 def record(cls: type[R], row: DictRow) -> R:
-    """The record for a row: instants in UTC, storage-only columns (seq, ...) left out."""
-    values: dict[str, Any] = {}
-    for column, value in row.items():
-        name = _RENAMED.get(column, column)
-        if name not in _FIELDS[cls]:
-            continue
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC)
-        values[name] = value
-    return cls(**values)
-
-
-def utc(moment: datetime) -> datetime:
-    """An aware instant in UTC (Postgres keeps microseconds; SQLite keeps seconds)."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment}; atende stores timezone-aware instants")
-    return moment.astimezone(UTC)
+    """The record for a row: instants in UTC (Postgres keeps microseconds; SQLite keeps seconds)."""
+    return rows.record(cls, row.items(), _load)
 
 
 def as_uuid(value: str | None) -> str | None:

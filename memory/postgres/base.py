@@ -18,10 +18,12 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from atende.clock import Clock, SystemClock
 from atende.errors import AtendeError, ConfigError, InfrastructureError, SlotUnavailable
 
-from ._pg_migrations import migrate
-from ._pg_rows import Conn, as_uuid, fetch_all, fetch_one, utc
-from ._sqlite_rows import SLOT_TAKEN, R
-from .contention import Contention, retrying
+from ..contention import Contention, retrying
+from ..records import SLOT_TAKEN, utc
+from ..shared.base import Backend
+from ..shared.rows import R
+from .migrations import migrate
+from .rows import Conn, as_uuid, fetch_all, fetch_one
 
 POOLER_PORT = 6543  # Supabase's transaction pooler (Supavisor); 5432 is direct or session mode
 _TRUE = {"1", "true", "yes", "on"}
@@ -93,7 +95,7 @@ def database_error(exc: psycopg.Error) -> AtendeError:
     return InfrastructureError(f"database error: {exc}")
 
 
-class PostgresBase:
+class PostgresBase(Backend):
     """A pool of connections to one Postgres database; every call is one transaction that
     first names its tenant (`app.tenant_id`), the key the row-level security policies check."""
 
@@ -128,6 +130,9 @@ class PostgresBase:
 
     def _now(self) -> datetime:
         return utc(self._clock.now())
+
+    def _instant(self, moment: datetime) -> datetime:
+        return utc(moment)
 
     async def _connections(self) -> AsyncConnectionPool[Any]:
         """The pool, opened on first use in this event loop (a pool belongs to one loop)."""

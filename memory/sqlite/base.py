@@ -7,15 +7,19 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from atende.clock import Clock, SystemClock
 from atende.errors import AtendeError, ConfigError, InfrastructureError, SlotUnavailable
 
-from ._sqlite_rows import SLOT_TAKEN, R, insert, record, select, statements, to_db, transaction
-from .contention import Contention, retrying
-from .migrations_sqlite import BOOTSTRAP, MIGRATIONS
+from ..contention import Contention, retrying
+from ..records import SLOT_TAKEN
+from ..shared.base import Backend
+from ..shared.rows import R
+from .migrations import BOOTSTRAP, MIGRATIONS
+from .rows import insert, record, select, statements, to_db, transaction
 
 T = TypeVar("T")
 
@@ -47,7 +51,7 @@ def database_error(exc: sqlite3.Error) -> AtendeError:
     return InfrastructureError(f"database error: {exc}")
 
 
-class SQLiteBase:
+class SQLiteBase(Backend):
     """One SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -93,6 +97,9 @@ class SQLiteBase:
 
     def _now(self) -> str:
         return to_db(self._clock.now())
+
+    def _instant(self, moment: datetime) -> str:
+        return to_db(moment)
 
     @retrying
     async def _get(self, cls: type[R], table: str, **key: str) -> R | None:

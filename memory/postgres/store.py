@@ -35,11 +35,11 @@ policy; `atende_outbox_due`, `atende_pending_conversations`, `atende_dead_letter
 
 from __future__ import annotations
 
-from ._pg_appointments import AppointmentsMixin
-from ._pg_base import POOLER_PORT, pg_conninfo
-from ._pg_conversations import ConversationsMixin
-from ._pg_inbox import InboxMixin
-from ._pg_poison import PoisonMixin
+from .appointments import AppointmentsMixin
+from .base import POOLER_PORT, pg_conninfo
+from .conversations import ConversationsMixin
+from .inbox import InboxMixin
+from .poison import PoisonMixin
 
 __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
@@ -49,13 +49,16 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
     on first use); races are settled by the database (unique indexes, an exclusion constraint,
-    conditional updates and row locks), never by a check in Python. The parts, one module each:
+    conditional updates and row locks), never by a check in Python. Each module subclasses its
+`memory/shared/` mixin (the checks and error choices) and supplies the SQL behind it:
 
-        _pg_base           the URL (pooler detection), the pool, tenant-scoped transactions
-        _pg_migrations     supabase/migrations/*.sql, applied in order under an advisory lock
-        _pg_rows           row ↔ record mapping, ids, instants, JSON
-        _pg_conversations  patients, conversations, messages, human takeover, turns
-        _pg_appointments   booking, cancelling, moving
-        _pg_inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
-        _pg_poison         messages the webhooks set aside (→ ops)
+        base           the URL (pooler detection), the pool, tenant-scoped transactions
+        migrations     supabase/migrations/*.sql, applied in order under an advisory lock
+        rows           rows → records, ids, JSON
+        conversations  patients, conversations, messages, human takeover, turns
+        appointments   booking, cancelling, moving
+        inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
+        poison         messages the webhooks set aside (→ ops)
+
+    Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

@@ -8,10 +8,10 @@ import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 
-from ._pg_base import connect_kwargs, masked, pg_conninfo
-from ._pg_checkpoint import open_postgres_checkpointer
-from ._pg_migrations import applied, migrations
-from ._pg_migrations import migrate as migrate_connection
+from .base import connect_kwargs, masked, pg_conninfo
+from .checkpoint import open_postgres_checkpointer
+from .migrations import applied, migrations
+from .migrations import migrate as migrate_connection
 
 # Every table that holds one clinic's rows; each must have RLS enabled, forced, and the policy.
 TENANT_TABLES = ("patients", "conversations", "messages", "appointments", "turns", "poison_messages")

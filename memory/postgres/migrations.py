@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from atende.errors import ConfigError, InfrastructureError
 
 # The repository's supabase/ folder, beside memory/ (an editable install or a checkout).
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "supabase" / "migrations"
 _FILE = re.compile(r"(?P<version>[0-9]{14})_(?P<name>[a-z0-9_]+)\.sql")
 # pg_advisory_xact_lock key: one setup at a time per database, released at commit.
 LOCK_KEY = int.from_bytes(b"atende:m", "big")

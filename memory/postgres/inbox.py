@@ -10,26 +10,22 @@ The scans that serve every clinic at once go through the RLS migration's definer
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 
-from atende.errors import NotFound
-
-from ._pg_base import PostgresBase
-from ._pg_conversations import (
+from ..records import INTERRUPTED, Conversation, Message, ProviderStatus
+from ..shared.inbox import Inbox, sent_moves_forward, status_applies
+from .base import PostgresBase
+from .conversations import (
     by_provider_id,
     conversation_of,
     current_conversation,
     insert_message,
     upsert_patient_row,
 )
-from ._pg_rows import Conn, fetch_all, fetch_one, must, utc, uuids
-from ._sqlite_inbox import INTERRUPTED
-from ._sqlite_rows import MESSAGE_NOT_FOUND, check_choice, check_phone
-from .store import DELIVERY_RANK, Conversation, Message, ProviderStatus
+from .rows import Conn, fetch_all, fetch_one, must, uuids
 
-_FAILED = ("failed", "dead")  # below every DELIVERY_RANK: any sign of delivery beats them
 # Pending inbound rows among the given ids, locked in id order (so two writers racing over the
 # same rows cannot deadlock); rows another transaction answered meanwhile drop out on re-check.
 _LOCK_PENDING = (
@@ -38,37 +34,11 @@ _LOCK_PENDING = (
 )
 
 
-class InboxMixin(PostgresBase):
-    # inbox (webhooks → dispatcher)
-
-    async def inbox_add(
-        self,
-        tenant_id: str,
-        phone: str,
-        *,
-        channel: str,
-        provider_message_id: str,
-        provider_ts: datetime,
-        kind: str,
-        text: str | None,
-        meta: dict[str, Any] | None = None,
-    ) -> tuple[Message, bool]:
-        """Store an inbound message as `pending`, creating patient (source: the channel) and
-        conversation on first contact; idempotent on (tenant, provider_message_id): a
-        redelivery returns the stored row and False and changes nothing.
-
-        `last_inbound_at` (the 24-hour window) moves forward only, to the provider's timestamp
-        but never past our own clock: a provider clock running fast cannot stretch the window.
-        """
-        check_phone(phone)
-        if not provider_message_id:
-            raise ValueError("an inbound message needs its provider message id (the idempotency key)")
-        now, sent_at = self._now(), utc(provider_ts)
-        row = {"direction": "in", "author": "patient", "channel": channel, "kind": kind,
-               "text": text, "status": "received", "state": "pending",
-               "provider_message_id": provider_message_id, "provider_ts": sent_at, "meta": meta}
+class InboxMixin(Inbox, PostgresBase):
+    async def _inbox_add(self, tenant_id: str, phone: str, row: dict[str, Any]) -> tuple[Message, bool]:
+        now, channel = self._now(), row["channel"]
         async with self._tx(tenant_id) as conn:
-            stored = await by_provider_id(conn, tenant_id, provider_message_id)
+            stored = await by_provider_id(conn, tenant_id, row["provider_message_id"])
             if stored is not None:
                 return stored, False
             await upsert_patient_row(conn, tenant_id, phone, channel, now)
@@ -84,16 +54,15 @@ class InboxMixin(PostgresBase):
                 # replies follow the channel the patient wrote on last
                 "UPDATE conversations SET channel = %(channel)s, last_inbound_at ="
                 " greatest(last_inbound_at, %(at)s) WHERE id = %(id)s",
-                {"at": min(sent_at, now), "id": conversation.id, "channel": channel},
+                {"at": min(row["provider_ts"], now), "id": conversation.id, "channel": channel},
             )
             return message, True
         async with self._tx(tenant_id) as conn:
-            stored = await by_provider_id(conn, tenant_id, provider_message_id)
+            stored = await by_provider_id(conn, tenant_id, row["provider_message_id"])
             assert stored is not None
             return stored, False
 
     async def inbox_pending(self, conversation_id: str) -> list[Message]:
-        """Pending inbound messages of a conversation, by provider timestamp then arrival."""
         return await self._list_of(
             Message, "conversation", conversation_id,
             "SELECT * FROM messages WHERE conversation_id = %s AND state = 'pending'"
@@ -102,8 +71,6 @@ class InboxMixin(PostgresBase):
         )
 
     async def conversations_with_pending(self) -> list[Conversation]:
-        """Conversations that have pending inbound messages, longest waiting first (picked up
-        again after a restart); every tenant."""
         return await self._list(
             Conversation, None,
             "SELECT * FROM public.atende_pending_conversations() WITH ORDINALITY ORDER BY ordinality",
@@ -111,8 +78,6 @@ class InboxMixin(PostgresBase):
         )
 
     async def inbox_ignore(self, message_ids: list[str], *, reason: str) -> None:
-        """Mark pending inbound messages as handled without a reply (`meta["ignored_reason"]`);
-        messages already done or ignored, and unknown ids, are left as they are."""
         ids = uuids(message_ids)
         if not ids:
             return
@@ -131,35 +96,17 @@ class InboxMixin(PostgresBase):
                     {"ids": ids, "reason": reason},
                 )
 
-    async def complete_turn(
-        self,
-        conversation_id: str,
-        *,
-        inbox_ids: list[str],
-        turn_id: str | None,
-        replies: list[str],
-        meta: dict[str, Any] | None = None,
-        last_meta: dict[str, Any] | None = None,
-    ) -> list[Message]:
-        """In one transaction: mark `inbox_ids` done (with `turn_id`) and queue `replies` as
-        outbound rows (author bot, status queued, `meta` on each and `last_meta` joining the
-        last one's), in order. If any of `inbox_ids` is not a pending message of this
-        conversation, nothing is written and [] is returned: nothing is answered twice. No
-        `inbox_ids` queues the replies alone.
-        `NotFound` for an unknown conversation."""
-        wanted = list(dict.fromkeys(inbox_ids))
-        ids = uuids(wanted)
-        queued = {"direction": "out", "author": "bot", "kind": "text", "status": "queued",
-                  "turn_id": turn_id, "meta": meta}
+    async def _complete_turn(self, conversation_id: str, ids: list[str], turn_id: str | None,
+                             rows: list[dict[str, Any]]) -> list[Message] | None:
+        valid = uuids(ids)
         async with self._tx() as conn:
             conversation = await current_conversation(self, conn, conversation_id)
-            if wanted:
-                if len(ids) != len(wanted) or not await _take(conn, conversation_id, ids, turn_id):
+            if conversation is None:
+                return None
+            if ids:
+                if len(valid) != len(ids) or not await _take(conn, conversation_id, valid, turn_id):
                     raise psycopg.Rollback()
             now, written = self._now(), []
-            rows = [{**queued, "text": reply} for reply in replies]
-            if rows and last_meta:
-                rows[-1]["meta"] = {**(meta or {}), **last_meta}
             for row in rows:
                 message = await insert_message(conn, conversation, now, row)
                 assert message is not None  # no conflict clause: inserted or raised
@@ -170,18 +117,14 @@ class InboxMixin(PostgresBase):
     # outbox (dispatcher → senders)
 
     async def outbox_due(self, now: datetime, *, limit: int = 50) -> list[Message]:
-        """Queued outbound rows whose `next_attempt_at` is due (or unset), oldest first (the
-        order they were queued, so a conversation's bubbles keep their order); every tenant."""
         return await self._list(
             Message, None,
             "SELECT * FROM public.atende_outbox_due(%s, %s) WITH ORDINALITY ORDER BY ordinality",
-            (utc(now), max(limit, 0)),
+            (self._instant(now), max(limit, 0)),
         )
 
     async def outbox_claim(self, message_id: str) -> Message | None:
-        """queued → sending, atomically (None if someone else took it or it is not queued);
-        increments `attempts` and records the claim time (`claimed_at`, the database's now():
-        the start of the claim's lease, see `outbox_recover`)."""
+        # `claimed_at` is the database's now(): one clock for every machine (see outbox_recover)
         async with self._tx() as conn:
             if await self._enter(conn, "message", message_id) is None:
                 return None
@@ -192,47 +135,24 @@ class InboxMixin(PostgresBase):
                 (message_id,),
             )
 
-    async def outbox_result(
-        self,
-        message_id: str,
-        *,
-        status: Literal["sent", "queued", "failed", "dead"],
-        provider_message_id: str | None = None,
-        error: str | None = None,
-        next_attempt_at: datetime | None = None,
-    ) -> Message:
-        """Record a send attempt: sent (with the provider id), queued again for a retry at
-        `next_attempt_at` (None: at once), failed (a definitive 4xx) or dead (retries exhausted).
-
-        `sent` is always recorded, whatever happened to the row meanwhile (e.g. `outbox_recover`
-        marked it failed): it did go out, and its provider id is what status callbacks and echo
-        detection look up. The other results apply only to a row still `sending` (the claim they
-        report on); otherwise the row is returned unchanged. `NotFound` for an unknown id.
-        """
-        check_choice("status", status, ("sent", "queued", "failed", "dead"))
-        params: dict[str, Any] = {
-            "id": message_id, "status": status, "provider_message_id": provider_message_id,
-            "error": error, "next": utc(next_attempt_at) if next_attempt_at else None,
-        }
+    async def _outbox_result(self, params: dict[str, Any]) -> Message | None:
         async with self._tx() as conn:
-            found = None
-            if await self._enter(conn, "message", message_id) is not None:
-                found = await fetch_one(
-                    Message, conn,
-                    "SELECT * FROM messages WHERE id = %s AND direction = 'out' FOR UPDATE",
-                    (message_id,),
-                )
+            if await self._enter(conn, "message", params["id"]) is None:
+                return None
+            found = await fetch_one(
+                Message, conn, "SELECT * FROM messages WHERE id = %s AND direction = 'out' FOR UPDATE",
+                (params["id"],),
+            )
             if found is None:
-                raise NotFound(MESSAGE_NOT_FOUND)
-            if status == "sent":
-                params["forward"] = DELIVERY_RANK.get(found.status, -1) < DELIVERY_RANK["sent"]
+                return None
+            if params["status"] == "sent":
                 return await must(
                     Message, conn,
                     "UPDATE messages SET status = CASE WHEN %(forward)s THEN 'sent' ELSE status END,"
                     " provider_message_id = coalesce(%(provider_message_id)s, provider_message_id),"
                     " error = coalesce(%(error)s, error), next_attempt_at = NULL"
                     " WHERE id = %(id)s RETURNING *",
-                    params,
+                    {**params, "forward": sent_moves_forward(found.status)},
                 )
             if found.status != "sending":
                 return found
@@ -245,17 +165,13 @@ class InboxMixin(PostgresBase):
             )
 
     async def outbox_recover(self, *, lease: timedelta | None = None) -> int:
-        """Rows left `sending` by a sender that died are marked failed (they may have gone out;
-        resending could answer twice); every tenant. `lease=None`: every `sending` row (the one
-        sender's start-up); otherwise only rows claimed more than `lease` ago by the database's
-        clock, one clock for every machine. Returns how many."""
+        # every tenant; the lease measured by the database's clock, one clock for every machine
         async with self._tx() as conn:
             row = await (await conn.execute("SELECT public.atende_outbox_recover(%s, %s) AS n",
                                             (INTERRUPTED, lease))).fetchone()
             return int(row["n"]) if row else 0
 
     async def dead_letters(self, tenant_id: str | None = None, *, limit: int = 100) -> list[Message]:
-        """Outbound rows (the bot's or a person's) that failed or died, newest first."""
         if tenant_id is None:
             return await self._list(
                 Message, None,
@@ -269,21 +185,8 @@ class InboxMixin(PostgresBase):
             (tenant_id, max(limit, 0)),
         )
 
-    async def apply_status(
-        self,
-        tenant_id: str,
-        provider_message_id: str,
-        status: ProviderStatus,
-        *,
-        error: str | None = None,
-    ) -> bool:
-        """Apply a provider status callback to our outbound row; never moves backwards
-        (DELIVERY_RANK); `failed` only applies before delivered. False if unknown or no change.
-
-        A row marked failed or dead counts as below `sent`: a later sign of delivery is the
-        truth and replaces it (the error text stays, as the last error seen).
-        """
-        check_choice("status", status, ("sent", "delivered", "read", "played", "failed"))
+    async def _apply_status(self, tenant_id: str, provider_message_id: str, status: ProviderStatus,
+                            error: str | None) -> bool:
         async with self._tx(tenant_id) as conn:
             found = await fetch_one(
                 Message, conn,
@@ -291,13 +194,7 @@ class InboxMixin(PostgresBase):
                 " AND direction = 'out' FOR UPDATE",
                 (tenant_id, provider_message_id),
             )
-            if found is None:
-                return False
-            rank = -1 if found.status in _FAILED else DELIVERY_RANK.get(found.status, -1)
-            if status == "failed":
-                if found.status in _FAILED or rank >= DELIVERY_RANK["delivered"]:
-                    return False
-            elif rank >= DELIVERY_RANK[status]:
+            if found is None or not status_applies(found.status, status):
                 return False
             await conn.execute(
                 "UPDATE messages SET status = %(status)s, error = CASE WHEN %(status)s = 'failed'"
@@ -307,8 +204,6 @@ class InboxMixin(PostgresBase):
             return True
 
     async def find_outbound(self, tenant_id: str, provider_message_id: str) -> Message | None:
-        """Our own outbound message (the bot's or a person's) with that provider id: tells the
-        bot's echoes apart from a person typing on the clinic's phone."""
         async with self._tx(tenant_id) as conn:
             found = await by_provider_id(conn, tenant_id, provider_message_id)
             return found if found is not None and found.direction == "out" else None

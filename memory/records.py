@@ -1,0 +1,206 @@
+"""The records every `Store` returns, their statuses, the pt-BR texts a refusal carries and the
+checks a value passes before any backend stores it: backend-neutral, defined once.
+
+A new table starts here: its frozen dataclass (field names are the table's column names; the
+backends' row mapping in `memory/shared/rows.py` relies on it), its statuses, its texts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from atende.errors import NotFound
+
+AppointmentStatus = Literal["booked", "confirmed", "cancelled", "completed", "no_show"]
+ACTIVE_STATUSES: tuple[AppointmentStatus, ...] = ("booked", "confirmed")
+APPOINTMENT_STATUSES: tuple[AppointmentStatus, ...] = get_args(AppointmentStatus)
+LeadStage = Literal["new", "engaged", "qualified", "scheduled", "customer", "lost"]
+LEAD_STAGES: tuple[LeadStage, ...] = ("new", "engaged", "qualified", "scheduled", "customer", "lost")
+ConversationStatus = Literal["active", "human"]
+Direction = Literal["in", "out"]
+MessageStatus = Literal[
+    "received", "queued", "sending", "sent", "delivered", "read", "played", "failed", "dead"
+]
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = get_args(MessageStatus)
+# Inbound rows are the inbox: `pending` until a turn answers them (`done`) or decides not to
+# (`ignored`: e.g. the conversation is with a human). Outbound rows are the outbox.
+InboxState = Literal["pending", "done", "ignored"]
+Author = Literal["patient", "bot", "human"]
+# How long a sender's claim on an outbound row lasts before another process may take the row
+# for interrupted (`Store.outbox_recover`): far longer than any one send with its timeouts.
+OUTBOX_LEASE = timedelta(minutes=2)
+# Delivery only moves forward: a late "delivered" never overwrites "read".
+DELIVERY_RANK: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4,
+                                 "played": 5}
+ProviderStatus = Literal["sent", "delivered", "read", "played", "failed"]
+
+
+@dataclass(frozen=True)
+class Patient:
+    """A patient or lead of one clinic, keyed by phone in E.164."""
+
+    tenant_id: str
+    phone: str
+    name: str | None = None
+    stage: LeadStage = "new"
+    source: str | None = None
+    interest: str | None = None
+    notes: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    tenant_id: str
+    phone: str
+    channel: str
+    status: ConversationStatus = "active"
+    handoff_reason: str | None = None
+    handoff_at: datetime | None = None
+    last_inbound_at: datetime | None = None
+    created_at: datetime | None = None
+    paused_until: datetime | None = None  # the bot stays quiet while a human has the chat
+
+    def bot_paused(self, now: datetime) -> bool:
+        """True while a human owns the conversation (until resumed or `paused_until`)."""
+        return self.status == "human" and (self.paused_until is None or now < self.paused_until)
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation_id: str
+    tenant_id: str
+    direction: Direction
+    kind: str
+    text: str | None
+    status: MessageStatus
+    created_at: datetime
+    provider_message_id: str | None = None
+    turn_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    author: Author = "patient"
+    channel: str | None = None
+    provider_ts: datetime | None = None  # the provider's own timestamp (ordering), UTC
+    state: InboxState | None = None  # inbound only
+    attempts: int = 0  # outbound only: send attempts so far
+    next_attempt_at: datetime | None = None  # outbound only: when a retry is due
+    error: str | None = None  # outbound only: last provider error ("131047: Re-engagement ...")
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """A booked slot. `start`/`end` are UTC; the patient sees them in the clinic's timezone."""
+
+    id: str
+    tenant_id: str
+    professional_id: str
+    service_id: str
+    patient_phone: str
+    start: datetime
+    end: datetime
+    status: AppointmentStatus
+    created_by_turn: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class NewAppointment:
+    tenant_id: str
+    professional_id: str
+    service_id: str
+    patient_phone: str
+    start: datetime
+    end: datetime
+    created_by_turn: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One agent turn: when it ran, with which model and prompt, and what it cost."""
+
+    id: str
+    conversation_id: str
+    tenant_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    outcome: str | None = None
+    # what the turn did, kept for export and replay (the checkpoint only keeps recent history):
+    # [{"name", "args", "ok", "result"}], in call order
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    reply: str | None = None
+
+
+@dataclass(frozen=True)
+class PoisonMessage:
+    """A message of a provider POST that failed validation or that the store refused.
+
+    Kept so ops can see what was lost and why (`atende inbox poison`, `GET /admin/poison`); the
+    POST was acknowledged, so the provider does not redeliver it. `excerpt` is the raw item
+    redacted (no words, phones masked) and capped; `reason` names fields and errors, no values.
+    """
+
+    id: str
+    tenant_id: str
+    channel: str
+    reason: str
+    received_at: datetime
+    provider_message_id: str | None = None
+    excerpt: str = ""
+
+
+# What the patient (or the model, re-planning) reads when the store refuses.
+SLOT_TAKEN = "Esse horário acabou de ser ocupado. Vou buscar outras opções."
+APPOINTMENT_NOT_FOUND = "Não encontrei esse agendamento entre os seus."
+NOT_ACTIVE = {
+    "cancelled": "Esse agendamento já está cancelado.",
+    "completed": "Esse agendamento já aconteceu, então não dá para alterá-lo.",
+    "no_show": "Esse agendamento já passou, então não dá para alterá-lo.",
+}
+CONVERSATION_NOT_FOUND = "Não encontrei essa conversa."
+MESSAGE_NOT_FOUND = "Não encontrei essa mensagem."
+TURN_NOT_FOUND = "Não encontrei esse turno."
+# The error kept on an outbound row `outbox_recover` gave up on (ops read it, not patients).
+INTERRUPTED = "interrupted while sending; not resent to avoid a duplicate"
+
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def check_phone(phone: str) -> None:
+    if not _E164.fullmatch(phone):
+        raise ValueError(f"phone must be E.164 like +5511999998888, got {phone!r}")
+
+
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware instant in UTC; a naive one is refused (storage is UTC, never local guesses)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment}; atende stores timezone-aware instants")
+    return moment.astimezone(UTC)
+
+
+def own_active(found: Appointment | None) -> Appointment:
+    """The patient's own appointment if it is still active; `NotFound` saying why otherwise."""
+    if found is None:
+        raise NotFound(APPOINTMENT_NOT_FOUND)
+    if found.status not in ACTIVE_STATUSES:
+        raise NotFound(NOT_ACTIVE.get(found.status, APPOINTMENT_NOT_FOUND))
+    return found
