@@ -50,6 +50,20 @@ _DROP_QUEUED = (
     " AND status = 'queued' AND kind <> :keep)"
 )
 
+# a queued reminder whose message ended (the sender died before settling it) takes its outcome
+_ENDED = "('sent', 'delivered', 'read', 'played', 'failed', 'dead')"
+_MESSAGE = "(SELECT m.{} FROM messages AS m WHERE m.id = reminders.message_id)"
+_CATCH_UP = (
+    "UPDATE reminders SET"
+    f" status = CASE WHEN {_MESSAGE.format('status')} IN ('failed', 'dead') THEN 'failed'"
+    " ELSE 'sent' END,"
+    f" reason = CASE WHEN {_MESSAGE.format('status')} IN ('failed', 'dead')"
+    f" THEN {_MESSAGE.format('error')} ELSE reason END,"
+    f" provider_message_id = COALESCE({_MESSAGE.format('provider_message_id')},"
+    " provider_message_id), updated_at = :now"
+    " WHERE tenant_id = :tenant_id AND status = 'queued' AND EXISTS (SELECT 1 FROM messages AS m"
+    f" WHERE m.id = reminders.message_id AND m.status IN {_ENDED}) RETURNING id"
+)
 
 def _in(column: str, values: Sequence[str], prefix: str) -> tuple[str, dict[str, str]]:
     """`column IN (:prefix0, ...)` and its parameters."""
@@ -147,6 +161,11 @@ class Proactive(Backend):
              "reason": None if reason is None else reason[:500],
              "provider_message_id": provider_message_id, "now": self._now(), **names},
             require=True))
+
+    async def reminders_catch_up(self, tenant_id: str) -> int:
+        rows = await self._rows(tenant_id, dict, Step(
+            _CATCH_UP, {"tenant_id": tenant_id, "now": self._now()}))
+        return len(rows)
 
     async def latest_reminder(self, tenant_id: str, patient_phone: str, *, since: datetime
                               ) -> Reminder | None:
