@@ -149,7 +149,7 @@ async def _account(services: Services, notice: AccountNotice) -> str:
     flag, value = outcomes.account_flag(notice.topic, notice.event, notice.template, notice.detail)
     if flag is not None:
         await services.atende.store.set_clinic_flag(notice.tenant_id, flag, value)
-    log.warning("account_notice", tenant=notice.tenant_id, topic=notice.topic, event=notice.event,
+    log.warning("account_notice", tenant=notice.tenant_id, topic=notice.topic, notice=notice.event,
                 template=notice.template, detail=notice.detail)
     return "status"
 

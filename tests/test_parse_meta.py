@@ -101,7 +101,10 @@ EXPECTED: dict[str, list[object]] = {
     "button_with_referral_and_referred_product.json": [  # integer timestamp here
         msg("wamid.ID", at(2022, 11, 23, 20, 2, 58), "button", phone="+16315551234", text="No",
             reply_to="wamid.ID", choice_id="No-Button-Payload", forwarded=True, referral=AD)],
+    "graph_error_100_invalid_parameter_empty_template_text_capture.json": NOT_A_WEBHOOK,
     "graph_error_130429_throughput.json": NOT_A_WEBHOOK,
+    "graph_error_132000_param_count_mismatch_capture.json": NOT_A_WEBHOOK,
+    "graph_error_132001_template_not_in_language_capture.json": NOT_A_WEBHOOK,
     "graph_get_media_response.json": NOT_A_WEBHOOK,
     "graph_send_message_response.json": NOT_A_WEBHOOK,
     "interactive_button_reply.json": [
@@ -239,6 +242,7 @@ EXPECTED: dict[str, list[object]] = {
         status("wamid.xyzxyz", at(2023, 10, 25, 20, 49, 5), "sent")],
     "system_customer_identity_changed.json": [Skip("system_event", "wamid.xyzxyz")],
     "system_user_changed_number.json": [Skip("system_event", "wamid.xyzxyz==")],
+    "template_create_request_utility_quick_reply_pywa.json": NOT_A_WEBHOOK,
     "template_status_approved.json": [Skip("template_status", tenant_id=None)],
     "template_status_rejected.json": [Skip("template_status", tenant_id=None)],
     "user_preferences_marketing_resume.json": [Skip("user_preferences", tenant_id=None)],
