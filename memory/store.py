@@ -353,10 +353,18 @@ class Store(Protocol):
                               from_statuses: Sequence[ReminderStatus] = OPEN_REMINDER) -> bool:
         """Set a reminder's status (and reason, provider id) if it is in `from_statuses`."""
 
+    async def reminders_catch_up(self, tenant_id: str) -> int:
+        """Settle the clinic's `queued` reminders whose outbound message already ended but whose
+        sender died before settling them: `sent` (with the provider id) when the message went
+        out, `failed` with the message's error when it failed, was dead-lettered or was
+        interrupted mid-send (`INTERRUPTED`: it may have gone out, so it is never resent).
+        Returns how many; the reminder tick calls it."""
+
     async def latest_reminder(self, tenant_id: str, patient_phone: str, *, since: datetime
                               ) -> Reminder | None:
         """The latest reminder (not the booking confirmation) queued or sent to the patient
-        since `since` about one of their active appointments: what their answer is about."""
+        since `since` about one of their active appointments (or whose send was interrupted:
+        it may have arrived): what their answer is about."""
 
     async def proactive_sent_since(self, tenant_id: str, since: datetime) -> int:
         """How many reminders the clinic handed to the outbox since `since` (its send caps)."""

@@ -5,7 +5,10 @@ number of ticks (threads, processes, machines) hand each reminder over exactly o
 `atende serve` on SQLite runs `ReminderLoop` beside the outbox; on Postgres a procrastinate
 periodic task runs `ReminderRunner.tick` (`server/queue.py`); `atende reminders run` runs one
 tick by hand. The outbox then sends it like any reply (retries, dead letters, Meta's window:
-a template outside it), and settles the reminder (`settle_sent`).
+a template outside it), and settles the reminder (`outcomes.settled`). A sender killed between
+its send and that settling leaves the reminder `queued`: each tick first gives such reminders
+their message's outcome (`Store.reminders_catch_up`); a send interrupted mid-flight ends
+`failed` with `INTERRUPTED` as the reason: it may have gone out, so it is never resent.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class TickReport:
     held: int = 0  # left pending: the clinic is paused or over its sending limits
     offers: int = 0
     expired: int = 0
+    caught_up: int = 0  # queued reminders settled from their message (a sender died mid-way)
     by_tenant: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +80,7 @@ class ReminderRunner:
         report = TickReport()
         for tenant in self._tenants(tenant_id):
             budget: dict[str, int] = {}
+            report.caught_up += await self.store.reminders_catch_up(tenant.id)
             while True:
                 due = await self.store.reminders_due(tenant.id, now, limit=self.batch)
                 held = report.held
@@ -90,7 +95,8 @@ class ReminderRunner:
                 self.metrics.proactive.labels(tenant=tenant.id, event="waitlist_offered").inc(offered)
         if (report.queued or report.offers) and self.on_outbox is not None:
             self.on_outbox()
-        if any((report.queued, report.skipped, report.cancelled, report.offers, report.expired)):
+        if any((report.queued, report.skipped, report.cancelled, report.offers, report.expired,
+                report.caught_up)):
             log.info("reminders_tick", **report.as_dict())
         return report
 

@@ -5,6 +5,10 @@ definitive 4xx errors are recorded as failed; after `max_attempts` a message is 
 (`store.dead_letters`). Right before each send it re-checks that the bot still owns the
 conversation, and that its channel lets a reply out now (Meta's 24-hour window); the channel
 also decides how the reply is shown (`Channel.send_reply`).
+
+At most `concurrency` sends are in flight per process, and a row is claimed only once a slot
+is free: a process killed mid-batch leaves at most that many rows `sending` (failed by
+`recover`, never resent, since they may have gone out), not every row it had listed.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 _EVERYTHING = timedelta(days=3650)  # outbox_due horizon that includes rows waiting to retry
 SenderFor = Callable[[str, str], Sender | None]  # (tenant id, channel) → sender
+SEND_CONCURRENCY = 16  # sends in flight at once per process (see the module docstring)
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
@@ -45,7 +50,7 @@ def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
 class OutboxWorker:
     def __init__(self, store: Store, sender_for: SenderFor, *, clock: Clock, metrics: Metrics,
                  max_attempts: int = 6, poll_seconds: float = 1.0,
-                 lease: timedelta | None = None,
+                 lease: timedelta | None = None, concurrency: int = SEND_CONCURRENCY,
                  channels: Mapping[str, Channel[Any, Any]] = CHANNELS):
         """`lease=None`: this is the only sender, so every row left `sending` at start-up was
         interrupted. With several sender processes, `lease`: a row is interrupted only when
@@ -58,6 +63,7 @@ class OutboxWorker:
         self.poll_seconds = poll_seconds
         self.lease = lease
         self.channels = channels
+        self._slots = asyncio.Semaphore(max(concurrency, 1))
         self._wake = asyncio.Event()
         # (tenant, channel) → "sent" or the last error code: what /health reports
         self.last_outcome: dict[tuple[str, str], str] = {}
@@ -105,6 +111,10 @@ class OutboxWorker:
             await asyncio.gather(*(self._send(m) for m in ready))
 
     async def _send(self, queued: Message) -> None:
+        async with self._slots:  # claimed only when it can go out at once
+            await self._send_claimed(queued)
+
+    async def _send_claimed(self, queued: Message) -> None:
         message = await self.store.outbox_claim(queued.id)
         if message is None:
             return

@@ -4,6 +4,11 @@ running `answer_conversation` jobs on it, and the outbox sending what they queue
 Several such processes share one Postgres: each conversation's turns run one at a time (the
 job lock), sends are claimed row by row (compare-and-set), and a row is taken for interrupted
 only after its claim's lease (`Store.outbox_recover`), so no process fails another's send.
+
+Reminders: procrastinate defers the reminder tick once a minute whatever the number of workers;
+`reminders_every` also runs it in each process every that many seconds (a minute is too coarse
+for a small deployment or a test). Ticks may overlap freely: each reminder is handed to the
+outbox once (`Store.reminder_enqueue`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from atende.agent.runtime import ModelFactory, open_atende
 from atende.clock import FileClock
 from atende.errors import ConfigError
 from atende.memory.records import OUTBOX_LEASE
-from atende.reminders.runner import ReminderRunner
+from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server.app import channel_senders, conversation_turns, queued_turns
 from atende.server.credentials import Credentials
 from atende.server.metrics import Metrics
@@ -44,6 +49,7 @@ class WorkerOptions:
     concurrency: int = 4  # jobs (conversations) at once in this process
     stalled_after: float = 30.0  # a worker silent this long is dead; its jobs run again
     send_lease: timedelta = OUTBOX_LEASE
+    reminders_every: float | None = None  # also tick the reminders every so many seconds
     name: str = field(default_factory=lambda: f"atende-{os.getpid()}")
 
 
@@ -71,18 +77,21 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
                                    outbox.wake)
         queue = await stack.enter_async_context(
             queue_app(settings.database_url, pool_size=QUEUE_POOL).open_async())
+        reminders = ReminderRunner(atende.store, tenants, clock=atende.clock, metrics=metrics,
+                                   on_outbox=outbox.wake)
         side = [asyncio.create_task(outbox.run(), name="outbox"),
                 asyncio.create_task(retry_stalled_forever(queue, stalled_after=options.stalled_after),
                                     name="stalled-jobs")]
+        if options.reminders_every is not None:
+            side.append(asyncio.create_task(
+                ReminderLoop(reminders, every=options.reminders_every).run(), name="reminders"))
         stack.push_async_callback(_cancel, side)
         queued = await requeue_conversations(queue, atende.store)
         log.info("worker_started", worker=options.name, concurrency=options.concurrency,
                  queued_pending=queued)
         await queue.run_worker_async(
             name=options.name, concurrency=options.concurrency,
-            additional_context={"turns": turns, "reminders": ReminderRunner(
-                atende.store, tenants, clock=atende.clock, metrics=metrics,
-                on_outbox=outbox.wake)},
+            additional_context={"turns": turns, "reminders": reminders},
             update_heartbeat_interval=max(options.stalled_after / 3, 0.2),
             stalled_worker_timeout=options.stalled_after,
         )

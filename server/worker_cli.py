@@ -27,6 +27,9 @@ def worker(
     send_lease: Annotated[float, typer.Option(
         min=1.0, help="seconds after which a send left half-done by a dead worker is failed "
         "(never resent)")] = OUTBOX_LEASE.total_seconds(),
+    reminders_every: Annotated[float | None, typer.Option(
+        min=0.1, max=3600.0, help="also hand due reminders to the outbox every so many seconds "
+        "in this process (default: only the once-a-minute periodic task)")] = None,
 ) -> None:
     """Answer conversations from the job queue (ATENDE_DATABASE_URL=postgresql://...) and send
     the replies; run as many worker processes as the load needs."""
@@ -37,7 +40,8 @@ def worker(
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
     options = WorkerOptions(concurrency=concurrency, stalled_after=stalled_after,
-                            send_lease=timedelta(seconds=send_lease))
+                            send_lease=timedelta(seconds=send_lease),
+                            reminders_every=reminders_every)
     try:
         for clinic in TenantRegistry.from_dir(settings.tenants_dir):
             check_prompts(clinic)  # a broken prompt template stops the worker before it starts

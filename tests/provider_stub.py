@@ -3,6 +3,7 @@
     with ProviderStub(zapi=ZapiAccount(...), meta=MetaAccount(...)) as stub:
         ...  # point ATENDE_ZAPI_BASE_URL and ATENDE_META_GRAPH_URL at stub.url
         stub.fail_next(2, status=429, retry_after=0)  # the next two sends are throttled
+        stub.slow(0.05)                                # each answer 50 ms late (recorded first)
         stub.sent_to("5511987650101")                  # what that phone received
 
 It serves `POST /instances/{id}/token/{token}/send-text` (Client-Token header checked; answers
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,7 +103,8 @@ class ProviderStub:
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._failures: _Failures | None = None
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._delay = 0.0
+        self._server = _Server((host, port), _handler_for(self))
         self._server.daemon_threads = True  # a keep-alive connection must not block stop()
         self._thread: threading.Thread | None = None
 
@@ -154,6 +158,12 @@ class ProviderStub:
         and the provider's error body, plus a Retry-After header when `retry_after` is given."""
         with self._lock:
             self._failures = _Failures(count, status, retry_after) if count > 0 else None
+
+    def slow(self, seconds: float) -> None:
+        """Answer every request `seconds` late. The request is recorded on arrival: a sender
+        that dies while waiting for the answer has still reached the patient, as with the real
+        APIs."""
+        self._delay = max(seconds, 0.0)
 
     def reset(self) -> None:
         with self._lock:
@@ -233,6 +243,13 @@ class ProviderStub:
         )
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a sender that died before reading its answer: nothing to report
+        super().handle_error(request, client_address)
+
+
 def _retry_after(failure: _Failures) -> dict[str, str]:
     return {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
 
@@ -262,6 +279,9 @@ def _handler_for(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
+            if len(raw) < length:  # the sender died mid-request: nothing reached the provider
+                self.close_connection = True
+                return
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:
@@ -269,6 +289,8 @@ def _handler_for(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
             headers = {name.lower(): value for name, value in self.headers.items()}
             provider, (status, extra, answer) = stub.answer(method, self.path, headers, body)
             stub._record(Recorded(provider, method, self.path, headers, body, status, answer))
+            if stub._delay:
+                time.sleep(stub._delay)
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

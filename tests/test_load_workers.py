@@ -17,9 +17,6 @@ import os
 import random
 import secrets
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from processes import Processes, child_env, free_port, query, wait_for, workers_up
 from provider_stub import ProviderStub, ZapiAccount
 from server_harness import ENV, ZAPI_INSTANCE, ZAPI_URL, make_tenants_dir, zapi_text
 
@@ -82,63 +80,6 @@ def database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Processes:
-    """The child processes of one run, each logging to its own file."""
-
-    def __init__(self, folder: Path, env: dict[str, str]):
-        self.folder, self.env = folder, env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        with (self.folder / f"{name}.log").open("ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "atende.cli", *args], env=self.env,
-                                    stdout=log, stderr=subprocess.STDOUT, cwd=self.folder)
-        self.procs[name] = proc
-        return proc
-
-    def logs(self, lines: int = 15) -> str:
-        tails = []
-        for name in self.procs:
-            text = (self.folder / f"{name}.log").read_text("utf-8", errors="replace")
-            tails.append(f"--- {name} ---\n" + "\n".join(text.splitlines()[-lines:]))
-        return "\n".join(tails)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-
-
-def _env(database: str, stub: ProviderStub, tenants: Path) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("ATENDE_", "OPENAI_", "CLINICA_"))
-                 and k.lower() not in {"http_proxy", "https_proxy", "all_proxy"}}
-    return {**inherited, **ENV, "ATENDE_DATABASE_URL": database,
-            "ATENDE_TENANTS_DIR": str(tenants), "ATENDE_ZAPI_BASE_URL": stub.url,
-            "ATENDE_META_GRAPH_URL": stub.url, "ATENDE_LOG_LEVEL": "WARNING",
-            "NO_PROXY": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
-
-
-def _wait(condition: Any, what: str, timeout: float, procs: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{procs.logs()}")
-        time.sleep(0.2)
-
-
 async def _post_all(url: str, load: Load, kill: Any) -> None:
     """Each conversation types its messages in order, with pauses around the debounce window
     (some join a burst, some start a new turn); `kill()` runs once half have been posted."""
@@ -164,16 +105,8 @@ async def _post_all(url: str, load: Load, kill: Any) -> None:
         await asyncio.gather(*(patient(client, phone) for phone in phones))
 
 
-def _rows(database: str, sql: str) -> list[dict[str, Any]]:
-    import psycopg
-    from psycopg.rows import dict_row
-
-    with psycopg.connect(database, row_factory=dict_row) as conn:
-        return list(conn.execute(sql).fetchall())
-
-
 def _settled(database: str, expected: int) -> bool:
-    [row] = _rows(database, """
+    [row] = query(database, """
         SELECT count(*) FILTER (WHERE direction = 'in') AS inbound,
                count(*) FILTER (WHERE direction = 'in' AND state = 'pending') AS pending,
                count(*) FILTER (WHERE direction = 'out' AND status IN ('queued', 'sending')) AS unsent
@@ -189,19 +122,19 @@ def test_workers_answer_every_message_once_in_order_despite_a_sigkill(
                           ENV["CLINICA_EXEMPLO_ZAPI_CLIENT_TOKEN"])
     tenants = make_tenants_dir(tmp_path, window=WINDOW_S, cap=3.0)
     with ProviderStub(zapi=account) as stub:
-        procs = Processes(tmp_path, _env(database, stub, tenants))
-        port = _free_port()
+        procs = Processes(tmp_path, child_env(database, stub, tenants))
+        port = free_port()
         try:
             procs.start("serve", "serve", "--host", "127.0.0.1", "--port", str(port),
                         "--model", "offline")
             url = f"http://127.0.0.1:{port}"
-            _wait(lambda: _healthy(url), "atende serve to answer /health", 60.0, procs)
+            wait_for(lambda: _healthy(url), "atende serve to answer /health", 60.0, procs)
             workers = [procs.start(f"worker{n}", "worker", "--model", "offline",
                                    "--concurrency", str(CONCURRENCY),
                                    "--stalled-after", str(STALLED_AFTER_S),
                                    "--send-lease", str(SEND_LEASE_S))
                        for n in range(load.workers)]
-            _wait(lambda: _workers_up(database) == load.workers, "the workers to register",
+            wait_for(lambda: workers_up(database) == load.workers, "the workers to register",
                   60.0, procs)
             victim = workers[0]
             killed_at: list[float] = []
@@ -212,7 +145,7 @@ def test_workers_answer_every_message_once_in_order_despite_a_sigkill(
 
             started = time.monotonic()
             asyncio.run(_post_all(url, load, kill))
-            _wait(lambda: _settled(database, load.messages), "every message answered and sent",
+            wait_for(lambda: _settled(database, load.messages), "every message answered and sent",
                   load.timeout_s, procs)
             elapsed = time.monotonic() - started
             time.sleep(0.5)  # room for a duplicate already on the wire to arrive
@@ -225,11 +158,6 @@ def test_workers_answer_every_message_once_in_order_despite_a_sigkill(
           f"{load.workers} workers (one SIGKILLed): settled in {elapsed:.1f} s; {stats}")
 
 
-def _workers_up(database: str) -> int:
-    [row] = _rows(database, "SELECT count(*) AS n FROM procrastinate_workers")
-    return int(row["n"])
-
-
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/health", timeout=2.0).status_code == 200
@@ -238,11 +166,11 @@ def _healthy(url: str) -> bool:
 
 
 def _check(database: str, stub: ProviderStub, load: Load, killed_at: float) -> str:
-    inbound = _rows(database, "SELECT m.*, c.phone FROM messages m JOIN conversations c"
+    inbound = query(database, "SELECT m.*, c.phone FROM messages m JOIN conversations c"
                               " ON c.id = m.conversation_id WHERE direction = 'in'")
-    outbound = _rows(database, "SELECT m.*, c.phone FROM messages m JOIN conversations c"
+    outbound = query(database, "SELECT m.*, c.phone FROM messages m JOIN conversations c"
                                " ON c.id = m.conversation_id WHERE direction = 'out'")
-    turns = _rows(database, "SELECT id::text, conversation_id, started_at, finished_at, outcome"
+    turns = query(database, "SELECT id::text, conversation_id, started_at, finished_at, outcome"
                             " FROM turns")
 
     # every message answered by a turn that queued a reply

@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from atende.memory.records import NewAppointment
+from atende.memory.records import INTERRUPTED, NewAppointment
 from atende.memory.store import Store
 from atende.reminders.plan import plan
 from atende.tenant import resolve_tenant
@@ -139,3 +139,42 @@ async def test_ids_never_issued_name_no_row(store: Store) -> None:
     assert await store.list_reminders(TENANT.id, appointment_id="nope") == []
     assert not await store.reminder_settle(TENANT.id, "nope", "sent")
     assert await store.reminder_enqueue(TENANT.id, "nope", "nope", text="x", meta={}) is None
+
+
+async def test_a_reminder_whose_sender_died_takes_its_messages_outcome(store: Store) -> None:
+    await book(store)
+    conversation = await store.get_or_create_conversation(TENANT.id, PHONE, "zapi")
+    went, cut, waiting = await store.reminders_due(TENANT.id, START - timedelta(hours=1))
+    messages = [await store.reminder_enqueue(TENANT.id, r.id, conversation.id, text=r.kind,
+                                             meta={"reminder_id": r.id})
+                for r in (went, cut, waiting)]
+    assert all(m is not None for m in messages)
+    for message in messages[:2]:
+        assert message is not None and await store.outbox_claim(message.id) is not None
+    # one went out and its sender died before settling the reminder; one was cut mid-send
+    assert messages[0] is not None
+    await store.outbox_result(messages[0].id, status="sent", provider_message_id="3EB0SENT")
+    assert await store.outbox_recover() == 1
+    assert await store.reminders_catch_up(TENANT.id) == 2
+    rows = {r.id: r for r in await store.list_reminders(TENANT.id)}
+    assert (rows[went.id].status, rows[went.id].provider_message_id) == ("sent", "3EB0SENT")
+    assert (rows[cut.id].status, rows[cut.id].reason) == ("failed", INTERRUPTED)  # never resent
+    assert rows[waiting.id].status == "queued"  # its message still waits in the outbox
+    assert await store.reminders_catch_up(TENANT.id) == 0
+    assert await store.reminders_catch_up("outra-clinica") == 0
+
+
+async def test_an_interrupted_reminder_is_still_what_an_answer_is_about(store: Store) -> None:
+    from atende.memory.records import INTERRUPTED
+
+    appt = await book(store)
+    conversation = await store.get_or_create_conversation(TENANT.id, PHONE, "zapi")
+    reminder = (await store.reminders_due(TENANT.id, START - timedelta(hours=47)))[1]
+    await store.reminder_enqueue(TENANT.id, reminder.id, conversation.id, text="x", meta={})
+    assert await store.reminder_settle(TENANT.id, reminder.id, "failed", reason=INTERRUPTED,
+                                       from_statuses=("queued",))
+    latest = await store.latest_reminder(TENANT.id, PHONE, since=NOW - timedelta(days=365))
+    assert latest is not None and latest.appointment_id == appt.id  # it may well have arrived
+    await store.reminder_settle(TENANT.id, reminder.id, "failed", reason="131047: window",
+                                from_statuses=("failed",))
+    assert await store.latest_reminder(TENANT.id, PHONE, since=NOW - timedelta(days=365)) is None

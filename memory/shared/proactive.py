@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ..records import (
+    INTERRUPTED,
     OPEN_REMINDER,
     REMINDER_STATUSES,
     WAITLIST_STATUSES,
@@ -50,6 +51,20 @@ _DROP_QUEUED = (
     " AND status = 'queued' AND kind <> :keep)"
 )
 
+# a queued reminder whose message ended (the sender died before settling it) takes its outcome
+_ENDED = "('sent', 'delivered', 'read', 'played', 'failed', 'dead')"
+_MESSAGE = "(SELECT m.{} FROM messages AS m WHERE m.id = reminders.message_id)"
+_CATCH_UP = (
+    "UPDATE reminders SET"
+    f" status = CASE WHEN {_MESSAGE.format('status')} IN ('failed', 'dead') THEN 'failed'"
+    " ELSE 'sent' END,"
+    f" reason = CASE WHEN {_MESSAGE.format('status')} IN ('failed', 'dead')"
+    f" THEN {_MESSAGE.format('error')} ELSE reason END,"
+    f" provider_message_id = COALESCE({_MESSAGE.format('provider_message_id')},"
+    " provider_message_id), updated_at = :now"
+    " WHERE tenant_id = :tenant_id AND status = 'queued' AND EXISTS (SELECT 1 FROM messages AS m"
+    f" WHERE m.id = reminders.message_id AND m.status IN {_ENDED}) RETURNING id"
+)
 
 def _in(column: str, values: Sequence[str], prefix: str) -> tuple[str, dict[str, str]]:
     """`column IN (:prefix0, ...)` and its parameters."""
@@ -148,16 +163,22 @@ class Proactive(Backend):
              "provider_message_id": provider_message_id, "now": self._now(), **names},
             require=True))
 
+    async def reminders_catch_up(self, tenant_id: str) -> int:
+        rows = await self._rows(tenant_id, dict, Step(
+            _CATCH_UP, {"tenant_id": tenant_id, "now": self._now()}))
+        return len(rows)
+
     async def latest_reminder(self, tenant_id: str, patient_phone: str, *, since: datetime
                               ) -> Reminder | None:
         rows = await self._rows(tenant_id, Reminder, Step(
             "SELECT r.* FROM reminders AS r JOIN appointments AS a ON a.id = r.appointment_id"
             " WHERE r.tenant_id = :tenant_id AND a.tenant_id = :tenant_id"
             " AND a.patient_phone = :phone AND a.status IN ('booked', 'confirmed')"
-            " AND r.status IN ('queued', 'sent') AND r.kind <> :confirmation"
+            " AND (r.status IN ('queued', 'sent') OR (r.status = 'failed' AND r.reason = :interrupted))"
+            " AND r.kind <> :confirmation"
             " AND r.sent_at >= :since ORDER BY r.sent_at DESC, r.due_at DESC LIMIT 1",
             {"tenant_id": tenant_id, "phone": patient_phone, "confirmation": CONFIRMATION,
-             "since": self._instant(since)}))
+             "interrupted": INTERRUPTED, "since": self._instant(since)}))
         return rows[0] if rows else None
 
     async def proactive_sent_since(self, tenant_id: str, since: datetime) -> int:
