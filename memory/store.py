@@ -366,6 +366,12 @@ class Store(Protocol):
         since `since` about one of their active appointments (or whose send was interrupted:
         it may have arrived): what their answer is about."""
 
+    async def proactive_facts(self, tenant_id: str, patient_phone: str, *, since: datetime,
+                              now: datetime | None) -> tuple[Reminder | None, WaitlistEntry | None]:
+        """What a turn's prompt says atende sent the patient first, read together: the
+        `latest_reminder` since `since`, and the waitlist offer held for them at `now` (not
+        asked when `now` is None)."""
+
     async def proactive_sent_since(self, tenant_id: str, since: datetime) -> int:
         """How many reminders the clinic handed to the outbox since `since` (its send caps)."""
 

@@ -29,13 +29,18 @@ async def reminded_appointment(scope: Scope) -> str | None:
 
 
 async def facts(scope: Scope, upcoming: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the turn's prompt says about messages atende sent this patient first."""
+    """What the turn's prompt says about messages atende sent this patient first; one read, and
+    none of reminders when the patient has no upcoming appointment a reminder could be about."""
+    if not upcoming and not scope.tenant.reminders.waitlist.enabled:
+        return {}
+    reminder, offer = await scope.store.proactive_facts(
+        scope.tenant.id, scope.patient_phone, since=scope.now - ANSWER_WINDOW,
+        now=scope.now if scope.tenant.reminders.waitlist.enabled else None)
     out: dict[str, Any] = {}
-    reminded = await reminded_appointment(scope)
-    appt = next((a for a in upcoming if a["id"] == reminded), None)
+    appt = next((a for a in upcoming if reminder is not None and a["id"] == reminder.appointment_id),
+                None)
     if appt is not None:
         out["reminder"] = appt
-    offer = await scope.store.waitlist_offered(scope.tenant.id, scope.patient_phone, scope.now)
     if offer is not None:
         out["offer"] = waitlist.offer_view(offer, scope.tenant)
     return out

@@ -33,6 +33,8 @@ async def run_steps(conn: Conn, steps: Sequence[Step]) -> list[Any] | None:
             rows = await cursor.fetchall()
             changed = len(rows)
             result = [dict(r) if step.returns is dict else record(step.returns, r) for r in rows]
+            if step.into is not None:
+                step.into.extend(result)
         if step.require and not changed:
             return None
     return result

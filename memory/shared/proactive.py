@@ -170,7 +170,14 @@ class Proactive(Backend):
 
     async def latest_reminder(self, tenant_id: str, patient_phone: str, *, since: datetime
                               ) -> Reminder | None:
-        rows = await self._rows(tenant_id, Reminder, Step(
+        return (await self.proactive_facts(tenant_id, patient_phone, since=since,
+                                           now=None))[0]
+
+    async def proactive_facts(self, tenant_id: str, patient_phone: str, *, since: datetime,
+                              now: datetime | None) -> tuple[Reminder | None, WaitlistEntry | None]:
+        reminders: list[Reminder] = []
+        offers: list[WaitlistEntry] = []
+        steps = [Step(
             "SELECT r.* FROM reminders AS r JOIN appointments AS a ON a.id = r.appointment_id"
             " WHERE r.tenant_id = :tenant_id AND a.tenant_id = :tenant_id"
             " AND a.patient_phone = :phone AND a.status IN ('booked', 'confirmed')"
@@ -178,8 +185,12 @@ class Proactive(Backend):
             " AND r.kind <> :confirmation"
             " AND r.sent_at >= :since ORDER BY r.sent_at DESC, r.due_at DESC LIMIT 1",
             {"tenant_id": tenant_id, "phone": patient_phone, "confirmation": CONFIRMATION,
-             "interrupted": INTERRUPTED, "since": self._instant(since)}))
-        return rows[0] if rows else None
+             "interrupted": INTERRUPTED, "since": self._instant(since)},
+            returns=Reminder, into=reminders)]
+        if now is not None:
+            steps.append(self._offered(tenant_id, patient_phone, now, offers))
+        await self._script(tenant_id, steps)
+        return (reminders[0] if reminders else None, offers[0] if offers else None)
 
     async def proactive_sent_since(self, tenant_id: str, since: datetime) -> int:
         rows = await self._rows(tenant_id, dict, Step(
@@ -275,12 +286,17 @@ class Proactive(Backend):
 
     async def waitlist_offered(self, tenant_id: str, patient_phone: str, now: datetime
                                ) -> WaitlistEntry | None:
-        rows = await self._rows(tenant_id, WaitlistEntry, Step(
-            "SELECT * FROM waitlist WHERE tenant_id = :tenant_id AND patient_phone = :phone"
-            " AND status = 'offered' AND offer_expires_at > :now"
-            " ORDER BY offer_expires_at DESC LIMIT 1",
-            {"tenant_id": tenant_id, "phone": patient_phone, "now": self._instant(now)}))
-        return rows[0] if rows else None
+        offers: list[WaitlistEntry] = []
+        await self._script(tenant_id, [self._offered(tenant_id, patient_phone, now, offers)])
+        return offers[0] if offers else None
+
+    def _offered(self, tenant_id: str, phone: str, now: datetime, into: list[WaitlistEntry]
+                 ) -> Step:
+        return Step("SELECT * FROM waitlist WHERE tenant_id = :tenant_id AND patient_phone = :phone"
+                    " AND status = 'offered' AND offer_expires_at > :now"
+                    " ORDER BY offer_expires_at DESC LIMIT 1",
+                    {"tenant_id": tenant_id, "phone": phone, "now": self._instant(now)},
+                    returns=WaitlistEntry, into=into)
 
     # what the backend supplies
 

@@ -28,6 +28,11 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
     require: bool = False  # a step that changes no row rolls the whole script back (→ None)
     returns: type | None = None  # the record class of the rows it yields (RETURNING, SELECT)
+    into: list[Any] | None = None  # also collect its rows here (several reads in one script)
+
+    @property
+    def reads_only(self) -> bool:
+        return self.sql.lstrip()[:6].upper() == "SELECT"
 
 
 def pyformat(sql: str) -> str:

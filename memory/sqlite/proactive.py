@@ -33,6 +33,8 @@ def run_steps(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[Any]:
             rows = cursor.fetchall()
             changed = len(rows)
             result = [dict(r) if step.returns is dict else record(step.returns, r) for r in rows]
+            if step.into is not None:
+                step.into.extend(result)
         if step.require and not changed:
             raise _Unchanged
     return result
@@ -42,6 +44,8 @@ class ProactiveMixin(Proactive, SQLiteBase):
     @retrying
     async def _script(self, tenant_id: str, steps: list[Step]) -> list[Any] | None:
         def op(conn: sqlite3.Connection) -> list[Any] | None:
+            if all(step.reads_only for step in steps):  # no write lock for reads (WAL)
+                return run_steps(conn, steps)
             try:
                 with transaction(conn):
                     return run_steps(conn, steps)
