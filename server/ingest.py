@@ -70,8 +70,9 @@ async def _message(services: Services, msg: InboundMessage) -> str:
     if stored is None:
         return "duplicate"
     await services.dispatcher.notify(stored.conversation_id)
-    log.info("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
-             kind=msg.kind, phone=msg.phone, text=msg.text)
+    # one INFO line per POST (`webhook_received`); each message's at DEBUG
+    log.debug("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
+              kind=msg.kind, phone=msg.phone, text=msg.text)
     return "accepted"
 
 
