@@ -11,7 +11,7 @@ import psycopg
 
 from ..contention import retrying
 from ..shared.proactive import Proactive
-from ..shared.script import Json, Step, pyformat
+from ..shared.script import Json, Step, outcome, pyformat
 from .base import PostgresBase
 from .rows import Conn, jsonb, record
 
@@ -25,16 +25,10 @@ async def run_steps(conn: Conn, steps: Sequence[Step]) -> list[Any] | None:
     caller rolls back)."""
     result: list[Any] = []
     for step in steps:
-        cursor = await conn.execute(pyformat(step.sql),
-                                    {k: _value(v) for k, v in step.params.items()})
-        if step.returns is None:
-            changed = cursor.rowcount
-        else:
-            rows = await cursor.fetchall()
-            changed = len(rows)
-            result = [dict(r) if step.returns is dict else record(step.returns, r) for r in rows]
-            if step.into is not None:
-                step.into.extend(result)
+        cursor = await conn.execute(pyformat(step.sql), {k: _value(v) for k, v in step.params.items()})
+        found, changed = outcome(step, await cursor.fetchall() if step.returns is not None else None,
+                                 cursor.rowcount, record)
+        result = result if found is None else found
         if step.require and not changed:
             return None
     return result

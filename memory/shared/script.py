@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,3 +52,16 @@ def is_id(value: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+def outcome(step: Step, rows: list[Any] | None, rowcount: int,
+            to_record: Callable[[type, Any], Any]) -> tuple[list[Any] | None, bool]:
+    """What one executed step yields (its records, or None when it returns none) and whether it
+    changed (or found) a row; its rows also go `into` their list. `to_record` is the backend's
+    row → record mapping."""
+    if step.returns is None:
+        return None, rowcount > 0
+    found = [dict(r) if step.returns is dict else to_record(step.returns, r) for r in rows or ()]
+    if step.into is not None:
+        step.into.extend(found)
+    return found, bool(found)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..contention import retrying
 from ..shared.proactive import Proactive
-from ..shared.script import Json, Step
+from ..shared.script import Json, Step, outcome
 from .base import SQLiteBase
 from .rows import record, to_json, transaction
 
@@ -27,14 +27,9 @@ def run_steps(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[Any]:
     result: list[Any] = []
     for step in steps:
         cursor = conn.execute(step.sql, {k: _value(v) for k, v in step.params.items()})
-        if step.returns is None:
-            changed = cursor.rowcount
-        else:
-            rows = cursor.fetchall()
-            changed = len(rows)
-            result = [dict(r) if step.returns is dict else record(step.returns, r) for r in rows]
-            if step.into is not None:
-                step.into.extend(result)
+        rows = cursor.fetchall() if step.returns is not None else None
+        found, changed = outcome(step, rows, cursor.rowcount, record)
+        result = result if found is None else found
         if step.require and not changed:
             raise _Unchanged
     return result
