@@ -70,9 +70,16 @@ def test_a_yes_to_a_waitlist_offer_takes_it_and_a_no_releases_it() -> None:
         {"name": "answer_waitlist_offer", "args": {"accept": False}}]
 
 
-@pytest.mark.parametrize("text", ["parar", "não quero mais receber", "PARE"])
+@pytest.mark.parametrize("text", ["parar", "não quero mais receber", "PARE", "para de me mandar isso",
+                                  "pfv nao me mandem mais mensagem"])
 def test_stop_words_stop_proactive_messages(text: str) -> None:
     assert answer(text, {"reminder": APPT}) == [{"name": "stop_messages", "args": {}}]
+
+
+@pytest.mark.parametrize("text", ["Quero deixar agendada uma avaliação para o dia 10 de junho",
+                                  "quero marcar para amanhã", "vou parar no estacionamento?"])
+def test_para_inside_a_sentence_is_no_stop_word(text: str) -> None:
+    assert not any(c["name"] == "stop_messages" for c in answer(text, {}))
 
 
 def test_asking_to_hear_of_an_earlier_time_joins_the_waitlist() -> None:

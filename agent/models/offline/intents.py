@@ -81,9 +81,12 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
                      r"(?:ruim|horrivel|terrivel|pessimo)"),
 }
 # Proactive messages: a patient who wants none, and one who wants to hear of a freed slot.
-INTENT_PATTERNS["stop"] = _rx(r"parar?", "pare", r"para de (?:mandar|enviar)",
-                              r"nao quero (?:mais )?receber", r"(?:sair|remover?) da lista",
-                              r"nao (?:me )?(?:mande|mandem|envie|enviem) mais", r"descadastr\w*")
+# "parar" alone is the stop word; inside a sentence "para" is a preposition ("para o dia 10")
+INTENT_PATTERNS["stop"] = re.compile(
+    r"^(?:parar|pare|para|stop|sair)(?: (?:por favor|pf|pfv|obrigad[oa]))?$"
+    r"|\b(?:para|pare|parem) de (?:me )?(?:mandar|enviar)\b|\bnao quero (?:mais )?receber\b"
+    r"|\b(?:sair|remover?|me tire) da lista\b|\bnao (?:me )?(?:mande|mandem|envie|enviem) mais\b"
+    r"|\bdescadastr\w*")
 INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
                                   r"(?:me )?avis\w* (?:se|quando) (?:vagar|abrir|surgir|liberar)",
                                   r"se (?:vagar|abrir|surgir|liberar) (?:algum|um|uma)? ?"
