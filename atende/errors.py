@@ -12,7 +12,8 @@
         └── TranscriptionFailed  a voice note could not be transcribed
 
 `code` is a stable machine-readable identifier (HTTP error bodies, tool results, logs);
-`str(error)` is a pt-BR sentence safe to show a patient where the error is a DomainError.
+`str(error)` is a pt-BR sentence safe to show a patient where the error is a DomainError; its
+`hint`, when set, tells the model how to ask again (the arguments to send instead).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class InvalidInput(AtendeError):
 
 class DomainError(AtendeError):
     code = "domain_error"
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.hint = hint
+        super().__init__(message)
 
 
 class SlotUnavailable(DomainError):

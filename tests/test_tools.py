@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import pytest
+from langchain_core.messages import ToolMessage
 
 from atende.agent.context import ModelChain
 from atende.agent.models.scripted import ScriptedChatModel, call
@@ -157,3 +161,74 @@ async def test_update_lead_and_handoff_pause_the_conversation(tmp_path):
         assert handoff.ok and handoff.result["message"] == tenant.handoff.message
         after = await say(app, "alô?")
     assert after.skipped == "human" and after.reply is None
+
+
+async def test_unreadable_words_come_back_with_the_arguments_to_send(tmp_path):
+    model = SwitchableModel()
+    async with atende_on(tmp_path, model=model) as app:
+        result = await _do(app, model, "check_availability", service="limpeza",
+                           when="no dezoito, quinze pras cinco")
+    assert not result.ok and result.result["code"] == "policy_violation"
+    assert result.result["message"].startswith("Não entendi a data")  # for the patient
+    assert "`date` (AAAA-MM-DD)" in result.result["hint"]  # for the model
+    assert "`time_from`/`time_to` (HH:MM)" in result.result["hint"]
+
+
+async def test_structured_days_still_meet_the_clinic_calendar(tmp_path):
+    model = SwitchableModel()
+    async with atende_on(tmp_path, model=model) as app:
+        far = await _do(app, model, "check_availability", service="limpeza",
+                        date="2026-06-01", date_to="2026-06-05")
+        holiday = await _do(app, model, "check_availability", service="limpeza",
+                            date="2026-04-21")
+        today = await _do(app, model, "check_availability", service="limpeza",
+                          date="2026-03-10", period="manha")
+        bad = await _do(app, model, "check_availability", service="limpeza", date="21/04")
+    assert not far.ok and far.result["message"] == (
+        "Só agendamos com até 60 dias de antecedência (até 09/05/2026).")
+    assert holiday.ok and holiday.result["alternative"]
+    assert holiday.result["note"].startswith("Dia 21/04 é feriado (Tiradentes)")
+    # 08:00 now, two hours' notice: this morning's first slot is 10:00 at the earliest
+    assert today.ok and today.result["slots"]
+    assert all("T10:" <= s["start"][10:14] < "T12:" for s in today.result["slots"])
+    assert not bad.ok and bad.result["message"].startswith("`date` deve ser uma data AAAA-MM-DD")
+
+
+def _retry_with_structured_arguments(messages):
+    """A model that reads the tool error and sends what its hint asks for."""
+    error = json.loads(messages[-1].content)
+    assert error["ok"] is False and "`date` (AAAA-MM-DD)" in error["hint"]
+    return call("check_availability", service="limpeza", date="2026-03-19",
+                time_from="16:30", time_to="17:30")
+
+
+def _book_the_slot_at(hour):
+    def pick(messages):
+        offered = [m for m in messages if isinstance(m, ToolMessage)]
+        slots = json.loads(offered[-1].content)["slots"]
+        slot = next(s for s in slots if s["start"][11:16] == hour)
+        return call("book_appointment", slot_id=slot["slot_id"])
+    return pick
+
+
+async def test_model_retries_an_unreadable_when_with_structured_arguments_and_books(tmp_path):
+    model = scripted(
+        call("check_availability", service="limpeza", when="no dezenove, quinze pras cinco"),
+        _retry_with_structured_arguments,
+        "Tenho estes horários no dia 19. Qual prefere?",
+        _book_the_slot_at("16:30"),
+        "Pronto, sua limpeza está agendada!",
+    )
+    async with atende_on(tmp_path, model=model) as app:
+        offer = await say(app, "da pra fazer uma limpeza no dezenove, quinze pras cinco?")
+        first, retry = offer.tool_calls
+        assert not first.ok and retry.ok
+        assert [s["start"] for s in retry.result["slots"]] == [
+            "2026-03-19T16:30-03:00", "2026-03-19T17:00-03:00"]
+        booked = await say(app, "16:30")
+        (row,) = await app.store.list_appointments("clinica-exemplo")
+    assert booked.tool_calls[0].ok
+    assert (row.patient_phone, row.service_id, row.status) == (ANA, "limpeza", "booked")
+    assert row.start == datetime.fromisoformat("2026-03-19T16:30-03:00")
+    assert row.professional_id == "carla-mendes"  # Dra. Ana's Thursday ends at 17:00
+    assert booked.reply and "agendada" in booked.reply

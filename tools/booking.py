@@ -27,6 +27,7 @@ from atende.tools.scheduling import (
     parse_slot_id,
 )
 from atende.tools.scope import Scope
+from atende.tools.when import NOTHING_ASKED, Asked, refine
 
 _STAGES_BEFORE_SCHEDULED = ("new", "engaged", "qualified")
 OFFER_MARGIN = timedelta(minutes=5)
@@ -145,7 +146,10 @@ def _slot_choice(view: dict[str, Any], slot: Slot, tenant: Tenant) -> dict[str, 
 
 
 async def check_availability(scope: Scope, service: str, when: str | None,
-                             professional: str | None) -> dict[str, Any]:
+                             professional: str | None, asked: Asked = NOTHING_ASKED
+                             ) -> dict[str, Any]:
+    """Free slots of `service`: on the day and time the patient's words (`when`) say, refined by
+    the structured arguments in `asked`; the soonest when neither says anything."""
     tenant = scope.tenant
     svc = find_service(tenant, service)
     if svc is None:
@@ -161,17 +165,10 @@ async def check_availability(scope: Scope, service: str, when: str | None,
             names = ", ".join(p.name for p in tenant.professionals if svc.id in p.services)
             raise NotFound(f"{pro.name} não faz {svc.name}. Quem faz: {names}.")
         pro_id = pro.id
-    query = None
+    words = None
     if when and when.strip():
-        query = parse_when(_holidays_as_dates(tenant, when, scope.today), scope.today)
-    if when and when.strip() and query is None:
-        # never answer "em junho" with March: say the date was not understood
-        raise PolicyViolation(
-            f"Não entendi a data “{when.strip()}”. Pode dizer o dia, por exemplo "
-            "“amanhã”, “sexta à tarde”, “dia 15” ou “15/04”?"
-        )
-    if query is not None and query.ambiguous:
-        raise PolicyViolation(query.ambiguous)
+        words = parse_when(_holidays_as_dates(tenant, when, scope.today), scope.today)
+    query = refine(when, words, asked, scope.today)
     horizon = scope.today + timedelta(days=tenant.policies.booking_horizon_days)
     if query is not None and query.day_from is not None and query.day_from > horizon:
         raise PolicyViolation(
@@ -194,7 +191,8 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     slots: list[Slot] = []
     note = ""
     if query is not None:
-        slots = search(day_from=day_from, day_to=day_to, period=query.period, at=query.at)
+        slots = search(day_from=day_from, day_to=day_to, period=query.period, at=query.at,
+                       after=query.after, before=query.before)
         if not slots and query.at is not None:
             slots = search(day_from=day_from, day_to=day_to, period=query.period)
             if slots:

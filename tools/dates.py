@@ -38,6 +38,7 @@ class DateQuery:
     """What a patient asked for. `day_from`/`day_to` are inclusive; both None = the soonest.
 
     When `ambiguous` is set the day could not be resolved (both days are None): ask the patient.
+    `after`/`before` bound the start times (from `after` inclusive to `before` exclusive).
     """
 
     day_from: date | None
@@ -45,6 +46,8 @@ class DateQuery:
     period: Period | None
     at: time | None
     ambiguous: str | None = None
+    after: time | None = None
+    before: time | None = None
     word: str | None = field(default=None, compare=False, repr=False)  # "hoje", "amanhã", ...
     other_year: bool = field(default=False, compare=False, repr=False)  # show the year
 
@@ -68,6 +71,11 @@ class DateQuery:
             parts.append(_PERIOD_TEXT[self.period])
         if self.at:
             parts.append(f"às {self.at:%H:%M}")
+        elif self.after and self.before:
+            parts.append(f"entre {self.after:%H:%M} e {self.before:%H:%M}")
+        elif self.after or self.before:
+            parts.append(f"a partir das {self.after:%H:%M}" if self.after
+                         else f"antes das {self.before:%H:%M}")
         return " ".join(parts)
 
 

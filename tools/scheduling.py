@@ -125,12 +125,15 @@ def free_slots(
     professional_id: str | None = None,
     period: Period | None = None,
     at: time | None = None,
+    after: time | None = None,
+    before: time | None = None,
     limit: int | None = None,
 ) -> list[Slot]:
     """Open slots for `service_id`, soonest first (ties in the clinic file's professional order).
 
     Days are the clinic's local dates, inclusive, clipped to today..today + booking horizon.
-    `period` keeps starts within PERIOD_BOUNDS; `at` keeps starts at exactly that local time.
+    `period` keeps starts within PERIOD_BOUNDS, `after`/`before` within that local window
+    (`before` exclusive); `at` keeps starts at exactly that local time.
     Raises NotFound for an unknown service or professional, or one who doesn't do the service.
     """
     service = _service(tenant, service_id, NotFound)
@@ -148,6 +151,7 @@ def free_slots(
     duration = timedelta(minutes=service.duration_minutes)
     taken = _busy_by_professional(busy)
     low, high = PERIOD_BOUNDS[period] if period else (time.min, time.max)
+    low, high = max(low, after or time.min), min(high, before or time.max)
 
     found: list[Slot] = []
     day = max(day_from or today, today)

@@ -18,6 +18,7 @@ from langgraph.prebuilt import ToolRuntime
 from atende.errors import DomainError
 from atende.tools import booking, info, leads, proactive
 from atende.tools.scope import Scope
+from atende.tools.when import Asked
 
 ToolResult = tuple[str, dict[str, Any]]
 _HIDDEN = ("turn_id", "choices")
@@ -29,7 +30,8 @@ async def _run(runtime: ToolRuntime[Any, Any],
     try:
         artifact = await call(scope)
     except DomainError as exc:
-        artifact = {"ok": False, "code": exc.code, "message": str(exc)}
+        artifact = {"ok": False, "code": exc.code, "message": str(exc),
+                    **({"hint": exc.hint} if exc.hint else {})}
     artifact["turn_id"] = scope.turn_id
     # `choices` restate the slots for the channel that shows them: the model reads the slots
     visible = {k: v for k, v in artifact.items() if k not in _HIDDEN}
@@ -46,6 +48,12 @@ async def check_availability(
     runtime: ToolRuntime[Any, Any],
     when: str | None = None,
     professional: str | None = None,
+    date: str | None = None,
+    date_to: str | None = None,
+    time: str | None = None,
+    time_from: str | None = None,
+    time_to: str | None = None,
+    period: Literal["manha", "tarde", "noite"] | None = None,
 ) -> ToolResult:
     """Consulta horários livres de um serviço. Use SEMPRE antes de oferecer ou marcar horários.
 
@@ -59,8 +67,17 @@ async def check_availability(
         when: as palavras do paciente sobre dia/horário, sem converter (ex.: "amanhã de manhã",
             "sexta às 10h", "dia 15", "semana que vem"). Omita para o primeiro horário livre.
         professional: nome do profissional, se o paciente pediu um (ex.: "Dra. Ana").
+        date: dia AAAA-MM-DD, se `when` não for entendido (refina `when`).
+        date_to: fim do intervalo, AAAA-MM-DD.
+        time: horário exato, HH:MM.
+        time_from: início da janela de horário, HH:MM.
+        time_to: fim da janela (exclusivo), HH:MM.
+        period: parte do dia.
     """
-    return await _run(runtime, lambda s: booking.check_availability(s, service, when, professional))
+    asked = Asked(date=date, date_to=date_to, time=time, time_from=time_from, time_to=time_to,
+                  period=period)
+    return await _run(runtime, lambda s: booking.check_availability(
+        s, service, when, professional, asked))
 
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
