@@ -48,12 +48,12 @@ async def check_availability(
     runtime: ToolRuntime[Any, Any],
     when: str | None = None,
     professional: str | None = None,
-    date: str | None = None,
-    date_to: str | None = None,
-    time: str | None = None,
-    time_from: str | None = None,
-    time_to: str | None = None,
-    period: Literal["manha", "tarde", "noite"] | None = None,
+    date: str = "",
+    date_to: str = "",
+    time: str = "",
+    time_from: str = "",
+    time_to: str = "",
+    period: Literal["", "manha", "tarde", "noite"] = "",
 ) -> ToolResult:
     """Consulta horários livres de um serviço. Use SEMPRE antes de oferecer ou marcar horários.
 
@@ -74,8 +74,8 @@ async def check_availability(
         time_to: fim da janela (exclusivo), HH:MM.
         period: parte do dia.
     """
-    asked = Asked(date=date, date_to=date_to, time=time, time_from=time_from, time_to=time_to,
-                  period=period)
+    asked = Asked(date=date or None, date_to=date_to or None, time=time or None,
+                  time_from=time_from or None, time_to=time_to or None, period=period or None)
     return await _run(runtime, lambda s: booking.check_availability(
         s, service, when, professional, asked))
 
