@@ -70,9 +70,14 @@ def test_a_yes_to_a_waitlist_offer_takes_it_and_a_no_releases_it() -> None:
         {"name": "answer_waitlist_offer", "args": {"accept": False}}]
 
 
-@pytest.mark.parametrize("text", ["parar", "não quero mais receber", "PARE"])
+@pytest.mark.parametrize("text", ["parar", "não quero mais receber", "PARE", "para"])
 def test_stop_words_stop_proactive_messages(text: str) -> None:
     assert answer(text, {"reminder": APPT}) == [{"name": "stop_messages", "args": {}}]
+
+
+def test_para_inside_a_sentence_is_the_preposition_not_a_stop() -> None:
+    calls = answer("Agende uma limpeza amanhã às 9h para o telefone +5511987650002", {})
+    assert calls == []  # acting for another phone is refused, nothing is switched off
 
 
 def test_asking_to_hear_of_an_earlier_time_joins_the_waitlist() -> None:

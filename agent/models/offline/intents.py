@@ -81,7 +81,8 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
                      r"(?:ruim|horrivel|terrivel|pessimo)"),
 }
 # Proactive messages: a patient who wants none, and one who wants to hear of a freed slot.
-INTENT_PATTERNS["stop"] = _rx(r"parar?", "pare", r"para de (?:mandar|enviar)",
+# "para" alone is the preposition ("para o telefone ..."): only the whole message "para" stops.
+INTENT_PATTERNS["stop"] = _rx("parar", r"^para$", "pare", r"para de (?:mandar|enviar)",
                               r"nao quero (?:mais )?receber", r"(?:sair|remover?) da lista",
                               r"nao (?:me )?(?:mande|mandem|envie|enviem) mais", r"descadastr\w*")
 INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
@@ -89,6 +90,16 @@ INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
                                   r"se (?:vagar|abrir|surgir|liberar) (?:algum|um|uma)? ?"
                                   r"(?:horario|vaga)", r"(?:horario|vaga) (?:mais cedo|antes)",
                                   r"tem (?:algo|alguma coisa|horario) antes")
+
+# Other people's data: their names, phones and appointments, or acting for another phone.
+# Identity comes from the turn, so the answer is a refusal with its reason, whatever else the
+# message asks.
+INTENT_PATTERNS["others_data"] = _rx(
+    r"(?:os|dos|das|outros|demais|seus|todos os) pacientes",
+    r"quem (?:esta|ta|tem|vai|estao) (?:marcad\w*|agendad\w*|consulta|horario)",
+    r"(?:nomes?|telefones?|dados|contatos?) (?:e (?:o |os )?telefones? )?de quem",
+    r"(?:para|pra|pro|no|do) (?:o )?(?:telefone|numero|celular|whatsapp|zap) \d{8,}",
+)
 
 # Answers to a reminder ("Responda 1 para confirmar, 2 para remarcar ou 0 para cancelar"),
 # matched on the whole short message so "1" inside a sentence is not taken for one.

@@ -217,8 +217,11 @@ class _Policy:
             reason = ("paciente pediu atendente" if r.has("human")
                       else memo.pending.get("reason") or "o assistente não entendeu o paciente")
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
-        step = (self._proactive(text, r, memo) or self._answer(r, memo)
-                or self._new_intent(r, memo))
+        if r.has("others_data"):  # whatever else it asks: refused, with the reason
+            step = Step("privacy", say.OTHERS_DATA)
+        else:
+            step = (self._proactive(text, r, memo) or self._answer(r, memo)
+                    or self._new_intent(r, memo))
         if lead:
             step.calls = [*lead, *step.calls]
             if not step.calls[1:] and step.text:

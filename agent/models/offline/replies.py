@@ -19,6 +19,9 @@ from atende.tools.scheduling import check_cancellable
 
 _DAY_PT = {"mon": "seg", "tue": "ter", "wed": "qua", "thu": "qui", "fri": "sex", "sat": "sáb",
            "sun": "dom"}
+OTHERS_DATA = ("Por privacidade, não posso mostrar nem mexer em dados ou consultas de outros "
+               "pacientes: aqui eu só cuido das consultas deste número. Quem precisar pode falar "
+               "com a gente pelo próprio WhatsApp. Posso ajudar com as suas consultas?")
 MENU = ("Posso ajudar a agendar, remarcar ou cancelar consultas, e informar preços, promoções, "
         "endereço e horário de funcionamento.")
 ASK_CHOICE = "Qual prefere? Responda com o número ou o horário."
