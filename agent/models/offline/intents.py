@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from atende.agent.models.offline.dates import extract_when, folded_with_map
+from atende.agent.write_guard import MOVING_WORDS, moving
 from atende.tenant import Professional, Service, Tenant, fold
 from atende.tools.booking import holiday_terms
 from atende.tools.catalog import find_professional, find_service
@@ -24,9 +25,7 @@ def _rx(*alternatives: str) -> re.Pattern[str]:
 
 # Every pattern runs on `words()`: folded (no accents, lower case), punctuation as spaces.
 INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
-    "reschedule": _rx(r"remarca\w*", r"reagenda\w*", r"(?:mudar|trocar|alterar|passar|mudo|troco) "
-                      r"(?:o |a |de |minha |meu |da |do )?(?:horario|dia|data|consulta)",
-                      "adiar", "antecipar"),
+    "reschedule": MOVING_WORDS,
     "cancel": _rx(r"cancel\w*", r"desmarca\w*",
                   r"nao (?:vou|posso|vou poder|consigo|vou conseguir) (?:mais )?(?:ir|comparecer)"),
     "my_appointments": _rx(r"minhas? consultas?", r"meus? (?:agendamentos?|horarios?)",
@@ -305,6 +304,8 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
         rest = text[:start] + " " + text[end:]
     w = words(rest)
     intents = {key for key, pattern in INTENT_PATTERNS.items() if pattern.search(w)}
+    if moving(rest, today):  # "passa minha limpeza pra sexta" (the write guard reads it too)
+        intents.add("reschedule")
     human_terms = _terms([*tenant.handoff.keywords, *_HUMAN_DEFAULT])
     if any(f" {t} " in f" {w} " for t in human_terms):
         intents.add("human")
