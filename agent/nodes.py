@@ -1,4 +1,5 @@
-"""The nodes of one turn: context, transcribe, model, guard, reply (tools is LangGraph's ToolNode).
+"""The nodes of one turn: context, transcribe, model, writes, guard, reply (tools is LangGraph's
+ToolNode).
 
 Each is `async def node(state, runtime) -> dict`, returning a partial state update.
 """
@@ -19,6 +20,7 @@ from langchain_core.messages import (
 from langgraph.runtime import Runtime
 
 from atende.agent import guard as truth
+from atende.agent import write_guard
 from atende.agent.context import TurnContext
 from atende.agent.models.openai import OPENAI_ERRORS
 from atende.agent.state import AgentState
@@ -72,7 +74,7 @@ async def context(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str,
         scope.now, await proactive_facts(scope, upcoming),
     )
     return {"system_prompt": prompt, "prompt_version": version, "guard_feedback": None,
-            "guard_attempts": 0, "model_calls": 0, "fell_back": False, "reply": None,
+            "guard_attempts": 0, "write_refusals": 0, "model_calls": 0, "fell_back": False, "reply": None,
             "choices": None}
 
 
@@ -136,6 +138,36 @@ def _answered(state: AgentState, answer: AIMessage, used: str | None, *, fell_ba
     answer.response_metadata["atende_model"] = used or "fallback"
     return {"messages": [answer], "model_calls": state.get("model_calls", 0) + 1,
             "fell_back": fell_back}
+
+
+async def writes(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Refuse a booking or a move the patient did not ask for (`write_guard`): the calls are
+    answered with the reason instead of run, and the model gets one retry; a second refusal
+    ends the turn with a question to the patient."""
+    last = state["messages"][-1]
+    calls = last.tool_calls if isinstance(last, AIMessage) else []
+    if not any(c["name"] in write_guard.WRITES for c in calls):
+        return {}
+    scope = runtime.context.scope
+    upcoming = (await my_appointments(scope))["appointments"]
+    refused = {c["id"]: why for c in calls
+               if (why := write_guard.check_write(c, state["messages"], scope.tenant, scope.now,
+                                                  upcoming))}
+    if not refused:
+        return {}
+    log.warning("write_guard_refused", reasons=list(refused.values()),
+                attempt=state.get("write_refusals", 0))
+    answers: list[AnyMessage] = []
+    for c in calls:
+        why = refused.get(c["id"], write_guard.NOT_RUN)
+        answers.append(ToolMessage(
+            content=why, tool_call_id=c["id"], name=c["name"],
+            artifact={"ok": False, "code": "not_requested", "message": why,
+                      "turn_id": scope.turn_id}))
+    if state.get("write_refusals", 0) == 0:
+        return {"messages": answers, "write_refusals": 1}
+    return {"messages": [*answers, AIMessage(content=write_guard.ASK_REPLY)],
+            "write_refusals": 2}
 
 
 async def guard(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class AgentState(TypedDict, total=False):
     prompt_version: str
     guard_feedback: str | None
     guard_attempts: int
+    write_refusals: int  # write tool calls the write guard refused this turn
     model_calls: int
     fell_back: bool  # the primary model failed this turn; the fallback answers the rest
     reply: str | None

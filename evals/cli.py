@@ -122,6 +122,9 @@ def run(
     min_pass_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
         "exit 1 below this fraction of passed trials (critical scenarios must always pass)"))]
     = 1.0,
+    max_pass: Annotated[int | None, typer.Option(min=0, help=(
+        "the check a null agent must fail: exit 1 when more than this many scenarios pass a "
+        "trial (replaces the pass-rate gate; `--model null --max-pass 0` in CI)"))] = None,
     record: Annotated[bool, typer.Option("--record", help=(
         "store every HTTP exchange as <suite>/cassettes/<id>-t<trial>.yaml (scrubbed)"))] = False,
     replay: Annotated[bool, typer.Option("--replay", help=(
@@ -162,12 +165,26 @@ def run(
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text(), encoding="utf-8")
-    _summary(data)
-    if not data["suite"]["gate"]["passed"]:
+    _summary(data, gate=max_pass is None)
+    if max_pass is not None:
+        if not _max_pass_held(data, max_pass):
+            raise typer.Exit(code=1)
+    elif not data["suite"]["gate"]["passed"]:
         raise typer.Exit(code=1)
 
 
-def _summary(data: dict) -> None:  # type: ignore[type-arg]
+def _max_pass_held(data: dict, max_pass: int) -> bool:  # type: ignore[type-arg]
+    """At most `max_pass` scenarios passed a trial (a null agent must pass none: a scenario it
+    passes measures nothing)."""
+    passing = [s["id"] for s in data["scenarios"] if s["passed_trials"] > 0]
+    held = len(passing) <= max_pass
+    verdict = "[green]max-pass held:[/]" if held else "[red]max-pass failed:[/]"
+    out.print(f"{verdict} {len(passing)} scenario(s) passed a trial (at most {max_pass})"
+              + (f": {', '.join(passing)}" if passing else ""))
+    return held
+
+
+def _summary(data: dict, *, gate: bool = True) -> None:  # type: ignore[type-arg]
     suite = data["suite"]
     passk = " ".join(f"pass^{k}={v:.2f}" for k, v in suite["pass_hat_k"].items())
     est = " (estimated)" if suite["tokens_estimated"] else ""
@@ -177,6 +194,8 @@ def _summary(data: dict) -> None:  # type: ignore[type-arg]
               f"latency p50 {suite['latency_ms']['p50']} ms, p95 {suite['latency_ms']['p95']} ms")
     for note in suite["notes"]:
         out.print(f"note: {note}")
+    if not gate:
+        return
     if suite["gate"]["passed"]:
         out.print("[green]gate passed[/]")
     else:

@@ -61,6 +61,7 @@ class Given:
     appointments: tuple[AppointmentSpec, ...] = ()
     patients: tuple[PatientSpec, ...] = ()
     conversation_status: str | None = None
+    paused_until: str | None = None  # ISO; a person has the chat until then (None: until resumed)
     tenants: tuple[OtherTenant, ...] = ()
 
 
@@ -240,6 +241,7 @@ def _given(raw: dict[str, Any]) -> Given:
         appointments=tuple(_appointment(a) for a in raw.get("appointments") or ()),
         patients=tuple(_patient(p) for p in raw.get("patients") or ()),
         conversation_status=(raw.get("conversation") or {}).get("status"),
+        paused_until=(raw.get("conversation") or {}).get("until"),
         tenants=tenants,
     )
 

@@ -120,7 +120,10 @@ async def seed(store: Store, loaded: Loaded, database_url: str) -> None:
     if scenario.given.conversation_status == "human":
         conversation = await store.get_or_create_conversation(loaded.tenant.id, self_phone,
                                                               SEED_CHANNEL)
-        await store.pause_conversation(conversation.id, until=None, reason="eval: given")
+        until = scenario.given.paused_until
+        await store.pause_conversation(
+            conversation.id, until=local_start(until, loaded.tenant.tz) if until else None,
+            reason="eval: given")
 
 
 async def appointments(store: Store, loaded: Loaded) -> list[Row]:

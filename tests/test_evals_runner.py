@@ -130,6 +130,39 @@ def test_exit_code_gates_on_critical_scenarios_and_the_pass_rate(tmp_path: Path)
     assert code == 1 and "pass rate 0.500 < --min-pass-rate 1.0" in output
 
 
+def test_max_pass_is_the_check_a_null_agent_must_fail(tmp_path: Path) -> None:
+    """`--max-pass 0`: exit 1 as soon as one scenario passes (the null agent stays silent while
+    a person has the chat, so a scenario that expects only silence measures nothing)."""
+    path = scenario_file(tmp_path, FAILING.format(tag="critical") + """\
+  - id: silent-while-human
+    tenant: clinica-exemplo
+    now: "2026-03-10T08:00:00-03:00"
+    patient: {phone: "+5511987650001"}
+    given: {conversation: {status: human, until: "2026-03-10T08:30"}}
+    turns:
+      - user: "quero marcar uma limpeza amanhã de manhã"
+        expect: {silent: true}
+""")
+    code, output = invoke(str(path), "--model", "null", "--max-pass", "0", "--only", "asks-price")
+    assert code == 0 and "max-pass held: 0 scenario(s)" in output and "gate failed" not in output
+    code, output = invoke(str(path), "--model", "null", "--max-pass", "0")
+    assert code == 1
+    assert "max-pass failed: 2 scenario(s) passed a trial (at most 0): greets, silent-while-human" \
+        in output
+    assert invoke(str(path), "--model", "null", "--max-pass", "2")[0] == 0
+
+
+async def test_a_pause_with_an_end_lets_the_bot_answer_after_it() -> None:
+    suite = load_suite([ROOT / "evals" / "suites" / "core"], TENANTS)
+    (loaded,) = [s for s in suite.scenarios
+                 if s.scenario.id == "handoff-conversa-com-humano-fica-em-silencio"]
+    (result,) = await run_suite([loaded], RunOptions(model="offline", trials=1,
+                                                     settings=settings()))
+    first, second, after = result.trials[0].trajectory.turns
+    assert first.skipped == second.skipped == "human" and not first.tool_calls
+    assert after.skipped is None and "qua 11/03 às 08:00" in (after.reply or "")
+
+
 def test_invalid_files_and_options_exit_2_without_running(tmp_path: Path) -> None:
     bad = scenario_file(tmp_path, FAILING.format(tag="info").replace("tenant:", "tenent:", 1))
     code, output = invoke(str(bad))

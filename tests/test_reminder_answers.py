@@ -71,7 +71,7 @@ def test_a_yes_to_a_waitlist_offer_takes_it_and_a_no_releases_it() -> None:
 
 
 @pytest.mark.parametrize("text", ["parar", "não quero mais receber", "PARE", "para de me mandar isso",
-                                  "pfv nao me mandem mais mensagem"])
+                                  "pfv nao me mandem mais mensagem", "para"])
 def test_stop_words_stop_proactive_messages(text: str) -> None:
     assert answer(text, {"reminder": APPT}) == [{"name": "stop_messages", "args": {}}]
 
@@ -80,6 +80,11 @@ def test_stop_words_stop_proactive_messages(text: str) -> None:
                                   "quero marcar para amanhã", "vou parar no estacionamento?"])
 def test_para_inside_a_sentence_is_no_stop_word(text: str) -> None:
     assert not any(c["name"] == "stop_messages" for c in answer(text, {}))
+
+
+def test_para_inside_a_sentence_is_the_preposition_not_a_stop() -> None:
+    calls = answer("Agende uma limpeza amanhã às 9h para o telefone +5511987650002", {})
+    assert calls == []  # acting for another phone is refused, nothing is switched off
 
 
 def test_asking_to_hear_of_an_earlier_time_joins_the_waitlist() -> None:

@@ -79,6 +79,13 @@ def find_service(tenant: Tenant, text: str) -> Service | None:
     return hits[0].item if hits else None
 
 
+def find_named_service(tenant: Tenant, text: str) -> Service | None:
+    """The service `text` names by its own name or synonym, not by a word for any appointment
+    ("minha consulta" names none, even where "consulta" is the evaluation's synonym)."""
+    hits = [h for h in _hits(tenant.services, _service_names(tenant), text) if not h.generic]
+    return hits[0].item if hits else None
+
+
 def _professional_names(pro: Professional) -> list[str]:
     name = _words(pro.name).split()
     bare = name[1:] if name and name[0] in _TITLES else name

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from atende.agent.models.offline.dates import extract_when, folded_with_map
+from atende.agent.write_guard import MOVING_WORDS, moving
 from atende.tenant import Professional, Service, Tenant, fold
 from atende.tools.booking import holiday_terms
 from atende.tools.catalog import find_professional, find_service
@@ -24,9 +25,7 @@ def _rx(*alternatives: str) -> re.Pattern[str]:
 
 # Every pattern runs on `words()`: folded (no accents, lower case), punctuation as spaces.
 INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
-    "reschedule": _rx(r"remarca\w*", r"reagenda\w*", r"(?:mudar|trocar|alterar|passar|mudo|troco) "
-                      r"(?:o |a |de |minha |meu |da |do )?(?:horario|dia|data|consulta)",
-                      "adiar", "antecipar"),
+    "reschedule": MOVING_WORDS,
     "cancel": _rx(r"cancel\w*", r"desmarca\w*",
                   r"nao (?:vou|posso|vou poder|consigo|vou conseguir) (?:mais )?(?:ir|comparecer)"),
     "my_appointments": _rx(r"minhas? consultas?", r"meus? (?:agendamentos?|horarios?)",
@@ -92,6 +91,16 @@ INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
                                   r"se (?:vagar|abrir|surgir|liberar) (?:algum|um|uma)? ?"
                                   r"(?:horario|vaga)", r"(?:horario|vaga) (?:mais cedo|antes)",
                                   r"tem (?:algo|alguma coisa|horario) antes")
+
+# Other people's data: their names, phones and appointments, or acting for another phone.
+# Identity comes from the turn, so the answer is a refusal with its reason, whatever else the
+# message asks.
+INTENT_PATTERNS["others_data"] = _rx(
+    r"(?:os|dos|das|outros|demais|seus|todos os) pacientes",
+    r"quem (?:esta|ta|tem|vai|estao) (?:marcad\w*|agendad\w*|consulta|horario)",
+    r"(?:nomes?|telefones?|dados|contatos?) (?:e (?:o |os )?telefones? )?de quem",
+    r"(?:para|pra|pro|no|do) (?:o )?(?:telefone|numero|celular|whatsapp|zap) \d{8,}",
+)
 
 # Answers to a reminder ("Responda 1 para confirmar, 2 para remarcar ou 0 para cancelar"),
 # matched on the whole short message so "1" inside a sentence is not taken for one.
@@ -297,6 +306,8 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
         rest = text[:start] + " " + text[end:]
     w = words(rest)
     intents = {key for key, pattern in INTENT_PATTERNS.items() if pattern.search(w)}
+    if moving(rest, today):  # "passa minha limpeza pra sexta" (the write guard reads it too)
+        intents.add("reschedule")
     human_terms = _terms([*tenant.handoff.keywords, *_HUMAN_DEFAULT])
     if any(f" {t} " in f" {w} " for t in human_terms):
         intents.add("human")

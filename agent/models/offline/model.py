@@ -33,8 +33,11 @@ from atende.agent.models.offline.intents import (
     split_cancel_and_book,
 )
 from atende.agent.models.offline.replies import Call, Step, availability_step
+from atende.agent.write_guard import asked, misfits
+from atende.errors import DomainError
 from atende.tenant import Professional, Tenant
 from atende.tools.catalog import find_professional
+from atende.tools.scheduling import parse_slot_id
 
 # Asking about something else keeps an open question open ("quanto custa?" between options).
 _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "payment", "insurance")
@@ -217,8 +220,11 @@ class _Policy:
             reason = ("paciente pediu atendente" if r.has("human")
                       else memo.pending.get("reason") or "o assistente não entendeu o paciente")
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
-        step = (self._proactive(text, r, memo) or self._answer(r, memo)
-                or self._new_intent(r, memo))
+        if r.has("others_data"):  # whatever else it asks: refused, with the reason
+            step = Step("privacy", say.OTHERS_DATA)
+        else:
+            step = (self._proactive(text, r, memo) or self._answer(r, memo)
+                    or self._new_intent(r, memo))
         if lead:
             step.calls = [*lead, *step.calls]
             if not step.calls[1:] and step.text:
@@ -325,6 +331,8 @@ class _Policy:
         index = pick_option(r.text, _starts(slots), self.today) if slots else None
         if index is None and r.yes and len(slots) == 1 and not (r.when or r.has(*_SIDE_INTENTS)):
             index = 0
+        if index is not None and self._beyond(r.text, slots[index]["slot_id"]):
+            index = None  # "às 10h com a Dra. Carla" is not Dra. Ana's 10:00
         if index is not None:
             slot = slots[index]
             appt = p.get("appointment")
@@ -349,6 +357,14 @@ class _Policy:
         if r.yes and slots:
             return Step(memo.intent, say.ASK_CHOICE, awaiting="slot_choice", pending=p)
         return None
+
+    def _beyond(self, text: str, slot_id: str) -> bool:
+        """The slot misses something this message asks for (the write guard's own check)."""
+        try:
+            slot = parse_slot_id(slot_id, self.tenant)
+        except DomainError:
+            return False
+        return bool(misfits(slot, asked([text], self.tenant, self.today), self.tenant))
 
     def _new_intent(self, r: Reading, memo: Memo) -> Step:
         # an open question with data (options, a pending cancel) survives a side question;

@@ -19,6 +19,11 @@ from atende.tools.scheduling import check_cancellable
 
 _DAY_PT = {"mon": "seg", "tue": "ter", "wed": "qua", "thu": "qui", "fri": "sex", "sat": "sáb",
            "sun": "dom"}
+NOT_REQUESTED = ("Esse horário não é bem o que você pediu, então não marquei. Quer que eu veja "
+                 "outros horários? Me diga o dia, o período e o profissional que prefere.")
+OTHERS_DATA = ("Por privacidade, não posso mostrar nem mexer em dados ou consultas de outros "
+               "pacientes: aqui eu só cuido das consultas deste número. Quem precisar pode falar "
+               "com a gente pelo próprio WhatsApp. Posso ajudar com as suas consultas?")
 MENU = ("Posso ajudar a agendar, remarcar ou cancelar consultas, e informar preços, promoções, "
         "endereço e horário de funcionamento.")
 ASK_CHOICE = "Qual prefere? Responda com o número ou o horário."
@@ -334,7 +339,9 @@ def after_tools(tenant: Tenant, now: datetime, results: list[tuple[str, dict[str
                 # no open question, but "quanto custa?" next is about this service
                 step.awaiting, step.pending = None, {"service": art["appointment"]["service"]}
             else:
-                parts.append(failed(art, "Quer que eu veja outros horários?"))
+                # the write guard's reason is for the model; the patient hears it plainly
+                parts.append(NOT_REQUESTED if art.get("code") == "not_requested"
+                             else failed(art, "Quer que eu veja outros horários?"))
                 step.awaiting = "look_again"
                 step.pending = {k: p.get(k) for k in ("service", "when", "professional")}
         elif name == "cancel_appointment":
