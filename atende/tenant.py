@@ -114,7 +114,7 @@ class Service(_Model):
 
     @property
     def price_text(self) -> str:
-        return format_brl(self.price)
+        return format_price(self.price)
 
 
 class Professional(_Model):
@@ -472,6 +472,12 @@ def format_brl(amount: Decimal) -> str:
     """R$ 1.234,50 — Brazilian money formatting."""
     whole, cents = f"{amount:,.2f}".split(".")
     return f"R$ {whole.replace(',', '.')},{cents}"
+
+
+def format_price(amount: Decimal) -> str:
+    """A price as the patient reads it: "R$ 180,00", or "sem custo (gratuito)" for a free
+    service (never "R$ 0,00")."""
+    return "sem custo (gratuito)" if amount == 0 else format_brl(amount)
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atende.tenant import format_brl
+from atende.tenant import format_price
 from atende.tools.catalog import find_services, promo_price, valid_promotions
 from atende.tools.scope import Scope
 
@@ -26,7 +26,7 @@ def list_services(scope: Scope, query: str | None) -> dict[str, Any]:
             "duration_minutes": svc.duration_minutes,
             "description": svc.description,
             "insurance": list(svc.insurance),
-            "promo_price_text": format_brl(promo_price(svc, promo)) if promo else None,
+            "promo_price_text": format_price(promo_price(svc, promo)) if promo else None,
             "promotion": promo.text if promo else None,
             "professionals": [p.name for p in tenant.professionals if svc.id in p.services],
         })
@@ -49,7 +49,7 @@ def list_promotions(scope: Scope) -> dict[str, Any]:
                 "prices": [
                     {"service": tenant.service(s).name,
                      "price_text": tenant.service(s).price_text,
-                     "promo_price_text": format_brl(promo_price(tenant.service(s), p))}
+                     "promo_price_text": format_price(promo_price(tenant.service(s), p))}
                     for s in p.services
                 ],
             }

@@ -75,6 +75,10 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
     "complaint": _rx(r"reclama\w*", r"queixa\w*", r"insatisfeit\w*", r"decepcionad\w*",
                      r"mal atendid\w*", "descaso", "falta de respeito", r"desrespeit\w*",
                      "absurdo", "procon",
+                     # rudeness is a complaint too: an apology and a person, not "não entendi"
+                     "lixo", "merda", "porra", "bosta", r"palhacada\w*", r"ridicul\w*",
+                     r"incompetent\w*", r"ninguem (?:responde|atende|me responde)",
+                     r"(?:q|que) demora (?:hein|heim|viu|pra responder)",
                      r"pessim[oa] (?:atendimento|servico|experiencia|clinica|profissional|dentista)",
                      r"(?:atendimento|servico|experiencia) (?:muito )?"
                      r"(?:ruim|horrivel|terrivel|pessimo)"),
@@ -266,9 +270,20 @@ def clean_text(text: str) -> str:
     return _AUDIO_MARKER.sub("", text).strip()
 
 
+# How people abbreviate on WhatsApp, spelled out before any pattern reads the message.
+_SHORTHAND = {"qro": "quero", "qr": "quero", "qria": "queria", "qnto": "quanto", "qto": "quanto",
+              "qnt": "quanto", "qt": "quanto", "vc": "voce", "vcs": "voces", "q": "que",
+              "pq": "porque", "pfv": "por favor", "pf": "por favor", "pfvr": "por favor",
+              "hj": "hoje", "amn": "amanha", "dps": "depois", "tb": "tambem", "tbm": "tambem",
+              "msm": "mesmo", "td": "tudo", "tds": "todos", "mt": "muito", "mto": "muito",
+              "c": "com", "p": "pra", "n": "nao", "ngm": "ninguem", "qdo": "quando",
+              "qnd": "quando", "vo": "vou", "eh": "e", "ta": "esta", "to": "estou"}
+
+
 def words(text: str) -> str:
-    """Folded, punctuation-free text, single-spaced: what every pattern here runs on."""
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", fold(text)).split())
+    """Folded, punctuation-free text, single-spaced, shorthand spelled out ("qro" -> "quero"):
+    what every pattern here runs on."""
+    return " ".join(_SHORTHAND.get(w, w) for w in re.sub(r"[^a-z0-9]+", " ", fold(text)).split())
 
 
 def _terms(values: list[str]) -> list[str]:
@@ -323,7 +338,7 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
     if "reschedule" in intents or "cancel" in intents or "my_appointments" in intents:
         intents.discard("book")
     plans = sorted({p for s in tenant.services for p in s.insurance}, key=len, reverse=True)
-    plan = next((p for p in plans if _plan_named(p, w)), None)
+    plan = next((p for p in plans if _plan_named(p, w)), None) or _other_plan(w, tenant, today)
     if plan:
         intents.add("insurance")
     no = bool(_NO.search(w)) and "cancel" not in intents
@@ -340,6 +355,30 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
         other_options=bool(_OTHER_OPTIONS.search(w)),
         plan=plan,
     )
+
+
+# "aceita unimed odonto?", "atendem pelo bradesco saude?", "convenio ipe": a plan by name
+_PLAN_ASKED = re.compile(
+    r"\b(?:aceita\w*|atende\w* (?:pel[oa]|por|com)|convenio(?: (?:d[oa]|com))?|"
+    r"plano(?: (?:de saude|odontologico))?(?: (?:d[oa]|com))?)"
+    r" ((?!(?:cartao|pix|dinheiro|credito|debito|boleto|convenios?|planos?|voces?|vcs?|"
+    r"aceit\w*|atend\w*|de|do|da|que|qual|quais|tem|ai|o|a|os|as|algum|alguma|nenhum|esse|"
+    r"isso|pra|para|particular|so|sim|nao|quem|tambem|mais)\b)[a-z]{2,}"
+    r"(?: (?!(?:e|pra|para|no|na|de|hoje|amanha|ai|ou)\b)[a-z]{2,}){0,2})")
+
+
+def _other_plan(w: str, tenant: Tenant, today: date) -> str | None:
+    """A health plan the patient names that the clinic does not list ("aceita ipe saude?"),
+    as typed, capitalised; None when the words name a payment method, a service or nothing."""
+    m = _PLAN_ASKED.search(w)
+    if m is None:
+        return None
+    name = m.group(1)
+    if find_service(tenant, name) is not None or find_professional(tenant, name) is not None:
+        return None
+    if parse_when(name, today) is not None:
+        return None
+    return " ".join(x if x in ("de", "do", "da") else x.capitalize() for x in name.split())
 
 
 def _plan_named(plan: str, text: str) -> bool:

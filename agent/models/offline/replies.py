@@ -277,7 +277,12 @@ def insurance(tenant: Tenant, plan: str | None, service_id: str | None) -> str:
         covered = [s.name for s in services if plan in s.insurance]
         if covered:
             return f"Sim, aceitamos {plan} para: " + ", ".join(covered) + "."
-        return f"Não atendemos {plan} para esse serviço, só particular."
+        accepted = sorted({p for s in services for p in s.insurance})
+        where = " para esse serviço" if service_id else ""
+        if not accepted:
+            return f"Não aceitamos {plan}{where}; atendemos só particular."
+        listed = ", ".join(accepted[:-1]) + " e " + accepted[-1] if len(accepted) > 1 else accepted[0]
+        return f"Não aceitamos {plan}{where}. Aceitamos {listed}, ou particular."
     plans = sorted({p for s in services for p in s.insurance})
     if not plans:
         return "No momento atendemos só particular, sem convênio."
