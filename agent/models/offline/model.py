@@ -23,7 +23,7 @@ from pydantic import field_validator
 
 from atende.agent import guard as truth
 from atende.agent.models.offline import replies as say
-from atende.agent.models.offline.dates import keep_day, split_when
+from atende.agent.models.offline.dates import fitting, keep_day, split_when
 from atende.agent.models.offline.intents import (
     CARE,
     Reading,
@@ -42,6 +42,8 @@ from atende.tools.scheduling import parse_slot_id
 # Asking about something else keeps an open question open ("quanto custa?" between options).
 _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "payment", "insurance")
 _NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
+# Said before booking the first of several options that all fit, after a plain "pode".
+FIRST_OPTION = "Todas as opções serviam, então marquei a primeira (a mais cedo)."
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -329,8 +331,16 @@ class _Policy:
         p = memo.pending
         slots = p.get("slots") or []
         index = pick_option(r.text, _starts(slots), self.today) if slots else None
-        if index is None and r.yes and len(slots) == 1 and not (r.when or r.has(*_SIDE_INTENTS)):
-            index = 0
+        note = None
+        if index is None and r.yes and slots and not (r.when or r.has(*_SIDE_INTENTS)):
+            # an agreement after a list: the option that fits what was asked; of several that
+            # fit equally, the first (the soonest), said so; none fits (the list is another
+            # day's) = ask
+            fit = fitting(_starts(slots), p.get("when"), self.today)
+            if fit:
+                index = fit[0]
+                if len(fit) > 1:
+                    note = FIRST_OPTION
         if index is not None and self._beyond(r.text, slots[index]["slot_id"]):
             index = None  # "às 10h com a Dra. Carla" is not Dra. Ana's 10:00
         if index is not None:
@@ -341,7 +351,8 @@ class _Policy:
                               {"appointment_id": appt["id"], "slot_id": slot["slot_id"]})
             else:
                 call = ("book_appointment", {"slot_id": slot["slot_id"]})
-            return Step(p.get("flow") or "book", calls=[call], pending={**p, "chosen": slot})
+            chosen = {**p, "chosen": slot, **({"say_before": note} if note else {})}
+            return Step(p.get("flow") or "book", calls=[call], pending=chosen)
         if r.has(*_SIDE_INTENTS):
             return None
         service = r.service.name if r.service else p.get("service")
