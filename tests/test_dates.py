@@ -135,7 +135,6 @@ def test_periods_without_a_day_mean_the_soonest(text: str, period: Period) -> No
         ("às 3", time(15)),  # clinics are closed at 3 a.m.
         ("às 3 da tarde", time(15)),
         ("8 da noite", time(20)),
-        ("a partir de 10h", time(10)),
     ],
 )
 def test_times(text: str, at: time) -> None:
@@ -301,6 +300,10 @@ def test_times_inside_phrases(text: str, at: time) -> None:
     ("text", "after", "before"),
     [
         ("no fim do dia", time(17), None),
+        ("a partir de 10h", time(10), None),  # a bound (issue 14), no longer the exact time
+        ("depois das 18h na segunda que vem", time(18), None),
+        ("após as 2", time(14), None),
+        ("antes das 10", None, time(10)),
         ("sexta no final do expediente", time(17), None),
         ("depois do almoço", time(13), None),
         ("cedinho", None, time(9)),

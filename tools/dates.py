@@ -189,6 +189,8 @@ _EARLY = re.compile(
 )
 _AFTER_LUNCH = re.compile(r"\b(?:depois|apos|dps)\s+d[oe]\s+almoco\b")
 _BEFORE_LUNCH = re.compile(r"\bantes\s+d[oe]\s+almoco\b")
+# "depois das 18h", "a partir das 14", "após as 10", "antes das 10": a bound, not the time
+_BOUND = re.compile(r"\b(depois|a\s+partir|apos|antes)(?:\s+d[ea]s?|\s+as?)?\s*$")
 # "entro as 9", "começo às 8": the start of the patient's day, so the slot ends before it
 _WORK_STARTS = re.compile(r"\b(?:entro|comeco|pego|chego|bato\s+ponto)(?:\s+(?:no|la|ai|a))?"
                           r"(?:\s+(?:trabalho|trampo|servico))?\s*(?:as|a)?\s*$")
@@ -221,7 +223,13 @@ def _find_time(t: _Text) -> _Said:
         minute = 30 if half else minute
         if not (0 <= hour <= 23 and 0 <= minute <= 59):
             return
-        kind = "before" if _WORK_STARTS.search(t.before(m)) else "at"
+        lead = t.before(m)
+        bound = _BOUND.search(lead)
+        kind = "at"
+        if _WORK_STARTS.search(lead):
+            kind = "before"
+        elif bound:
+            kind = "before" if bound.group(1) == "antes" else "after"
         found.append((m.start(), time(hour, minute), kind))
 
     def hour_of(word: str) -> int:
@@ -426,7 +434,8 @@ def parse_when(text: str, today: date) -> DateQuery | None:
       hours in words ("umas oito"), minutes to an hour ("quinze pras dez" is 09:45), "meio-dia
       (e meia)" and "tipo 7h" / "lá pelas 4" are times too (an approximate time is searched as
       that time; the tools offer the nearest when it is taken);
-    - some words bound the start times (`after`, `before`): "depois do almoço" (from 13:00),
+    - "depois das 18h", "a partir das 14", "antes das 10" bound the start times (`after`,
+      `before`), as do "depois do almoço" (from 13:00),
       "no fim do dia" (from 17:00, the clinic's last hours), "cedinho" / "antes do trabalho"
       (before 09:00, the first hours; "antes do trabalho, entro às 8" before 08:00);
       an exact time that contradicts the period ("de tarde às 10h") drops the period;
