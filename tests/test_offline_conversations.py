@@ -238,3 +238,27 @@ async def test_an_agreement_after_another_days_list_asks(tmp_path):
         answer = await say(app, "pode ser")
         assert not answer.tool_calls and "Qual prefere?" in answer.reply
         assert await _rows(app) == []
+
+
+async def test_the_same_day_is_the_day_just_booked(tmp_path):
+    async with atende_on(tmp_path) as app:
+        await say(app, "qro limpeza quinta")
+        await say(app, "1")
+        offer = await say(app, "e manutencao do aparelho no mesmo dia?")
+        (check,) = offer.tool_calls
+        assert check.name == "check_availability" and check.args["when"] == "12/03"
+        assert {s["start"][:10] for s in check.result["slots"]} == {"2026-03-12"}
+        booked = await say(app, "10h")
+        rows = await _rows(app)
+    assert "agendado" in booked.reply
+    assert sorted((r.service_id, r.start.astimezone(TENANT.tz).strftime("%d %H:%M"))
+                  for r in rows) == [("limpeza", "12 08:00"), ("ortodontia-manutencao", "12 10:00")]
+
+
+async def test_does_a_professional_work_that_day_is_answered(tmp_path):
+    async with atende_on(tmp_path) as app:
+        works = await say(app, "vc sabe se a dra carla atende quinta?")
+        off = await say(app, "e sexta, a dra carla atende?")
+    assert works.reply.startswith("Sim, Dra. Carla Mendes atende qui 12/03, das ")
+    assert "Qual serviço" in works.reply
+    assert off.reply.startswith("Dra. Carla Mendes não atende sex 13/03.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -35,8 +35,9 @@ from atende.agent.models.offline.intents import (
 from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.agent.write_guard import asked, misfits
 from atende.errors import DomainError
-from atende.tenant import Professional, Tenant
+from atende.tenant import WEEKDAYS, Professional, Tenant
 from atende.tools.catalog import find_professional
+from atende.tools.dates import day_label, parse_when
 from atende.tools.scheduling import parse_slot_id
 
 # Asking about something else keeps an open question open ("quanto custa?" between options).
@@ -44,6 +45,7 @@ _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "paymen
 _NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
 # Said before booking the first of several options that all fit, after a plain "pode".
 FIRST_OPTION = "Todas as opções serviam, então marquei a primeira (a mais cedo)."
+_SAME_DAY = re.compile(r"\b(?:n[oa]\s+)?mesmo\s+dia\b", re.IGNORECASE)
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -149,6 +151,7 @@ class _Policy:
         memo = Memo.load(offline)
         if not offline:
             memo.seq = sum(len(m.tool_calls) for m in convo if isinstance(m, AIMessage))
+        self.same_day = self._day_talked_about(convo)
         results = self._trailing_results(convo, last_ai)
         if results:
             step = say.after_tools(self.tenant, self.now, results, memo.intent, memo.awaiting,
@@ -161,6 +164,19 @@ class _Policy:
                 texts.insert(0, _text(m))
             step = self._after_human(" \n".join(texts), memo)
         return self._message(step, memo, self._turn_artifacts(convo))
+
+    def _day_talked_about(self, convo: list[BaseMessage]) -> date | None:
+        """The day of the appointment booked or moved last in this conversation: what "no
+        mesmo dia" refers to."""
+        for m in reversed(convo):
+            art = m.artifact if isinstance(m, ToolMessage) else None
+            appt = art.get("appointment") if isinstance(art, dict) and art.get("ok") else None
+            if isinstance(appt, dict) and appt.get("start"):
+                try:
+                    return datetime.fromisoformat(appt["start"]).astimezone(self.tenant.tz).date()
+                except ValueError:
+                    return None
+        return None
 
     @staticmethod
     def _trailing_results(convo: list[BaseMessage], last_ai: AIMessage | None
@@ -211,6 +227,8 @@ class _Policy:
     # -- a patient message ---------------------------------------------------------------------
 
     def _after_human(self, text: str, memo: Memo) -> Step:
+        if self.same_day is not None:  # "e manutenção no mesmo dia?": that appointment's day
+            text = _SAME_DAY.sub(f"em {self.same_day:%d/%m}", text)
         r = read(text, self.tenant, self.today)
         lead: list[Call] = [("update_lead", {"name": r.name})] if r.name else []
         care = next((key for key in CARE if r.has(key)), None)
@@ -449,13 +467,32 @@ class _Policy:
             service = self.tenant.service(pro.services[0])
         if service is None:
             names = ([self.tenant.service(s).name for s in pro.services] if pro else None)
-            return Step("book", say.ask_service(self.tenant, names), awaiting="service",
+            ask = say.ask_service(self.tenant, names)
+            works = self._works_on(pro, when) if pro else None
+            if works:  # "a Dra. Carla atende quinta?": the answer first
+                ask = f"{works} {ask.removeprefix('Claro! ')}"
+            return Step("book", ask, awaiting="service",
                         pending={"flow": "book", "when": when,
                                  "professional": pro.name if pro else None})
         step = availability_step("book", service.name, when, pro.name if pro else None)
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step
+
+    def _works_on(self, pro: Professional, when: str | None) -> str | None:
+        """Whether `pro` works on the one day `when` names, with the hours (pt-BR), or None."""
+        query = parse_when(when, self.today) if when else None
+        if query is None or query.day_from is None or query.day_from != query.day_to:
+            return None
+        day = query.day_from
+        holiday = self.tenant.holiday_on(day)
+        if holiday is not None:
+            return f"Dia {day:%d/%m} é feriado ({holiday.name}) e a clínica não abre."
+        hours = self.tenant.working_hours(pro, WEEKDAYS[day.weekday()])
+        if not hours:
+            return f"{pro.name} não atende {day_label(day)}."
+        spans = " e ".join(f"das {i.start:%H:%M} às {i.end:%H:%M}" for i in hours)
+        return f"Sim, {pro.name} atende {day_label(day)}, {spans}."
 
     def _not_understood(self, memo: Memo) -> Step:
         misses = memo.misses + 1
