@@ -40,18 +40,24 @@ MOVING_WORDS = re.compile(
     r"(?:o |a |de |minha |meu |da |do )?(?:horario|dia|data|consulta))\b"
 )
 _MOVE_TO = re.compile(r"\b(?:mud|troc|pass|mov|transfer|jog|empurr)(?:ar|a|e|o|ir)\b"
-                      r"(?: \w+){0,4}? (?:pra|para|pro) (?P<to>.+)$")
+                      r"(?: \w+){0,4}? (?:pra|para|pro|pras|pros|para as) (?P<to>.+)$")
+
+
+_OWN = re.compile(r"\b(?:meu|minha|meus|minhas)\b")
 
 
 def moving(text: str, today: date) -> bool:
     """The patient talks about moving an appointment ("remarcar", "mudar o horário", "passa
-    minha limpeza pra sexta")."""
+    minha limpeza pra sexta", "trocar meu pilates pras 17h")."""
     w = _words(text)
     if MOVING_WORDS.search(w):
         return True
     to = _MOVE_TO.search(w)
     query = parse_when(to.group("to"), today) if to else None
-    return query is not None and query.day_from is not None
+    if query is None or query.ambiguous:
+        return False
+    # to another day; or to another time of one's own appointment ("trocar meu pilates pras 17h")
+    return query.day_from is not None or bool(_OWN.search(w))
 # ... unless it is another appointment: for someone else, or one more.
 _ANOTHER = re.compile(
     r"\b(?:outra consulta|mais uma|outro agendamento|nova consulta|segunda consulta|"

@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from atende.agent.guard import check_reply
 from atende.agent.models.offline import OfflineChatModel
+from atende.agent.models.offline.dates import split_when
 from atende.tenant import Tenant, load_tenant_file
 from atende.tools.dates import day_label
 
@@ -957,3 +958,10 @@ def test_a_booking_word_inside_a_cancel_is_not_a_second_request(text):
     chat.user(text)
     reply = chat.tools({**OK, "appointments": [appt("2026-03-12T14:00")]})
     assert reply.content.startswith("Confirma o cancelamento") and "Depois" not in reply.content
+
+
+def test_a_move_to_a_time_alone_keeps_the_appointments_day():
+    today = TUESDAY_NOW.date()
+    assert split_when("tem como trocar minha limpeza de quarta pras 17h?", today) == (
+        "quarta", "quarta 17h")
+    assert split_when("remarcar a de quinta para sexta", today) == ("quinta", "sexta")

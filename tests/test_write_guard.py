@@ -155,3 +155,11 @@ def test_a_time_window_the_patient_gave_holds():
                               [said], TENANT, NOW, [])
         assert refused and "o paciente pediu" in refused and ("a partir" in refused
                                                              or "antes das" in refused)
+
+
+def test_moving_ones_own_appointment_to_another_time():
+    today = NOW.date()
+    assert moving("tem como trocar meu pilates de quarta pras 17h?", today)
+    assert moving("passa minha limpeza para as 10h", today)
+    # a time alone, without naming one's own appointment, is not a move (choosing among options)
+    assert not moving("pode trocar pras 17h?", today)

@@ -145,13 +145,16 @@ def fitting(starts: list[datetime], when: str | None, today: date) -> list[int]:
 
 def split_when(text: str, today: date) -> tuple[str | None, str | None]:
     """"remarcar a de quinta para sexta" -> ("quinta", "sexta"): the days before and after a
-    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar")."""
-    for m in re.finditer(r"\b(?:para|pra|pro)\b", text, flags=re.IGNORECASE):
+    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar").
+    A time alone after it keeps the day before it ("de quarta pras 17h" -> "quarta 17h")."""
+    for m in re.finditer(r"\b(?:para|pra|pro|pras|pros)\b", text, flags=re.IGNORECASE):
         after = text[m.end():]
         folded, _ = folded_with_map(after)
         first = _DATE_PIECES.search(folded)
         if first and set(folded[: first.start()].split()) <= _LEAD_IN:
-            return extract_when(text[: m.start()], today), extract_when(after, today)
+            old, new = extract_when(text[: m.start()], today), extract_when(after, today)
+            # "de quarta pras 17h": another time on the same day
+            return old, keep_day(new, old, today) if new else new
     return None, None
 
 
