@@ -262,3 +262,13 @@ async def test_does_a_professional_work_that_day_is_answered(tmp_path):
     assert works.reply.startswith("Sim, Dra. Carla Mendes atende qui 12/03, das ")
     assert "Qual serviço" in works.reply
     assert off.reply.startswith("Dra. Carla Mendes não atende sex 13/03.")
+
+
+async def test_a_professional_named_turns_earlier_is_who_com_ela_means(tmp_path):
+    async with atende_on(tmp_path) as app:
+        await say(app, "a dra carla faz limpeza?")
+        await say(app, "e quanto custa a avaliacao?")
+        offer = await say(app, "blz, qro uma limpeza quinta com ela entao")
+    (check,) = [c for c in offer.tool_calls if c.name == "check_availability"]
+    assert check.args["professional"] == "Dra. Carla Mendes"
+    assert {s["professional_id"] for s in check.result["slots"]} == {"carla-mendes"}

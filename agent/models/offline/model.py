@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -46,6 +46,9 @@ _NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
 # Said before booking the first of several options that all fit, after a plain "pode".
 FIRST_OPTION = "Todas as opções serviam, então marquei a primeira (a mais cedo)."
 _SAME_DAY = re.compile(r"\b(?:n[oa]\s+)?mesmo\s+dia\b", re.IGNORECASE)
+_SAME_PRO = re.compile(r"\b(?:com|c|cm|co) (?:ela|ele|a mesma|o mesmo)\b|"
+                       r"\bmesm[ao] (?:profissional|doutor\w*|dra|dr|dentista|fisio\w*|"
+                       r"professor\w*)\b")
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -152,6 +155,7 @@ class _Policy:
         if not offline:
             memo.seq = sum(len(m.tool_calls) for m in convo if isinstance(m, AIMessage))
         self.same_day = self._day_talked_about(convo)
+        self.named_pro = self._professional_named(convo)
         results = self._trailing_results(convo, last_ai)
         if results:
             step = say.after_tools(self.tenant, self.now, results, memo.intent, memo.awaiting,
@@ -176,6 +180,15 @@ class _Policy:
                     return datetime.fromisoformat(appt["start"]).astimezone(self.tenant.tz).date()
                 except ValueError:
                     return None
+        return None
+
+    def _professional_named(self, convo: list[BaseMessage]) -> Professional | None:
+        """The professional the patient named last before this message: who "com ela" is."""
+        earlier = convo[:-1] if convo and isinstance(convo[-1], HumanMessage) else convo
+        for m in reversed(earlier):
+            pro = find_professional(self.tenant, _text(m)) if isinstance(m, HumanMessage) else None
+            if pro is not None:
+                return pro
         return None
 
     @staticmethod
@@ -230,6 +243,8 @@ class _Policy:
         if self.same_day is not None:  # "e manutenção no mesmo dia?": that appointment's day
             text = _SAME_DAY.sub(f"em {self.same_day:%d/%m}", text)
         r = read(text, self.tenant, self.today)
+        if r.professional is None and self.named_pro is not None and _SAME_PRO.search(r.words):
+            r = replace(r, professional=self.named_pro)  # "uma limpeza com ela"
         lead: list[Call] = [("update_lead", {"name": r.name})] if r.name else []
         care = next((key for key in CARE if r.has(key)), None)
         if care is not None:  # pain, a clinical question, a complaint: a person, kindly
