@@ -40,18 +40,24 @@ MOVING_WORDS = re.compile(
     r"(?:o |a |de |minha |meu |da |do )?(?:horario|dia|data|consulta))\b"
 )
 _MOVE_TO = re.compile(r"\b(?:mud|troc|pass|mov|transfer|jog|empurr)(?:ar|a|e|o|ir)\b"
-                      r"(?: \w+){0,4}? (?:pra|para|pro) (?P<to>.+)$")
+                      r"(?: \w+){0,4}? (?:pra|para|pro|pras|pros|para as) (?P<to>.+)$")
+
+
+_OWN = re.compile(r"\b(?:meu|minha|meus|minhas)\b")
 
 
 def moving(text: str, today: date) -> bool:
     """The patient talks about moving an appointment ("remarcar", "mudar o horário", "passa
-    minha limpeza pra sexta")."""
+    minha limpeza pra sexta", "trocar meu pilates pras 17h")."""
     w = _words(text)
     if MOVING_WORDS.search(w):
         return True
     to = _MOVE_TO.search(w)
     query = parse_when(to.group("to"), today) if to else None
-    return query is not None and query.day_from is not None
+    if query is None or query.ambiguous:
+        return False
+    # to another day; or to another time of one's own appointment ("trocar meu pilates pras 17h")
+    return query.day_from is not None or bool(_OWN.search(w))
 # ... unless it is another appointment: for someone else, or one more.
 _ANOTHER = re.compile(
     r"\b(?:outra consulta|mais uma|outro agendamento|nova consulta|segunda consulta|"
@@ -70,6 +76,8 @@ class Asked:
     at: time | None = None
     professional: Professional | None = None
     service: Service | None = None
+    after: time | None = None  # "depois das 18h", "depois do almoço": starts from this time
+    before: time | None = None  # "antes das 10", "cedinho": starts before this time
 
 
 def _text(message: AnyMessage) -> str:
@@ -108,17 +116,17 @@ def _shown_before(messages: list[AnyMessage], slot_id: str) -> int:
 
 def asked(texts: Sequence[str], tenant: Tenant, today: date) -> Asked:
     """What `texts` (the patient's messages, oldest first) ask for; later statements win."""
-    days = period = at = professional = service = None
+    days = period = at = after = before = professional = service = None
     for text in texts:
         query = parse_when(text, today)
         if query is not None and not query.ambiguous:
             if query.day_from is not None and query.day_to is not None:
                 days = (query.day_from, query.day_to)
-            if query.period is not None or query.at is not None:
-                period, at = query.period, query.at
+            if any(v is not None for v in (query.period, query.at, query.after, query.before)):
+                period, at, after, before = query.period, query.at, query.after, query.before
         professional = find_professional(tenant, text) or professional
         service = find_named_service(tenant, text) or service
-    return Asked(days, period, at, professional, service)
+    return Asked(days, period, at, professional, service, after, before)
 
 
 def misfits(slot: Slot, wanted: Asked, tenant: Tenant) -> list[str]:
@@ -138,6 +146,10 @@ def misfits(slot: Slot, wanted: Asked, tenant: Tenant) -> list[str]:
         asked_at = start.replace(hour=wanted.at.hour, minute=wanted.at.minute)
         if abs(start - asked_at) > TIME_SLACK:
             out.append(f"o paciente pediu por volta das {wanted.at:%H:%M}, não {start:%H:%M}")
+    if wanted.after and start.time() < wanted.after:
+        out.append(f"o paciente pediu a partir das {wanted.after:%H:%M}, não {start:%H:%M}")
+    if wanted.before and start.time() >= wanted.before:
+        out.append(f"o paciente pediu antes das {wanted.before:%H:%M}, não {start:%H:%M}")
     if wanted.professional and wanted.professional.id != slot.professional_id:
         out.append(f"o paciente pediu {wanted.professional.name}, não "
                    f"{tenant.professional(slot.professional_id).name}")

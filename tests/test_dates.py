@@ -135,7 +135,6 @@ def test_periods_without_a_day_mean_the_soonest(text: str, period: Period) -> No
         ("às 3", time(15)),  # clinics are closed at 3 a.m.
         ("às 3 da tarde", time(15)),
         ("8 da noite", time(20)),
-        ("a partir de 10h", time(10)),
     ],
 )
 def test_times(text: str, at: time) -> None:
@@ -273,3 +272,61 @@ def test_holiday_names_from_the_clinic_calendar() -> None:
         Holiday(date=d(1, 5), name="Dia do Trabalho")]})
     assert set(holiday_terms(labour, TUESDAY)) == {"dia do trabalho", "proximo feriado"}
     assert holiday_terms(example_tenant(), d(22, 4))["tiradentes"] == d(21, 4)  # said as past
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("quinze pras dez", time(9, 45)),
+        ("quinze para as dez", time(9, 45)),
+        ("amanhã, dez pras três", time(14, 50)),  # a bare 1-6 is the afternoon
+        ("cinco pro meio-dia", time(11, 55)),
+        ("lá pelas 4", time(16)),
+        ("umas oito", time(8)),
+        ("sábado umas oito e meia", time(8, 30)),
+        ("tipo 3 da tarde", time(15)),
+        ("antes do trampo, tipo 7h", time(7)),  # the time they gave wins over "the earliest"
+        ("meio dia e meia", time(12, 30)),
+        ("as 7 da noite", time(19)),
+        ("as três da tarde", time(15)),
+    ],
+)
+def test_times_inside_phrases(text: str, at: time) -> None:
+    query = when(text)
+    assert (query.at, query.after, query.before) == (at, None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "after", "before"),
+    [
+        ("no fim do dia", time(17), None),
+        ("a partir de 10h", time(10), None),  # a bound (issue 14), no longer the exact time
+        ("depois das 18h na segunda que vem", time(18), None),
+        ("após as 2", time(14), None),
+        ("antes das 10", None, time(10)),
+        ("sexta no final do expediente", time(17), None),
+        ("depois do almoço", time(13), None),
+        ("cedinho", None, time(9)),
+        ("bem cedo", None, time(9)),
+        ("antes do trabalho", None, time(9)),
+        ("antes do trabalho, entro às 8", None, time(8)),
+        ("antes do almoço", None, time(12)),
+    ],
+)
+def test_moments_of_the_day_are_windows(text: str, after: time | None,
+                                        before: time | None) -> None:
+    query = when(text)
+    assert (query.at, query.after, query.before) == (None, after, before)
+
+
+def test_a_window_keeps_the_day_and_reads_in_describe() -> None:
+    query = when("quinta depois do almoço")
+    assert (query.day_from, query.day_to) == (d(12), d(12))
+    assert query.describe() == "qui 12/03 a partir das 13:00"
+    assert when("hj la pelas 4").day_from == d(10)  # "hj" is "hoje"
+
+
+@pytest.mark.parametrize("text", ["quero as tres primeiras", "as duas opções", "umas duas vezes"])
+def test_counts_are_not_hours(text: str) -> None:
+    query = parse_when(text, TUESDAY)
+    assert query is None or query.at is None

@@ -201,3 +201,74 @@ async def test_cancel_one_of_several_appointments(tmp_path):
     assert "cancelado" in done.reply
     assert sorted((r.service_id, r.status) for r in rows) == [
         ("avaliacao", "cancelled"), ("limpeza", "booked")]
+
+
+async def test_an_agreement_after_a_list_books_the_option_that_fits(tmp_path):
+    async with atende_on(tmp_path) as app:
+        # every option fits "quinta 14h": the first, and the reply says so
+        offer = await say(app, "qro avaliaçao quinta 14h")
+        first = offer.tool_calls[0].result["slots"][0]
+        assert len(offer.tool_calls[0].result["slots"]) > 1
+        booked = await say(app, "pode")
+        assert booked.tool_calls[0].args == {"slot_id": first["slot_id"]}
+        assert "marquei a primeira" in booked.reply and "agendado" in booked.reply
+    async with atende_on(tmp_path / "near") as app:
+        # "lá pelas 4": the 16:00 one, not the morning's first slot
+        offer = await say(app, "tem avaliacao hj la pelas 4?")
+        assert offer.tool_calls[0].args["when"] == "hj la pelas 4"
+        booked = await say(app, "fechou")
+        (row,) = await _rows(app)
+        assert row.start.astimezone(TENANT.tz).strftime("%d %H:%M") == "10 16:00"
+
+
+async def test_restating_an_offered_hour_books_it(tmp_path):
+    async with atende_on(tmp_path) as app:
+        offer = await say(app, "qria marcar limpeza amanha quinze pras dez")
+        assert offer.tool_calls[0].args["when"] == "amanha quinze pras dez"
+        booked = await say(app, "10 entao")
+        (row,) = await _rows(app)
+    assert "agendado" in booked.reply
+    assert row.start.astimezone(TENANT.tz).strftime("%d %H:%M") == "11 10:00"
+
+
+async def test_an_agreement_after_another_days_list_asks(tmp_path):
+    async with atende_on(tmp_path) as app:
+        offer = await say(app, "limpeza domingo")  # closed: the next days are offered instead
+        assert offer.tool_calls[0].result["alternative"]
+        answer = await say(app, "pode ser")
+        assert not answer.tool_calls and "Qual prefere?" in answer.reply
+        assert await _rows(app) == []
+
+
+async def test_the_same_day_is_the_day_just_booked(tmp_path):
+    async with atende_on(tmp_path) as app:
+        await say(app, "qro limpeza quinta")
+        await say(app, "1")
+        offer = await say(app, "e manutencao do aparelho no mesmo dia?")
+        (check,) = offer.tool_calls
+        assert check.name == "check_availability" and check.args["when"] == "12/03"
+        assert {s["start"][:10] for s in check.result["slots"]} == {"2026-03-12"}
+        booked = await say(app, "10h")
+        rows = await _rows(app)
+    assert "agendado" in booked.reply
+    assert sorted((r.service_id, r.start.astimezone(TENANT.tz).strftime("%d %H:%M"))
+                  for r in rows) == [("limpeza", "12 08:00"), ("ortodontia-manutencao", "12 10:00")]
+
+
+async def test_does_a_professional_work_that_day_is_answered(tmp_path):
+    async with atende_on(tmp_path) as app:
+        works = await say(app, "vc sabe se a dra carla atende quinta?")
+        off = await say(app, "e sexta, a dra carla atende?")
+    assert works.reply.startswith("Sim, Dra. Carla Mendes atende qui 12/03, das ")
+    assert "Qual serviço" in works.reply
+    assert off.reply.startswith("Dra. Carla Mendes não atende sex 13/03.")
+
+
+async def test_a_professional_named_turns_earlier_is_who_com_ela_means(tmp_path):
+    async with atende_on(tmp_path) as app:
+        await say(app, "a dra carla faz limpeza?")
+        await say(app, "e quanto custa a avaliacao?")
+        offer = await say(app, "blz, qro uma limpeza quinta com ela entao")
+    (check,) = [c for c in offer.tool_calls if c.name == "check_availability"]
+    assert check.args["professional"] == "Dra. Carla Mendes"
+    assert {s["professional_id"] for s in check.result["slots"]} == {"carla-mendes"}

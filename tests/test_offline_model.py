@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from atende.agent.guard import check_reply
 from atende.agent.models.offline import OfflineChatModel
+from atende.agent.models.offline.dates import split_when
 from atende.tenant import Tenant, load_tenant_file
 from atende.tools.dates import day_label
 
@@ -296,11 +297,30 @@ def test_yes_books_when_only_one_slot_was_offered():
         ("book_appointment", {"slot_id": "ana-souza|limpeza|2026-03-11T09:00"})]
 
 
-def test_yes_with_several_slots_asks_which():
+def test_yes_with_several_slots_that_fit_books_the_first_and_says_so():
+    # issue 14: every option fits "amanhã de manhã", so "sim" is the first (the soonest)
     chat = Chat()
     offered(chat)
     reply = chat.user("sim")
+    assert calls(reply) == [("book_appointment", {"slot_id": "ana-souza|limpeza|2026-03-11T09:00"})]
+    done_reply = chat.tools(done("booked", appt("2026-03-11T09:00")))
+    assert "marquei a primeira" in done_reply.content and "agendado" in done_reply.content
+
+
+def test_yes_with_several_slots_of_another_day_asks_which():
+    # the options are the next days' (nothing fits "amanhã de manhã"): ask
+    chat = Chat()
+    offered(chat, "quero marcar uma limpeza amanhã de manhã", "2026-03-12T09:00",
+            "2026-03-12T10:00")
+    reply = chat.user("sim")
     assert not reply.tool_calls and "número" in reply.content
+
+
+def test_yes_after_an_exact_time_books_the_option_at_it():
+    chat = Chat()
+    offered(chat, "tem limpeza amanhã às 10h?", "2026-03-11T09:00", "2026-03-11T10:00")
+    reply = chat.user("pode ser")
+    assert calls(reply) == [("book_appointment", {"slot_id": "ana-souza|limpeza|2026-03-11T10:00"})]
 
 
 def test_booking_confirmed_only_from_an_ok_artifact():
@@ -938,3 +958,10 @@ def test_a_booking_word_inside_a_cancel_is_not_a_second_request(text):
     chat.user(text)
     reply = chat.tools({**OK, "appointments": [appt("2026-03-12T14:00")]})
     assert reply.content.startswith("Confirma o cancelamento") and "Depois" not in reply.content
+
+
+def test_a_move_to_a_time_alone_keeps_the_appointments_day():
+    today = TUESDAY_NOW.date()
+    assert split_when("tem como trocar minha limpeza de quarta pras 17h?", today) == (
+        "quarta", "quarta 17h")
+    assert split_when("remarcar a de quinta para sexta", today) == ("quinta", "sexta")

@@ -167,7 +167,7 @@ async def test_unreadable_words_come_back_with_the_arguments_to_send(tmp_path):
     model = SwitchableModel()
     async with atende_on(tmp_path, model=model) as app:
         result = await _do(app, model, "check_availability", service="limpeza",
-                           when="no dezoito, quinze pras cinco")
+                           when="no dezoito, saindo da fisio")
     assert not result.ok and result.result["code"] == "policy_violation"
     assert result.result["message"].startswith("Não entendi a data")  # for the patient
     assert "`date` (AAAA-MM-DD)" in result.result["hint"]  # for the model
@@ -213,14 +213,14 @@ def _book_the_slot_at(hour):
 
 async def test_model_retries_an_unreadable_when_with_structured_arguments_and_books(tmp_path):
     model = scripted(
-        call("check_availability", service="limpeza", when="no dezenove, quinze pras cinco"),
+        call("check_availability", service="limpeza", when="no dezenove, saindo da fisio"),
         _retry_with_structured_arguments,
         "Tenho estes horários no dia 19. Qual prefere?",
         _book_the_slot_at("16:30"),
         "Pronto, sua limpeza está agendada!",
     )
     async with atende_on(tmp_path, model=model) as app:
-        offer = await say(app, "da pra fazer uma limpeza no dezenove, quinze pras cinco?")
+        offer = await say(app, "da pra fazer uma limpeza no dezenove, saindo da fisio?")
         first, retry = offer.tool_calls
         assert not first.ok and retry.ok
         assert [s["start"] for s in retry.result["slots"]] == [

@@ -30,8 +30,8 @@ def test_words_alone_read_as_before() -> None:
 
 def test_an_unreadable_when_names_the_arguments_to_send_instead() -> None:
     with pytest.raises(PolicyViolation) as seen:
-        ask("no dezoito, quinze pras cinco")
-    assert str(seen.value).startswith("Não entendi a data “no dezoito, quinze pras cinco”.")
+        ask("no dezoito, saindo da fisio")
+    assert str(seen.value).startswith("Não entendi a data “no dezoito, saindo da fisio”.")
     assert seen.value.hint == RETRY_HINT
     for argument in ("`date` (AAAA-MM-DD)", "`date_to` (AAAA-MM-DD)", "`time` (HH:MM)",
                      "`time_from`/`time_to` (HH:MM)", '"manha", "tarde" ou "noite"'):
@@ -51,7 +51,7 @@ def test_structured_arguments_alone() -> None:
 
 
 def test_an_unreadable_when_with_structured_arguments_is_no_error() -> None:
-    query = ask("no dezoito, quinze pras cinco", date="2026-03-18", time_from="16:30",
+    query = ask("no dezoito, saindo da fisio", date="2026-03-18", time_from="16:30",
                 time_to="17:30")
     assert query == DateQuery(d(18), d(18), None, None, after=time(16, 30), before=time(17, 30))
 

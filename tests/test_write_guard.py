@@ -140,3 +140,26 @@ def test_moving_is_read_in_the_usual_words():
         assert moving(text, today), text
     for text in ("me passa o endereço pra eu ir", "quero marcar pra sexta", "troca de escova?"):
         assert not moving(text, today), text
+
+
+def test_a_time_window_the_patient_gave_holds():
+    evening = "ana-souza|limpeza|2026-03-11T17:30"
+    morning = "ana-souza|limpeza|2026-03-11T08:00"
+    for words, fits, misses in (("limpeza amanhã depois das 17h", evening, morning),
+                                ("limpeza amanhã cedinho", morning, evening),
+                                ("limpeza amanhã depois do almoço", evening, morning)):
+        said = HumanMessage(content=words)
+        assert check_write({"name": "book_appointment", "args": {"slot_id": fits}},
+                           [said], TENANT, NOW, []) is None
+        refused = check_write({"name": "book_appointment", "args": {"slot_id": misses}},
+                              [said], TENANT, NOW, [])
+        assert refused and "o paciente pediu" in refused and ("a partir" in refused
+                                                             or "antes das" in refused)
+
+
+def test_moving_ones_own_appointment_to_another_time():
+    today = NOW.date()
+    assert moving("tem como trocar meu pilates de quarta pras 17h?", today)
+    assert moving("passa minha limpeza para as 10h", today)
+    # a time alone, without naming one's own appointment, is not a move (choosing among options)
+    assert not moving("pode trocar pras 17h?", today)

@@ -110,7 +110,7 @@ _MONTH_SCOPE = re.compile(
 )
 _AFTER_TOMORROW = re.compile(r"\bdepois\s+de\s+amanha\b")
 _TOMORROW = re.compile(r"\bamanha\b")
-_TODAY = re.compile(r"\bhoje\b")
+_TODAY = re.compile(r"\b(?:hoje|hj)\b")
 _WEEKEND = re.compile(r"\b(proximo\s+)?(?:fim|final)\s+de\s+semana(\s+que\s+vem|\s+seguinte)?\b")
 _WEEK = re.compile(r"\b(?:(semana\s+que\s+vem|proxima\s+semana|semana\s+seguinte)|n?es[st]a\s+semana)\b")
 _WEEKDAY = re.compile(
@@ -162,6 +162,41 @@ _DURATION_CUE = re.compile(
     r"\b(?:daqui\s+a|em|por|durante|dura|demora|leva|levar|ha|"
     r"(?<!partir )(?<!depois )(?<!antes )de)$"
 )
+# Hours as words ("umas oito", "quinze pras dez").
+_HOUR_WORDS = {"uma": 1, "um": 1, "duas": 2, "dois": 2, "tres": 3, "quatro": 4, "cinco": 5,
+               "seis": 6, "sete": 7, "oito": 8, "nove": 9, "dez": 10, "onze": 11, "doze": 12}
+_MINUTE_WORDS = {"cinco": 5, "dez": 10, "quinze": 15, "vinte": 20, "vinte e cinco": 25}
+_HOUR = r"(\d{1,2}|" + "|".join(_HOUR_WORDS) + r")"
+# "quinze pras dez", "dez para as tres", "5 pro meio-dia": minutes before an hour
+_TO_HOUR = re.compile(
+    r"\b(" + "|".join(sorted(_MINUTE_WORDS, key=len, reverse=True)) + r"|\d{1,2})"
+    r"(?:\s+min(?:utos)?)?\s+(?:pras|pra|para\s+as|para|pro|para\s+o)\s+(" + _HOUR[1:-1] + r"|meio[- ]?dia)\b"
+)
+# "umas oito", "as tres", "la pelas quatro": an hour in words after its usual lead-in
+_AS_WORD = re.compile(
+    r"\b(?:(?:pelas|umas|tipo)\s+(" + "|".join(_HOUR_WORDS) + r")(\s+e\s+meia)?\b"
+    r"(?!\s+(?:primeir|opco|vez|hora|semana|dia|mes|pessoa|consulta|sess))"
+    r"|(?:as|das)\s+(" + "|".join(_HOUR_WORDS) + r")(\s+e\s+meia)?"
+    r"(?=\s*$|\s*[,.!?]|\s+(?:da\s+(?:manha|tarde|noite)|horas?)\b))"
+)
+# "tipo 3 da tarde", "tipo 7h": an approximate hour ("tipo" as a lead-in for a number)
+_TIPO = re.compile(r"\btipo\s+(\d{1,2})(\s+e\s+meia)?\b(?!\s*[:/h]|\s+da\s)")
+# Times of day said as a moment rather than a clock: each is a window of start times.
+_LATE_DAY = re.compile(r"\b(?:n?o\s+)?(?:fim|final)\s+d[oa]\s+(?:dia|tarde|expediente)\b")
+_EARLY = re.compile(
+    r"\b(?:bem\s+cedo|cedinho|logo\s+cedo|primeira\s+hora|"
+    r"antes\s+d[oe]\s+(?:trabalho|trampo|servico|expediente|serviço|emprego))\b"
+)
+_AFTER_LUNCH = re.compile(r"\b(?:depois|apos|dps)\s+d[oe]\s+almoco\b")
+_BEFORE_LUNCH = re.compile(r"\bantes\s+d[oe]\s+almoco\b")
+# "depois das 18h", "a partir das 14", "após as 10", "antes das 10": a bound, not the time
+_BOUND = re.compile(r"\b(depois|a\s+partir|apos|antes)(?:\s+d[ea]s?|\s+as?)?\s*$")
+# "entro as 9", "começo às 8": the start of the patient's day, so the slot ends before it
+_WORK_STARTS = re.compile(r"\b(?:entro|comeco|pego|chego|bato\s+ponto)(?:\s+(?:no|la|ai|a))?"
+                          r"(?:\s+(?:trabalho|trampo|servico))?\s*(?:as|a)?\s*$")
+LATE_DAY_FROM = time(17, 0)  # "no fim do dia": the clinic's last hours
+EARLY_BEFORE = time(9, 0)  # "cedinho", "antes do trabalho": the first hours
+LUNCH_END = time(13, 0)
 _PERIODS: tuple[tuple[Period, re.Pattern[str]], ...] = (
     ("manha", re.compile(r"\b(?:manha|manhazinha)\b")),
     ("tarde", re.compile(r"\b(?:tarde|tardinha)\b")),
@@ -170,26 +205,67 @@ _PERIODS: tuple[tuple[Period, re.Pattern[str]], ...] = (
 _NOT_PERIOD = re.compile(r"\b(?:boa|boas|mais|meia)[- ]?$")  # "boa tarde", "mais tarde"
 
 
-def _find_time(t: _Text) -> time | None:
-    """The first time of day written in the text, hours as written ("às 3" is 03:00 here)."""
-    found: list[tuple[int, time]] = []
+@dataclass(frozen=True)
+class _Said:
+    """The times of day a message states: an exact (or approximate) time and a window."""
 
-    def keep(pos: int, hour: int, minute: int, half: str | None) -> None:
+    at: time | None = None
+    after: time | None = None
+    before: time | None = None
+
+
+def _find_time(t: _Text) -> _Said:
+    """The first time of day written in the text, hours as written ("às 3" is 03:00 here), and
+    the window the words give ("depois das 18h", "antes do trabalho", "no fim do dia")."""
+    found: list[tuple[int, time, str]] = []
+
+    def keep(m: re.Match[str], hour: int, minute: int, half: str | None) -> None:
         minute = 30 if half else minute
-        if 0 <= hour <= 23 and 0 <= minute <= 59:
-            found.append((pos, time(hour, minute)))
+        if not (0 <= hour <= 23 and 0 <= minute <= 59):
+            return
+        lead = t.before(m)
+        bound = _BOUND.search(lead)
+        kind = "at"
+        if _WORK_STARTS.search(lead):
+            kind = "before"
+        elif bound:
+            kind = "before" if bound.group(1) == "antes" else "after"
+        found.append((m.start(), time(hour, minute), kind))
 
+    def hour_of(word: str) -> int:
+        return int(word) if word.isdigit() else _HOUR_WORDS[word]
+
+    for m in t.take(_TO_HOUR):
+        minutes = int(m.group(1)) if m.group(1).isdigit() else _MINUTE_WORDS[m.group(1)]
+        hour = 12 if m.group(2).startswith("meio") else hour_of(m.group(2))
+        if 0 < minutes < 60 and 1 <= hour <= 23:
+            keep(m, hour - 1, 60 - minutes, None)
     for m in t.take(_NOON):
-        found.append((m.start(), time(12, 30 if m.group(1) else 0)))
+        found.append((m.start(), time(12, 30 if m.group(1) else 0), "at"))
     for m in t.take(_COLON):
-        keep(m.start(), int(m.group(1)), int(m.group(2)), m.group(3))
+        keep(m, int(m.group(1)), int(m.group(2)), m.group(3))
     for m in t.take(_HOURS, lambda m: not _DURATION_CUE.search(t.before(m))):
-        keep(m.start(), int(m.group(1)), int(m.group(2) or 0), m.group(3))
+        keep(m, int(m.group(1)), int(m.group(2) or 0), m.group(3))
     for m in t.take(_OF_PERIOD):
-        keep(m.start(), int(m.group(1)), 0, m.group(2))
+        keep(m, int(m.group(1)), 0, m.group(2))
     for m in t.take(_AS_NUMBER):
-        keep(m.start(), int(m.group(1)), 0, m.group(2))
-    return min(found)[1] if found else None
+        keep(m, int(m.group(1)), 0, m.group(2))
+    for m in t.take(_AS_WORD):
+        keep(m, _HOUR_WORDS[m.group(1) or m.group(3)], 0, m.group(2) or m.group(4))
+    for m in t.take(_TIPO):
+        keep(m, int(m.group(1)), 0, m.group(2))
+    at = min(((p, v) for p, v, k in found if k == "at"), default=(0, None))[1]
+    after = min(((p, v) for p, v, k in found if k == "after"), default=(0, None))[1]
+    before = min(((p, v) for p, v, k in found if k == "before"), default=(0, None))[1]
+    if t.take(_AFTER_LUNCH):
+        after = after or LUNCH_END
+    if t.take(_BEFORE_LUNCH):
+        before = before or time(12, 0)
+    if t.take(_LATE_DAY):
+        after = after or LATE_DAY_FROM
+    if t.take(_EARLY) and at is None:
+        before = before or EARLY_BEFORE
+    return _Said(at, after, before)
 
 
 def _find_period(t: _Text) -> Period | None:
@@ -355,6 +431,13 @@ def parse_when(text: str, today: date) -> DateQuery | None:
     - "daqui a 10 dias" is that day; "daqui a 2 semanas" / "daqui a 3 meses" is the week
       (Monday to Sunday) of the day it lands on;
     - a bare hour from 1 to 6 ("às 3") is in the afternoon, as clinics are closed at 3 a.m.;
+      hours in words ("umas oito"), minutes to an hour ("quinze pras dez" is 09:45), "meio-dia
+      (e meia)" and "tipo 7h" / "lá pelas 4" are times too (an approximate time is searched as
+      that time; the tools offer the nearest when it is taken);
+    - "depois das 18h", "a partir das 14", "antes das 10" bound the start times (`after`,
+      `before`), as do "depois do almoço" (from 13:00),
+      "no fim do dia" (from 17:00, the clinic's last hours), "cedinho" / "antes do trabalho"
+      (before 09:00, the first hours; "antes do trabalho, entro às 8" before 08:00);
       an exact time that contradicts the period ("de tarde às 10h") drops the period;
     - several days ("segunda ou terça") give the range from the first to the last;
     - "a segunda", "a quinta" (no "na", no "-feira") pick an offered option, not a weekday;
@@ -389,13 +472,18 @@ def parse_when(text: str, today: date) -> DateQuery | None:
         if wrong:
             notes.append(f"{day:%d/%m} é {_WEEKDAY_NAMES[day.weekday()]}, não {_WEEKDAY_NAMES[wrong[0]]}.")
     period = _find_period(t)
-    at = _afternoon(written, period) if written else None
+    at = _afternoon(written.at, period) if written.at else None
+    after = _afternoon(written.after, period) if written.after else None
+    before = _afternoon(written.before, period) if written.before else None
+    if after is not None and before is not None and before <= after:
+        after = before = None  # "depois das 5, antes das 3": no window at all
     if at is not None and period is not None:
         low, high = PERIOD_BOUNDS[period]
         if not low <= at < high:
             period = None  # the exact hour is more specific than the part of the day
     if notes:
-        return DateQuery(None, None, period, at, ambiguous=" ".join(notes))
+        return DateQuery(None, None, period, at, ambiguous=" ".join(notes), after=after,
+                         before=before)
 
     days = sorted(set(explicit + relative + named))
     first: date | None = days[0] if days else None
@@ -417,7 +505,8 @@ def parse_when(text: str, today: date) -> DateQuery | None:
         first, last = month_scope
     if first is not None:
         first = max(first, today)
-    if first is None and period is None and at is None:
+    if first is None and period is None and at is None and after is None and before is None:
         return None
     other_year = any(d.year != today.year for d in (first, last) if d is not None)
-    return DateQuery(first, last, period, at, word=word, other_year=other_year)
+    return DateQuery(first, last, period, at, after=after, before=before, word=word,
+                     other_year=other_year)

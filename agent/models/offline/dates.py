@@ -6,16 +6,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
-from atende.tools.dates import MONTH_RANGE, SPAN_AHEAD, parse_when
+from atende.agent.write_guard import TIME_SLACK
+from atende.tools.dates import MONTH_RANGE, PERIOD_BOUNDS, SPAN_AHEAD, parse_when
 
 _WEEKDAYS = r"(?:segunda|terca|quarta|quinta|sexta)(?:[- ]?feira)?|sabado|domingo"
 _MONTHS = ("janeiro|fevereiro|marco|abril|maio|junho|julho|agosto|setembro|outubro|novembro|"
            "dezembro")
 _DATE_PIECES = re.compile("|".join((
     SPAN_AHEAD.pattern, MONTH_RANGE.pattern,
-    r"\bdepois de amanha\b", r"\bamanha\b", r"\bhoje\b",
+    r"\bdepois de amanha\b", r"\bamanha\b", r"\b(?:hoje|hj)\b",
     r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:" + _WEEKDAYS + r")"
     r"(?: que vem| seguinte)?\b",
     r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: que vem|"
@@ -29,9 +30,22 @@ _DATE_PIECES = re.compile("|".join((
     r"ate as|apos as) )?\d{1,2}(?::\d{2}|h\d{0,2}| ?horas?)(?: e meia)?(?![\d:])",
     r"\b(?:as|das|pelas|umas|depois das|antes das|a partir das) \d{1,2}(?: e meia)?\b",
     r"\b(?:ao |de |as |a partir do )?meio[- ]?dia(?: e meia)?\b",
+    # "quinze pras dez", "umas oito", "tipo 7h", "no fim do dia", "cedinho", "depois do almoço"
+    r"\b(?:cinco|dez|quinze|vinte(?: e cinco)?|\d{1,2})(?: min(?:utos)?)? (?:pras|pra|para as|"
+    r"para|pro|para o) (?:\d{1,2}|uma|duas|tres|quatro|cinco|seis|sete|oito|nove|dez|onze|"
+    r"doze|meio[- ]?dia)\b",
+    r"\b(?:la )?(?:pelas|umas|tipo|as|das) (?:uma|duas|tres|quatro|cinco|seis|sete|oito|nove|"
+    r"dez|onze|doze)(?: e meia)?\b",
+    r"\b(?:tipo|la pelas|pelas|umas) \d{1,2}\b",
+    r"\b(?:(?:n?o|a) )?(?:fim|final) d[oa] (?:dia|tarde|expediente)\b",
+    r"\b(?:bem cedo|cedinho|logo cedo|primeira hora|antes d[oe] (?:trabalho|trampo|servico|"
+    r"expediente|emprego))\b",
+    r"\b(?:entro|comeco|pego|chego)(?: (?:no|la|a))?(?: (?:trabalho|trampo|servico))? "
+    r"(?:as |a )?\d{1,2}(?:h\d{0,2}|:\d{2})?\b",
+    r"\b(?:depois|apos|dps|antes) d[oe] almoco\b",
 )))
 _JOINERS = {"", "de", "da", "do", "a", "as", "na", "no", "e", "pela", "pelo", "o", "em", "ou",
-            "la", "pra", "para", "que"}
+            "la", "pra", "para", "que", "tipo"}
 
 
 def folded_with_map(text: str) -> tuple[str, list[int]]:
@@ -103,15 +117,44 @@ def on_day(text: str | None, starts: list[datetime], today: date) -> list[int]:
             and (query.at is None or start.time().replace(second=0) == query.at)]
 
 
+def fitting(starts: list[datetime], when: str | None, today: date) -> list[int]:
+    """The options (by index, in order) that fit what the patient asked (`when`, the words the
+    search was made with): its days, period, time window and exact time. With nothing asked,
+    all of them; with an exact time, those at it, or else those near it (nearest first)."""
+    query = parse_when(when, today) if when else None
+    if query is None or query.ambiguous:
+        return list(range(len(starts)))
+    low, high = PERIOD_BOUNDS[query.period] if query.period else (time.min, time.max)
+    low, high = max(low, query.after or time.min), min(high, query.before or time.max)
+    out = []
+    for i, start in enumerate(starts):
+        wall = start.time().replace(second=0, microsecond=0)
+        if query.day_from and query.day_to and not query.day_from <= start.date() <= query.day_to:
+            continue
+        if not low <= wall < high:
+            continue
+        out.append(i)
+    if query.at is None:
+        return out
+    # an exact time: the options at it, else the nearest within the write guard's slack
+    def off(i: int) -> timedelta:
+        asked = starts[i].replace(hour=query.at.hour, minute=query.at.minute)
+        return abs(starts[i] - asked)
+    return sorted((i for i in out if off(i) <= TIME_SLACK), key=off)
+
+
 def split_when(text: str, today: date) -> tuple[str | None, str | None]:
     """"remarcar a de quinta para sexta" -> ("quinta", "sexta"): the days before and after a
-    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar")."""
-    for m in re.finditer(r"\b(?:para|pra|pro)\b", text, flags=re.IGNORECASE):
+    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar").
+    A time alone after it keeps the day before it ("de quarta pras 17h" -> "quarta 17h")."""
+    for m in re.finditer(r"\b(?:para|pra|pro|pras|pros)\b", text, flags=re.IGNORECASE):
         after = text[m.end():]
         folded, _ = folded_with_map(after)
         first = _DATE_PIECES.search(folded)
         if first and set(folded[: first.start()].split()) <= _LEAD_IN:
-            return extract_when(text[: m.start()], today), extract_when(after, today)
+            old, new = extract_when(text[: m.start()], today), extract_when(after, today)
+            # "de quarta pras 17h": another time on the same day
+            return old, keep_day(new, old, today) if new else new
     return None, None
 
 

@@ -143,7 +143,8 @@ CARE = {"urgent": "urgência: paciente com dor ou sintoma agudo",
 _HORARIO = re.compile(r"\bhorarios?\b")
 _YES = re.compile(r"^(?:sim|s|isso|pode|ok|okay|certo|claro|quero|confirm\w*|perfeito|fechado|"
                   r"beleza|blz|correto|exato|aham|uhum|com certeza|por favor|bora|vamos|"
-                  r"isso mesmo|pode ser|manda|yes)\b")
+                  r"isso mesmo|pode ser|manda|yes|fechou|feito|combinado|show|otimo|essa|esse|"
+                  r"serve|marca|pode marcar|top|joia|massa|dale|demorou)\b")
 _NO = re.compile(r"^(?:nao|n|nem|negativo|melhor nao|deixa|deixa pra la|agora nao|nenhum\w*)\b")
 _OTHER_OPTIONS = _rx(r"outros? (?:horarios?|dias?|datas?|opcoes?)", r"nenhum\w*", "mais tarde",
                      "mais cedo", r"outra (?:data|opcao)")
@@ -252,13 +253,32 @@ def pick_option(text: str, starts: list[datetime], today: date) -> int | None:
             return index - 1
     query = parse_when(text, today)
     if query is None or query.at is None:
-        return None
+        return _restated_hour(w, starts)
     for i, start in enumerate(starts):
         if start.time().replace(second=0) != query.at:
             continue
         if query.day_from and query.day_to and not query.day_from <= start.date() <= query.day_to:
             continue
         return i
+    return None
+
+
+# "10 entao", "fechado, 14": a bare number that is no option's number restates an hour
+_BARE_HOUR = re.compile(r"(?<![\d:/])\b(\d{1,2})\b(?![\d:/]|\s*(?:minutos?|horas?|dias?|semanas?|"
+                        r"mes|meses|anos?|reais|r)\b)")
+
+
+def _restated_hour(w: str, starts: list[datetime]) -> int | None:
+    """The one offered option at the hour a bare number names ("10 entao": the 10:00 one;
+    "4" beyond the list's length: 16:00 when nothing is offered at 04:00), or None."""
+    numbers = [int(m.group(1)) for m in _BARE_HOUR.finditer(w)]
+    if len(numbers) != 1 or numbers[0] <= len(starts) or numbers[0] > 23:
+        return None
+    hour = numbers[0]
+    for wanted in (hour, hour + 12 if 1 <= hour <= 6 else None):
+        at = [i for i, s in enumerate(starts) if s.hour == wanted and s.minute == 0]
+        if at:
+            return at[0]
     return None
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -23,7 +23,7 @@ from pydantic import field_validator
 
 from atende.agent import guard as truth
 from atende.agent.models.offline import replies as say
-from atende.agent.models.offline.dates import keep_day, split_when
+from atende.agent.models.offline.dates import fitting, keep_day, split_when
 from atende.agent.models.offline.intents import (
     CARE,
     Reading,
@@ -35,13 +35,20 @@ from atende.agent.models.offline.intents import (
 from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.agent.write_guard import asked, misfits
 from atende.errors import DomainError
-from atende.tenant import Professional, Tenant
+from atende.tenant import WEEKDAYS, Professional, Tenant
 from atende.tools.catalog import find_professional
+from atende.tools.dates import day_label, parse_when
 from atende.tools.scheduling import parse_slot_id
 
 # Asking about something else keeps an open question open ("quanto custa?" between options).
 _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "payment", "insurance")
 _NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
+# Said before booking the first of several options that all fit, after a plain "pode".
+FIRST_OPTION = "Todas as opções serviam, então marquei a primeira (a mais cedo)."
+_SAME_DAY = re.compile(r"\b(?:n[oa]\s+)?mesmo\s+dia\b", re.IGNORECASE)
+_SAME_PRO = re.compile(r"\b(?:com|c|cm|co) (?:ela|ele|a mesma|o mesmo)\b|"
+                       r"\bmesm[ao] (?:profissional|doutor\w*|dra|dr|dentista|fisio\w*|"
+                       r"professor\w*)\b")
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -147,6 +154,8 @@ class _Policy:
         memo = Memo.load(offline)
         if not offline:
             memo.seq = sum(len(m.tool_calls) for m in convo if isinstance(m, AIMessage))
+        self.same_day = self._day_talked_about(convo)
+        self.named_pro = self._professional_named(convo)
         results = self._trailing_results(convo, last_ai)
         if results:
             step = say.after_tools(self.tenant, self.now, results, memo.intent, memo.awaiting,
@@ -159,6 +168,28 @@ class _Policy:
                 texts.insert(0, _text(m))
             step = self._after_human(" \n".join(texts), memo)
         return self._message(step, memo, self._turn_artifacts(convo))
+
+    def _day_talked_about(self, convo: list[BaseMessage]) -> date | None:
+        """The day of the appointment booked or moved last in this conversation: what "no
+        mesmo dia" refers to."""
+        for m in reversed(convo):
+            art = m.artifact if isinstance(m, ToolMessage) else None
+            appt = art.get("appointment") if isinstance(art, dict) and art.get("ok") else None
+            if isinstance(appt, dict) and appt.get("start"):
+                try:
+                    return datetime.fromisoformat(appt["start"]).astimezone(self.tenant.tz).date()
+                except ValueError:
+                    return None
+        return None
+
+    def _professional_named(self, convo: list[BaseMessage]) -> Professional | None:
+        """The professional the patient named last before this message: who "com ela" is."""
+        earlier = convo[:-1] if convo and isinstance(convo[-1], HumanMessage) else convo
+        for m in reversed(earlier):
+            pro = find_professional(self.tenant, _text(m)) if isinstance(m, HumanMessage) else None
+            if pro is not None:
+                return pro
+        return None
 
     @staticmethod
     def _trailing_results(convo: list[BaseMessage], last_ai: AIMessage | None
@@ -209,7 +240,11 @@ class _Policy:
     # -- a patient message ---------------------------------------------------------------------
 
     def _after_human(self, text: str, memo: Memo) -> Step:
+        if self.same_day is not None:  # "e manutenção no mesmo dia?": that appointment's day
+            text = _SAME_DAY.sub(f"em {self.same_day:%d/%m}", text)
         r = read(text, self.tenant, self.today)
+        if r.professional is None and self.named_pro is not None and _SAME_PRO.search(r.words):
+            r = replace(r, professional=self.named_pro)  # "uma limpeza com ela"
         lead: list[Call] = [("update_lead", {"name": r.name})] if r.name else []
         care = next((key for key in CARE if r.has(key)), None)
         if care is not None:  # pain, a clinical question, a complaint: a person, kindly
@@ -329,8 +364,16 @@ class _Policy:
         p = memo.pending
         slots = p.get("slots") or []
         index = pick_option(r.text, _starts(slots), self.today) if slots else None
-        if index is None and r.yes and len(slots) == 1 and not (r.when or r.has(*_SIDE_INTENTS)):
-            index = 0
+        note = None
+        if index is None and r.yes and slots and not (r.when or r.has(*_SIDE_INTENTS)):
+            # an agreement after a list: the option that fits what was asked; of several that
+            # fit equally, the first (the soonest), said so; none fits (the list is another
+            # day's) = ask
+            fit = fitting(_starts(slots), p.get("when"), self.today)
+            if fit:
+                index = fit[0]
+                if len(fit) > 1:
+                    note = FIRST_OPTION
         if index is not None and self._beyond(r.text, slots[index]["slot_id"]):
             index = None  # "às 10h com a Dra. Carla" is not Dra. Ana's 10:00
         if index is not None:
@@ -341,7 +384,8 @@ class _Policy:
                               {"appointment_id": appt["id"], "slot_id": slot["slot_id"]})
             else:
                 call = ("book_appointment", {"slot_id": slot["slot_id"]})
-            return Step(p.get("flow") or "book", calls=[call], pending={**p, "chosen": slot})
+            chosen = {**p, "chosen": slot, **({"say_before": note} if note else {})}
+            return Step(p.get("flow") or "book", calls=[call], pending=chosen)
         if r.has(*_SIDE_INTENTS):
             return None
         service = r.service.name if r.service else p.get("service")
@@ -438,13 +482,32 @@ class _Policy:
             service = self.tenant.service(pro.services[0])
         if service is None:
             names = ([self.tenant.service(s).name for s in pro.services] if pro else None)
-            return Step("book", say.ask_service(self.tenant, names), awaiting="service",
+            ask = say.ask_service(self.tenant, names)
+            works = self._works_on(pro, when) if pro else None
+            if works:  # "a Dra. Carla atende quinta?": the answer first
+                ask = f"{works} {ask.removeprefix('Claro! ')}"
+            return Step("book", ask, awaiting="service",
                         pending={"flow": "book", "when": when,
                                  "professional": pro.name if pro else None})
         step = availability_step("book", service.name, when, pro.name if pro else None)
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step
+
+    def _works_on(self, pro: Professional, when: str | None) -> str | None:
+        """Whether `pro` works on the one day `when` names, with the hours (pt-BR), or None."""
+        query = parse_when(when, self.today) if when else None
+        if query is None or query.day_from is None or query.day_from != query.day_to:
+            return None
+        day = query.day_from
+        holiday = self.tenant.holiday_on(day)
+        if holiday is not None:
+            return f"Dia {day:%d/%m} é feriado ({holiday.name}) e a clínica não abre."
+        hours = self.tenant.working_hours(pro, WEEKDAYS[day.weekday()])
+        if not hours:
+            return f"{pro.name} não atende {day_label(day)}."
+        spans = " e ".join(f"das {i.start:%H:%M} às {i.end:%H:%M}" for i in hours)
+        return f"Sim, {pro.name} atende {day_label(day)}, {spans}."
 
     def _not_understood(self, memo: Memo) -> Step:
         misses = memo.misses + 1
