@@ -56,11 +56,12 @@ def _log_retry(state: RetryCallState) -> None:
              attempt=state.attempt_number)
 
 
-async def retried(op: Callable[[], Awaitable[T]]) -> T:
+async def retried(op: Callable[[], Awaitable[T]], *, attempts: int = ATTEMPTS,
+                  patience: float = PATIENCE_S) -> T:
     """`op` (one whole transaction), run again with jittered backoff while it meets `Contention`."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(Contention),
-        stop=stop_after_attempt(ATTEMPTS) | stop_after_delay(PATIENCE_S),
+        stop=stop_after_attempt(attempts) | stop_after_delay(patience),
         wait=wait_random_exponential(multiplier=0.02, max=1.0),
         before_sleep=_log_retry,
         reraise=True,  # the last Contention itself, not tenacity's RetryError
@@ -86,6 +87,8 @@ async def take_slot(op: Callable[[], Awaitable[T]], taken: Callable[[], Awaitabl
     try:
         return await retried(op)
     except Contention as busy:
-        if await retried(taken):
+        # the read is cheap and the patient is owed a true answer: it gets more patience than
+        # the write did before the technical error stands
+        if await retried(taken, attempts=3 * ATTEMPTS, patience=2 * PATIENCE_S):
             raise SlotUnavailable(SLOT_TAKEN) from busy
         raise
