@@ -4,6 +4,7 @@ a reply may go out and how it is shown."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,8 +119,14 @@ async def test_the_outbox_lets_the_channel_refuse_and_render_a_reply(tmp_path, p
         [unasked] = await store.complete_turn(silent.id, inbox_ids=[], turn_id=None,
                                               replies=["Promoção!"])
         await srv.services.outbox.drain()
-        sent = await store.find_outbound("clinica-exemplo", "pager-1")
-        unasked = next(m for m in await store.list_messages(silent.id) if m.id == unasked.id)
+        # the app's own outbox loop may have taken a row first: wait for its results
+        for _ in range(100):
+            sent = await store.find_outbound("clinica-exemplo", "pager-1")
+            refused = next(m for m in await store.list_messages(silent.id) if m.id == unasked.id)
+            if sent is not None and refused.status == "failed":
+                break
+            await asyncio.sleep(0.05)
+        unasked = refused
         metrics = (await srv.client.get("/metrics")).text
     assert pager.outbox.sent == [(PHONE, "OLÁ!")]
     assert sent is not None and (sent.id, sent.status) == (answer.id, "sent")
