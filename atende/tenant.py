@@ -8,7 +8,7 @@ from datetime import date, time
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -56,16 +56,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Interval(_Model):
-    """A local-time interval within one day, written "08:00-12:00" in YAML."""
+class _Hours(_Model):
+    """Two local times written "HH:MM-HH:MM" in YAML."""
 
     start: time
     end: time
+    _until_24: ClassVar[bool] = True  # the end may be written 24:00 (read as 23:59:59)
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        return _hours_pair(value, until_24=True)
+        return _hours_pair(value, until_24=cls._until_24)
+
+
+class Interval(_Hours):
+    """A local-time interval within one day, written "08:00-12:00" in YAML."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Interval:
@@ -257,17 +262,11 @@ def _check_placeholders(text: str) -> str:
     return text
 
 
-class QuietHours(_Model):
+class QuietHours(_Hours):
     """Local hours in which no proactive message goes out, written "20:00-08:00" (may wrap
     midnight)."""
 
-    start: time
-    end: time
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse(cls, value: object) -> object:
-        return _hours_pair(value, until_24=False)
+    _until_24: ClassVar[bool] = False
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:
@@ -445,6 +444,15 @@ class Tenant(_Model):
             if service.id == service_id:
                 return service
         raise KeyError(service_id)
+
+    def service_name(self, service_id: str) -> str:
+        """The service's name, or its id when this clinic no longer lists it (an old row)."""
+        return next((s.name for s in self.services if s.id == service_id), service_id)
+
+    def professional_name(self, professional_id: str) -> str:
+        """The professional's name, or the id when this clinic no longer lists them."""
+        return next((p.name for p in self.professionals if p.id == professional_id),
+                    professional_id)
 
     def professional(self, professional_id: str) -> Professional:
         for pro in self.professionals:

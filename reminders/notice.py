@@ -12,7 +12,6 @@ from typing import Any, Literal
 from atende.memory.records import Appointment
 from atende.tenant import REPLY_HINT, MetaTemplate, Tenant
 from atende.tools.choices import Choice
-from atende.tools.dates import WEEKDAY_ABBR
 
 NoticeKind = Literal["reminder", "confirmation", "waitlist_offer"]
 Action = Literal["confirm", "reschedule", "cancel", "accept", "decline"]
@@ -85,18 +84,11 @@ def fields(tenant: Tenant, appointment: Appointment, patient_name: str | None) -
     """What a notice's text and a template's body may name, in the clinic's words and time."""
     local: datetime = appointment.start.astimezone(tenant.tz)
     first = (patient_name or "").split()[0] if (patient_name or "").strip() else ""
-    try:
-        service = tenant.service(appointment.service_id).name
-    except KeyError:
-        service = appointment.service_id
-    try:
-        professional = tenant.professional(appointment.professional_id).name
-    except KeyError:
-        professional = appointment.professional_id
     return {
         "first_name": first or "paciente",
         "first_name_sep": f", {first}" if first else "",
-        "service": service, "professional": professional,
+        "service": tenant.service_name(appointment.service_id),
+        "professional": tenant.professional_name(appointment.professional_id),
         "weekday": _WEEKDAYS[local.weekday()], "date": f"{local:%d/%m}",
         "time": f"{local:%H:%M}", "clinic": tenant.name, "address": tenant.address,
     }
@@ -143,6 +135,3 @@ def waitlist_offer(tenant: Tenant, slot: Appointment, patient_name: str | None, 
         template=_template(policy.meta_template, values, offer_id),
         appointment_id=None, extra={"offer_id": offer_id})
 
-
-def short_day(local: datetime) -> str:
-    return f"{WEEKDAY_ABBR[local.weekday()]} {local:%d/%m} às {local:%H:%M}"

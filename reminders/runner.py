@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +47,8 @@ class TickReport:
     offers: int = 0
     expired: int = 0
     caught_up: int = 0  # queued reminders settled from their message (a sender died mid-way)
-    by_tenant: dict[str, int] = field(default_factory=dict)
-
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "by_tenant"}
+        return dict(self.__dict__)
 
 
 def channel_for(tenant: Tenant) -> str:
@@ -148,7 +146,6 @@ class ReminderRunner:
             return
         budgets[tenant.id] -= 1
         report.queued += 1
-        report.by_tenant[tenant.id] = report.by_tenant.get(tenant.id, 0) + 1
         if self.metrics is not None:
             self.metrics.proactive.labels(tenant=tenant.id, event="queued").inc()
 

@@ -13,7 +13,7 @@ import structlog
 from atende.errors import DomainError
 from atende.reminders import notice as notices
 from atende.tools.dates import PERIOD_BOUNDS
-from atende.tools.scheduling import Busy, Slot, check_bookable
+from atende.tools.scheduling import Busy, Slot, check_bookable, local_label
 
 if TYPE_CHECKING:
     from atende.memory.records import Appointment, WaitlistEntry
@@ -128,17 +128,8 @@ async def expire_holds(store: Store, tenant: Tenant, now: datetime) -> tuple[int
 def offer_view(entry: WaitlistEntry, tenant: Tenant) -> dict[str, Any]:
     """What the turn's context says about a pending offer."""
     assert entry.offer_start_at is not None
-    local = entry.offer_start_at.astimezone(tenant.tz)
-    pro = entry.offer_professional_id or ""
-    try:
-        pro = tenant.professional(pro).name
-    except KeyError:
-        pass
-    try:
-        service = tenant.service(entry.service_id).name
-    except KeyError:
-        service = entry.service_id
-    return {"offer_id": entry.offer_id, "service": service, "professional": pro,
-            "label": notices.short_day(local),
+    return {"offer_id": entry.offer_id, "service": tenant.service_name(entry.service_id),
+            "professional": tenant.professional_name(entry.offer_professional_id or ""),
+            "label": local_label(entry.offer_start_at, tenant),
             "expires": f"{entry.offer_expires_at.astimezone(tenant.tz):%H:%M}"
             if entry.offer_expires_at else ""}

@@ -42,27 +42,13 @@ def appointment_view(appt: Appointment, tenant: Tenant) -> dict[str, Any]:
     return {
         "id": appt.id,
         "service_id": appt.service_id,
-        "service": _service_name(tenant, appt.service_id),
+        "service": tenant.service_name(appt.service_id),
         "professional_id": appt.professional_id,
-        "professional": _professional_name(tenant, appt.professional_id),
+        "professional": tenant.professional_name(appt.professional_id),
         "start": start.isoformat(timespec="minutes"),
         "label": local_label(start, tenant),
         "status": appt.status,
     }
-
-
-def _service_name(tenant: Tenant, service_id: str) -> str:
-    try:
-        return tenant.service(service_id).name
-    except KeyError:
-        return service_id
-
-
-def _professional_name(tenant: Tenant, professional_id: str) -> str:
-    try:
-        return tenant.professional(professional_id).name
-    except KeyError:
-        return professional_id
 
 
 async def _busy(scope: Scope, day_from: date, day_to: date, *, exclude: str | None = None
@@ -129,7 +115,7 @@ SLOT_LABEL = "{when} com {professional}"
 
 
 def _slot_view(n: int, slot: Slot, tenant: Tenant) -> dict[str, Any]:
-    professional = _professional_name(tenant, slot.professional_id)
+    professional = tenant.professional_name(slot.professional_id)
     return {
         "n": n,
         "slot_id": slot.id,
@@ -240,7 +226,7 @@ async def _own_overlap(scope: Scope, slot: Slot, *, exclude: str | None = None) 
     for appt in mine:
         if appt.id != exclude and appt.start < slot.end and appt.end > slot.start:
             raise SlotUnavailable(
-                f"Você já tem {_service_name(scope.tenant, appt.service_id)} marcada em "
+                f"Você já tem {scope.tenant.service_name(appt.service_id)} marcada em "
                 f"{local_label(appt.start.astimezone(scope.tenant.tz), scope.tenant)}, "
                 "no mesmo horário."
             )
@@ -300,7 +286,7 @@ async def reschedule(scope: Scope, appointment_id: str, slot_id: str) -> dict[st
     if slot.service_id != appt.service_id:
         raise PolicyViolation(
             "Esse horário é de outro serviço. Para remarcar, escolha um horário de "
-            f"{_service_name(scope.tenant, appt.service_id)}."
+            f"{scope.tenant.service_name(appt.service_id)}."
         )
     await _own_overlap(scope, slot, exclude=appt.id)
     moved = await scope.store.reschedule_appointment(
