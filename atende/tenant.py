@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from atende.errors import ConfigError
+from atende.tenant_calendar import Calendar
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -390,6 +391,7 @@ class Tenant(_Model):
     prompt: PromptSettings = Field(default_factory=PromptSettings)
     channels: Channels = Field(default_factory=Channels)
     reminders: Reminders = Field(default_factory=Reminders)
+    calendar: Calendar = Field(default_factory=Calendar)
     payment_methods: list[str] = Field(default_factory=list)
     notes: str = Field(default="", description="free text the agent may tell patients")
     retention_days: int = Field(

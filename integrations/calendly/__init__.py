@@ -1,0 +1,1 @@
+"""Calendly as an inbound source: signed invitee webhooks mapped to appointments."""
