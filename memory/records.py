@@ -139,6 +139,7 @@ class Turn:
     finished_at: datetime | None = None
     model: str | None = None
     prompt_version: str | None = None
+    config_version: int | None = None  # the clinic configuration version in force
     tokens_in: int = 0
     tokens_out: int = 0
     outcome: str | None = None
@@ -219,6 +220,57 @@ class WaitlistEntry:
     offer_expires_at: datetime | None = None
     appointment_id: str | None = None  # the booking that settled it
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    """One version of a clinic's configuration: the validated `Tenant` document (JSON), who
+    wrote it and why. Versions count from 1 per clinic; the newest is the one in force."""
+
+    tenant_id: str
+    version: int
+    document: dict[str, Any]
+    author: str
+    created_at: datetime
+    note: str | None = None
+    rollback_of: int | None = None  # the version this one restored
+
+
+StaffRole = Literal["owner", "reception", "readonly"]
+STAFF_ROLES: tuple[StaffRole, ...] = get_args(StaffRole)
+TokenKind = Literal["api", "session"]
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    """A person of one clinic who may use the staff API (and, later, the console)."""
+
+    id: str
+    tenant_id: str
+    email: str  # lower-case; unique across clinics (login names no clinic)
+    name: str
+    role: StaffRole
+    password_hash: str
+    active: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StaffToken:
+    """An API token (an integration's) or a login session of one staff member; only the
+    token's sha256 is stored."""
+
+    id: str
+    tenant_id: str
+    staff_id: str
+    kind: TokenKind
+    name: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 SLOT_TAKEN = "Esse horário acabou de ser ocupado. Vou buscar outras opções."

@@ -25,6 +25,11 @@ from .records import (
     ProviderStatus,
     Reminder,
     ReminderStatus,
+    StaffRole,
+    StaffToken,
+    StaffUser,
+    TenantConfig,
+    TokenKind,
     Turn,
     WaitlistEntry,
     WaitlistStatus,
@@ -287,7 +292,9 @@ class Store(Protocol):
 
     # turns
     async def start_turn(self, conversation_id: str, tenant_id: str, *, model: str,
-                         prompt_version: str) -> Turn: ...
+                         prompt_version: str, config_version: int | None = None) -> Turn:
+        """Record a turn starting now, with the model, the prompt version and the clinic
+        configuration version it runs with; NotFound if the conversation is not the tenant's."""
 
     async def finish_turn(self, turn_id: str, *, outcome: str, tokens_in: int = 0,
                           tokens_out: int = 0, tool_calls: list[dict[str, Any]] | None = None,
@@ -407,3 +414,67 @@ class Store(Protocol):
     async def waitlist_offered(self, tenant_id: str, patient_phone: str, now: datetime
                                ) -> WaitlistEntry | None:
         """The offer held for the patient now (not expired), if any."""
+
+    # clinic configuration (versions of the validated tenant document)
+
+    async def config_put(self, tenant_id: str, document: dict[str, Any], *, author: str,
+                         note: str | None = None, rollback_of: int | None = None
+                         ) -> tuple[TenantConfig, bool]:
+        """Make `document` (a validated `Tenant` dumped as JSON) the clinic's configuration: a
+        new version (the next number), in force at once; and True. When it equals the version
+        in force nothing is written: that version, and False. A rollback (`rollback_of`: the
+        version it restores) always writes its version, so the history shows it."""
+
+    async def config_get(self, tenant_id: str, version: int | None = None) -> TenantConfig | None:
+        """Version `version` of the clinic's configuration, or the one in force (None); None
+        when there is no such version."""
+
+    async def config_history(self, tenant_id: str, *, limit: int = 100) -> list[TenantConfig]:
+        """The clinic's configuration versions, newest first."""
+
+    async def config_heads(self) -> dict[str, int]:
+        """Every clinic's version in force (tenant id → version): a cheap read each process
+        polls to notice a change written by another."""
+
+    # staff: accounts, tokens, login attempts
+
+    async def staff_add(self, tenant_id: str, email: str, *, name: str, role: StaffRole,
+                        password_hash: str) -> StaffUser:
+        """Create a staff account of the clinic; the e-mail (lower-cased) is unique across
+        clinics, since a login names none: InvalidInput when it is taken or not an e-mail."""
+
+    async def staff_list(self, tenant_id: str) -> list[StaffUser]:
+        """The clinic's staff accounts, by e-mail."""
+
+    async def staff_get(self, tenant_id: str, staff_id: str) -> StaffUser | None:
+        """One of the clinic's accounts; None for an unknown id or another clinic's."""
+
+    async def staff_by_email(self, email: str) -> StaffUser | None:
+        """The account with this e-mail, of whichever clinic (a login); None if none."""
+
+    async def staff_set_password(self, tenant_id: str, staff_id: str, password_hash: str) -> bool:
+        """Replace the account's password hash and end its open sessions; False if no such
+        account in this clinic."""
+
+    async def staff_token_add(self, tenant_id: str, staff_id: str, *, kind: TokenKind, name: str,
+                              token_hash: str, expires_at: datetime | None = None) -> StaffToken:
+        """Store a token (its sha256 only) for one of the clinic's accounts: an integration's
+        API token (`api`) or a login session (`session`); InvalidInput for an unknown account."""
+
+    async def staff_token_use(self, token_hash: str, now: datetime
+                              ) -> tuple[StaffToken, StaffUser] | None:
+        """The token with this hash and its account, if the token is neither revoked nor
+        expired at `now` and the account is active; marks it used (`last_used_at`)."""
+
+    async def staff_tokens(self, tenant_id: str, *, staff_id: str | None = None) -> list[StaffToken]:
+        """The clinic's tokens (of one account), oldest first, revoked ones included."""
+
+    async def staff_token_revoke(self, tenant_id: str, token_id: str, now: datetime) -> bool:
+        """Revoke one of the clinic's tokens; False if unknown, another clinic's or already
+        revoked."""
+
+    async def login_attempt(self, email: str, ip: str, *, ok: bool, now: datetime) -> None:
+        """Record a login attempt for `email` from `ip` (whether or not the account exists)."""
+
+    async def login_failures(self, email: str, ip: str, *, since: datetime) -> int:
+        """Failed login attempts for `email` from `ip` since `since` (rate limiting)."""

@@ -226,8 +226,9 @@ class ConversationsMixin(Conversations, PostgresBase):
             ) if as_uuid(row["conversation_id"]) else None
             return None if found is None else await must(
                 Turn, conn,
-                "INSERT INTO turns (conversation_id, tenant_id, started_at, model, prompt_version)"
-                " VALUES (%(conversation_id)s, %(tenant_id)s, %(now)s, %(model)s, %(prompt_version)s)"
+                "INSERT INTO turns (conversation_id, tenant_id, started_at, model, prompt_version,"
+                " config_version) VALUES (%(conversation_id)s, %(tenant_id)s, %(now)s, %(model)s,"
+                " %(prompt_version)s, %(config_version)s)"
                 " RETURNING *",
                 {**row, "now": self._now()},
             )

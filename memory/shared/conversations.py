@@ -118,9 +118,9 @@ class Conversations(Backend):
     # turns
 
     async def start_turn(self, conversation_id: str, tenant_id: str, *, model: str,
-                         prompt_version: str) -> Turn:
+                         prompt_version: str, config_version: int | None = None) -> Turn:
         row = {"conversation_id": conversation_id, "tenant_id": tenant_id, "model": model,
-               "prompt_version": prompt_version}
+               "prompt_version": prompt_version, "config_version": config_version}
         return found(await self._start_turn(row), CONVERSATION_NOT_FOUND)
 
     async def finish_turn(self, turn_id: str, *, outcome: str, tokens_in: int = 0,

@@ -267,4 +267,62 @@ MIGRATIONS: list[str] = [
     ALTER TABLE appointments ADD COLUMN confirmed_at TEXT CHECK (confirmed_at {_TS});
     ALTER TABLE appointments ADD COLUMN cancel_reason TEXT;
     """,
+    # v6: clinic configuration versions, staff accounts, their tokens and login attempts
+    # (supabase/migrations/20261208000400_tenant_config.sql); each turn records its config version
+    f"""
+    CREATE TABLE tenant_configs (
+        tenant_id   TEXT NOT NULL CHECK (tenant_id <> ''),
+        version     INTEGER NOT NULL CHECK (version > 0),
+        document    TEXT NOT NULL CHECK (json_valid(document)),
+        author      TEXT NOT NULL CHECK (author <> ''),
+        note        TEXT,
+        rollback_of INTEGER,
+        created_at  TEXT NOT NULL CHECK (created_at {_TS}),
+        PRIMARY KEY (tenant_id, version)
+    );
+    -- the version in force per clinic: one tiny row each, what every process polls
+    CREATE TABLE tenant_config_heads (
+        tenant_id  TEXT PRIMARY KEY CHECK (tenant_id <> ''),
+        version    INTEGER NOT NULL,
+        updated_at TEXT NOT NULL CHECK (updated_at {_TS})
+    );
+
+    CREATE TABLE staff_users (
+        id            TEXT PRIMARY KEY,
+        tenant_id     TEXT NOT NULL CHECK (tenant_id <> ''),
+        email         TEXT NOT NULL UNIQUE CHECK (email <> '' AND email = lower(email)),
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('owner', 'reception', 'readonly')),
+        password_hash TEXT NOT NULL,
+        active        INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at    TEXT NOT NULL CHECK (created_at {_TS}),
+        updated_at    TEXT NOT NULL CHECK (updated_at {_TS})
+    );
+    CREATE INDEX staff_users_by_tenant ON staff_users (tenant_id, email);
+
+    CREATE TABLE staff_tokens (
+        id           TEXT PRIMARY KEY,
+        tenant_id    TEXT NOT NULL CHECK (tenant_id <> ''),
+        staff_id     TEXT NOT NULL REFERENCES staff_users (id),
+        kind         TEXT NOT NULL CHECK (kind IN ('api', 'session')),
+        name         TEXT NOT NULL,
+        token_hash   TEXT NOT NULL UNIQUE,
+        created_at   TEXT NOT NULL CHECK (created_at {_TS}),
+        expires_at   TEXT CHECK (expires_at {_TS}),
+        last_used_at TEXT CHECK (last_used_at {_TS}),
+        revoked_at   TEXT CHECK (revoked_at {_TS})
+    );
+    CREATE INDEX staff_tokens_by_staff ON staff_tokens (tenant_id, staff_id);
+
+    CREATE TABLE login_attempts (
+        id         INTEGER PRIMARY KEY,
+        email      TEXT NOT NULL,
+        ip         TEXT NOT NULL,
+        ok         INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        created_at TEXT NOT NULL CHECK (created_at {_TS})
+    );
+    CREATE INDEX login_attempts_recent ON login_attempts (email, ip, created_at);
+
+    ALTER TABLE turns ADD COLUMN config_version INTEGER;
+    """,
 ]

@@ -15,8 +15,8 @@ from ..shared import rows
 from ..shared.rows import R
 
 _INSTANTS = ("_at", "_utc", "_ts", "_until")  # column suffixes of timestamps
-_JSON = ("meta", "tool_calls")
-_BOOL = ("proactive_opt_out",)
+_JSON = ("meta", "tool_calls", "document")
+_BOOL = ("proactive_opt_out", "active", "ok")
 
 
 @contextmanager

@@ -8,12 +8,13 @@ from .conversations import ConversationsMixin
 from .inbox import InboxMixin
 from .poison import PoisonMixin
 from .proactive import ProactiveMixin
+from .staff import StaffMixin
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin):
+                  ProactiveMixin, StaffMixin):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -29,4 +30,5 @@ checks and error choices) and supplies the SQL behind it:
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
+        staff          clinic configuration versions, staff, tokens, login attempts
     """
