@@ -44,6 +44,7 @@ class TurnRequest:
     inbox_ids: Sequence[str]
     text: str | None = None
     audio: Sequence[AudioInput] = ()
+    config_version: int | None = None  # the clinic configuration version `tenant` is
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     state = snapshot.values or {}
     models = app.models(tenant, now)
     turn = await store.start_turn(conversation.id, tenant.id, model=models.name,
-                                  prompt_version=prompt_version(tenant))
+                                  prompt_version=prompt_version(tenant),
+                                  config_version=request.config_version)
     human_id = _human_id(request.inbox_ids)
     done_before = _reply_after(state.get("messages", []), human_id)
     if done_before is not None:

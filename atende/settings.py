@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     reminders_tick_seconds: float = Field(
         default=15.0, gt=0, le=3600,
         description="SQLite: how often `atende serve` hands due reminders to the outbox")
+    config_poll_seconds: float = Field(
+        default=2.0, gt=0, le=300,
+        description="how often each process looks for a new clinic configuration version")
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30,
+                                 description="how long a staff login session lasts")
+    cookie_secure: bool = Field(default=True, description="the session cookie only over HTTPS "
+                                "(off only for local http development)")
     pseudonym_key: SecretStr | None = Field(
         default=None, description="HMAC key of the phone pseudonyms in exported transcripts "
         "(unset: a random key per export)",

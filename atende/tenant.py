@@ -513,8 +513,20 @@ def load_tenant_file(path: str | Path) -> Tenant:
     if not isinstance(raw, dict):
         raise ConfigError("expected a mapping of clinic settings", source=source)
     raw.setdefault("id", path.stem)
+    tenant = validate_tenant(raw, source)
+    if tenant.id != path.stem:
+        raise ConfigError(f"id {tenant.id!r} must match the file name {path.stem!r}",
+                          source=source, field="id")
+    return tenant
+
+
+def validate_tenant(raw: object, source: str) -> Tenant:
+    """`raw` (a clinic document: a YAML file's or a JSON body's) as a `Tenant`; a ConfigError
+    naming `source` and the first wrong field otherwise."""
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping of clinic settings", source=source)
     try:
-        tenant = Tenant.model_validate(raw)
+        return Tenant.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
@@ -526,17 +538,29 @@ def load_tenant_file(path: str | Path) -> Tenant:
             field = sub if field == "(top level)" else f"{field}.{sub}"
             message = rest
         raise ConfigError(message + more, source=source, field=field) from None
-    if tenant.id != path.stem:
-        raise ConfigError(f"id {tenant.id!r} must match the file name {path.stem!r}",
-                          source=source, field="id")
-    return tenant
 
 
 class TenantRegistry:
-    """All clinics of one deployment: every `*.yaml` in a folder, loaded once at the edge."""
+    """All clinics of one deployment. Built from a folder of `*.yaml` (tests, tools) or from
+    the database (`tenant_db.load_registry`), where `TenantWatcher` swaps in a clinic's new
+    version in place: whoever holds the registry reads the version in force on its next `get`."""
 
-    def __init__(self, tenants: list[Tenant]):
+    def __init__(self, tenants: list[Tenant], versions: dict[str, int] | None = None):
         self._by_id = {t.id: t for t in tenants}
+        self._versions = dict(versions or {})
+
+    def put(self, tenant: Tenant, version: int | None) -> None:
+        """Make `tenant` (at configuration `version`) the clinic's, from the next `get` on."""
+        self._by_id = {**self._by_id, tenant.id: tenant}
+        if version is not None:
+            self._versions = {**self._versions, tenant.id: version}
+
+    def version(self, tenant_id: str) -> int | None:
+        """The configuration version in force for the clinic (None: read from a file)."""
+        return self._versions.get(tenant_id)
+
+    def versions(self) -> dict[str, int]:
+        return dict(self._versions)
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> TenantRegistry:

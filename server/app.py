@@ -36,6 +36,7 @@ from atende.server.senders import Sender
 from atende.server.turns import ConversationTurns, channel_media
 from atende.settings import Settings
 from atende.tenant import TenantRegistry
+from atende.tenant_db import TenantWatcher, load_registry
 
 
 @dataclass
@@ -107,8 +108,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tenants = TenantRegistry.from_dir(settings.tenants_dir)
-        credentials = Credentials(tenants, environ)
         metrics = Metrics()
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         async with AsyncExitStack() as stack:
@@ -116,6 +115,13 @@ def create_app(
                 stack.push_async_callback(client.aclose)
             atende = await stack.enter_async_context(open_atende(
                 settings, model=model, clock=clock, transcriber=transcriber))
+            # the clinics as the database has them (tenants_dir imported first: tenant_db.py),
+            # kept on the version in force by the watcher
+            tenants = await load_registry(atende.store, settings.tenants_dir)
+            watcher = asyncio.create_task(TenantWatcher(
+                atende.store, tenants, every=settings.config_poll_seconds).run(), name="tenants")
+            stack.push_async_callback(_cancelled, watcher)
+            credentials = Credentials(tenants, environ)
             senders = channel_senders(settings, credentials, client)
             outbox = OutboxWorker(atende.store, lambda t, c: senders.get((t, c)),
                                   clock=atende.clock, metrics=metrics,

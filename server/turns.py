@@ -175,6 +175,7 @@ class ConversationTurns:
             return None
         ids = [m.id for m in pending]
         tenant = self.tenants.get(conversation.tenant_id)
+        config_version = self.tenants.version(tenant.id)  # of this very `tenant` (no await between)
         fresh = await store.get_conversation(conversation.id) or conversation
         if not bot_may_speak(fresh, self.app.clock.now()):
             await store.inbox_ignore(ids, reason="human_takeover")
@@ -195,7 +196,7 @@ class ConversationTurns:
             await store.inbox_ignore(ids, reason="empty")
             return TurnResult(turn_id=None, reply=None, skipped="empty")
         request = TurnRequest(tenant=tenant, conversation=fresh, inbox_ids=ids,
-                              text=text or None, audio=audio)
+                              text=text or None, audio=audio, config_version=config_version)
         started = self.wallclock()
         result = await run_turn(self.app, request,
                                 superseded=lambda: self._newer_than(conversation.id, ids))

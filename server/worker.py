@@ -35,7 +35,7 @@ from atende.server.metrics import Metrics
 from atende.server.outbox import OutboxWorker
 from atende.server.queue import ensure_schema, queue_app, requeue_conversations, retry_stalled_forever
 from atende.settings import Settings
-from atende.tenant import TenantRegistry
+from atende.tenant_db import TenantWatcher, load_registry
 
 log = structlog.get_logger(__name__)
 
@@ -60,14 +60,14 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
     if not queued_turns(settings.database_url):
         raise ConfigError("atende worker needs a postgresql:// database (SQLite turns run in "
                           "`atende serve` itself)", field="ATENDE_DATABASE_URL")
-    tenants = TenantRegistry.from_dir(settings.tenants_dir)
-    credentials = Credentials(tenants, os.environ if env is None else env)
     metrics = Metrics()
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
         clock = FileClock(settings.clock_file) if settings.clock_file else None
         atende = await stack.enter_async_context(open_atende(settings, model=model, clock=clock))
+        tenants = await load_registry(atende.store, settings.tenants_dir)
+        credentials = Credentials(tenants, os.environ if env is None else env)
         await ensure_schema(settings.database_url)
         senders = channel_senders(settings, credentials, client)
         outbox = OutboxWorker(atende.store, lambda t, c: senders.get((t, c)), clock=atende.clock,
@@ -80,6 +80,9 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
         reminders = ReminderRunner(atende.store, tenants, clock=atende.clock, metrics=metrics,
                                    on_outbox=outbox.wake)
         side = [asyncio.create_task(outbox.run(), name="outbox"),
+                asyncio.create_task(TenantWatcher(atende.store, tenants,
+                                                  every=settings.config_poll_seconds).run(),
+                                    name="tenants"),
                 asyncio.create_task(retry_stalled_forever(queue, stalled_after=options.stalled_after),
                                     name="stalled-jobs")]
         if options.reminders_every is not None:
