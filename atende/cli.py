@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 
 from atende.cli_options import fail, parse_now
@@ -29,10 +28,10 @@ from atende.reminders.cli import report as reminders_report
 from atende.server.inbox_cli import inbox_app
 from atende.server.worker_cli import worker
 from atende.settings import Settings
-from atende.tenant import TenantRegistry, load_tenant_file, resolve_tenant
+from atende.tenant import TenantRegistry, resolve_tenant
+from atende.tenants_cli import tenants_app
 
 app = typer.Typer(help="atende: a WhatsApp booking agent for clinics.", no_args_is_help=True)
-tenants_app = typer.Typer(help="Clinic configuration files.")
 app.add_typer(tenants_app, name="tenants")
 conversations_app = typer.Typer(help="Conversations: hand them back to the bot.")
 app.add_typer(conversations_app, name="conversations")
@@ -145,30 +144,6 @@ async def _chat(settings: Settings, clinic, phone: str, spec: str, frozen: datet
                 out.print(Panel(shown, title="atende", title_align="left", border_style="green"))
             else:
                 out.print(f"atende: {shown}\n")
-
-
-@tenants_app.command("check")
-def tenants_check(
-    paths: Annotated[list[Path] | None, typer.Argument(help="YAML files (default: all)")] = None,
-) -> None:
-    """Validate tenant files; errors name the file and the field."""
-    settings = Settings()
-    files = paths or sorted(Path(settings.tenants_dir).glob("*.yaml"))
-    if not files:
-        raise _fail(f"no tenant files in {settings.tenants_dir}")
-    failed = False
-    for path in files:
-        try:
-            tenant = load_tenant_file(path)
-            check_prompts(tenant)
-        except ConfigError as exc:
-            failed = True
-            err.print(f"[red]✗[/] {escape(str(exc))}", highlight=False)
-        else:
-            Console().print(f"[green]✓[/] {path}: {tenant.name} ({len(tenant.professionals)} "
-                            f"professionals, {len(tenant.services)} services)", highlight=False)
-    if failed:
-        raise typer.Exit(code=1)
 
 
 @app.command()

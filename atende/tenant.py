@@ -497,8 +497,9 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def load_tenant_file(path: str | Path) -> Tenant:
-    """Read and validate one tenant YAML; errors name the file and the field."""
+def load_tenant_file(path: str | Path, *, named_by_id: bool = True) -> Tenant:
+    """Read and validate one tenant YAML; errors name the file and the field. `named_by_id`:
+    the file's name must be the clinic's id (a tenants folder); otherwise the file says it."""
     path = Path(path)
     source = str(path)
     try:
@@ -514,7 +515,7 @@ def load_tenant_file(path: str | Path) -> Tenant:
         raise ConfigError("expected a mapping of clinic settings", source=source)
     raw.setdefault("id", path.stem)
     tenant = validate_tenant(raw, source)
-    if tenant.id != path.stem:
+    if named_by_id and tenant.id != path.stem:
         raise ConfigError(f"id {tenant.id!r} must match the file name {path.stem!r}",
                           source=source, field="id")
     return tenant

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,30 @@ from atende.memory.store import Store
 from atende.tenant import Tenant, TenantRegistry, load_tenant_file, validate_tenant
 
 log = structlog.get_logger(__name__)
+_NUMBERS = ("price", "discount_percent")  # Decimal, dumped as JSON strings
 FILE_AUTHOR = "file:"  # + the file's name: a version a start-up took from tenants_dir
 
 
 def document(tenant: Tenant) -> dict[str, Any]:
-    """What a version stores: the validated clinic as JSON (defaults filled in)."""
-    return tenant.model_dump(mode="json")
+    """What a version stores: the validated clinic as JSON (defaults filled in; amounts in one
+    spelling, "120" whether the file said 120, 120.0 or "120.00", so equal clinics compare equal)."""
+    return _canonical(tenant.model_dump(mode="json"))
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: format(Decimal(v).normalize(), "f") if k in _NUMBERS and isinstance(v, str)
+                else _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def tenant_of(config: TenantConfig) -> Tenant:
     """The clinic of a stored version, validated again by today's model."""
     return validate_tenant(config.document, f"{config.tenant_id} v{config.version}")
+
+
 
 
 def _compact(value: Any) -> Any:
@@ -46,7 +60,8 @@ def _compact(value: Any) -> Any:
         if set(value) == {"start", "end"} and all(isinstance(v, str) for v in value.values()):
             end = "24:00" if value["end"] == "23:59:59" else value["end"][:5]
             return f"{value['start'][:5]}-{end}"
-        return {k: _compact(v) for k, v in value.items()}
+        return {k: float(v) if k in _NUMBERS and isinstance(v, str) else _compact(v)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value
