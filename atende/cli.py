@@ -28,6 +28,7 @@ from atende.reminders.cli import report as reminders_report
 from atende.server.inbox_cli import inbox_app
 from atende.server.worker_cli import worker
 from atende.settings import Settings
+from atende.staff_cli import staff_app
 from atende.tenant import TenantRegistry, resolve_tenant
 from atende.tenants_cli import tenants_app
 
@@ -36,6 +37,7 @@ app.add_typer(tenants_app, name="tenants")
 conversations_app = typer.Typer(help="Conversations: hand them back to the bot.")
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(db_app, name="db")
+app.add_typer(staff_app, name="staff")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(eval_app, name="eval")
 app.add_typer(prompt_app, name="prompt")

@@ -161,9 +161,13 @@ def create_app(
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
     http_errors.install(app)
     from atende.server import ops, webhooks
+    from atende.server.api import config as config_api
+    from atende.server.api import session as session_api
 
     app.include_router(webhooks.router())
     app.include_router(ops.router)
+    app.include_router(session_api.router)
+    app.include_router(config_api.router)
     return app
 
 

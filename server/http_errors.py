@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -18,12 +19,15 @@ REQUEST_ID_HEADER = "X-Request-ID"
 class ApiError(Exception):
     """An error answered to the caller as-is: `status`, stable `code`, human `message`."""
 
-    def __init__(self, status: int, code: str, message: str, *, hint: str | None = None):
+    def __init__(self, status: int, code: str, message: str, *, hint: str | None = None,
+                 details: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.hint = hint
+        self.details = details  # e.g. {"field": "services[0].price"}
+        self.headers = headers
 
 
 def request_id_of(request: Request) -> str:
@@ -31,11 +35,13 @@ def request_id_of(request: Request) -> str:
 
 
 def error_response(request: Request, status: int, code: str, message: str,
-                   hint: str | None = None) -> JSONResponse:
+                   hint: str | None = None, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status,
                         content={"request_id": request_id_of(request), "code": code,
-                                 "message": message, **({"hint": hint} if hint else {})},
-                        headers={REQUEST_ID_HEADER: request_id_of(request)})
+                                 "message": message, **({"hint": hint} if hint else {}),
+                                 **({"details": details} if details else {})},
+                        headers={**(headers or {}), REQUEST_ID_HEADER: request_id_of(request)})
 
 
 def install(app: FastAPI) -> None:
@@ -59,7 +65,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status, exc.code, exc.message, exc.hint)
+        return error_response(request, exc.status, exc.code, exc.message, exc.hint, exc.details,
+                              exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -70,4 +77,5 @@ def install(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(request, 422, "invalid_request", f"{where}: {first.get('msg', '')}")
+        return error_response(request, 422, "invalid_request", f"{where}: {first.get('msg', '')}",
+                              details={"field": where} if where else None)
