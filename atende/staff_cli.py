@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from atende.cli_options import fail
 from atende.clock import SystemClock
 from atende.errors import InvalidInput
 from atende.memory.records import STAFF_ROLES, StaffRole
@@ -132,5 +133,5 @@ def staff_token_revoke(tenant: Tenant,
         return await store.staff_token_revoke(tenant, matches[0].id, SystemClock().now())
 
     if not _with_store(work):
-        raise typer.Exit(code=1)
+        raise fail(f"token {token_id} was already revoked")
     out.print(f"token {token_id} revoked")
