@@ -12,9 +12,8 @@ import typer
 from rich.console import Console
 
 from atende.clock import SystemClock
-from atende.errors import AtendeError
+from atende.errors import AtendeError, InvalidInput
 from atende.settings import Settings
-from atende.tenant import TenantRegistry
 
 db_app = typer.Typer(help="The database: migrations, health, retention (LGPD).")
 out = Console(highlight=False)
@@ -102,24 +101,23 @@ def purge(
     Conversation memory (checkpoints) idle since the cutoff is deleted too."""
     settings = Settings()
     span = _span(older_than) if older_than else None
-    try:
-        tenants = [t for t in TenantRegistry.from_dir(settings.tenants_dir)
-                   if tenant is None or t.id == tenant]
-    except AtendeError as exc:
-        raise _fail(str(exc)) from None
-    if tenant is not None and not tenants:
-        raise _fail(f"unknown tenant {tenant!r}")
 
     async def run() -> list[tuple[str, int, int]]:
         from atende.agent.turn import thread_id
         from atende.memory import open_store
         from atende.memory.checkpoint import open_checkpointer
+        from atende.tenant_db import load_registry
 
         now = SystemClock().now()
         store = open_store(settings.database_url)
         await store.setup()
         done = []
         try:
+            # each clinic's retention as configured in force (the database's version)
+            tenants = [t for t in await load_registry(store, settings.tenants_dir)
+                       if tenant is None or t.id == tenant]
+            if tenant is not None and not tenants:
+                raise InvalidInput(f"unknown tenant {tenant!r}")
             async with open_checkpointer(settings.database_url) as saver:
                 for clinic in tenants:
                     keep = span if span is not None else timedelta(days=clinic.retention_days)
@@ -136,6 +134,10 @@ def purge(
             await store.close()
         return done
 
-    for clinic_id, blanked, idle in asyncio.run(run()):
+    try:
+        purged = asyncio.run(run())
+    except AtendeError as exc:
+        raise _fail(str(exc)) from None
+    for clinic_id, blanked, idle in purged:
         out.print(f"{clinic_id}: {blanked} message bodies blanked, "
                   f"{idle} idle conversation memories deleted")
