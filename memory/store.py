@@ -442,5 +442,7 @@ class Store(Protocol):
                              professional_ids: Sequence[str] | None = None) -> list[Block]:
         """Blocks overlapping [start, end) (of `professional_ids` only, when given), by start."""
 
-    async def block_remove(self, tenant_id: str, block_id: str) -> Block:
-        """Delete a block and return it; `NotFound` for an unknown id or another clinic's."""
+    async def block_remove(self, tenant_id: str, block_id: str, *,
+                           professional_id: str | None = None) -> Block:
+        """Delete a block and return it; `NotFound` for an unknown id, another clinic's, or
+        (when `professional_id` is given) another professional's."""

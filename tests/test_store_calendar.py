@@ -99,7 +99,9 @@ async def test_a_block_is_removed_only_by_its_own_clinic(store: Store) -> None:
         await store.block_remove(OTHER_CLINIC, block.id)
     with pytest.raises(NotFound):
         await store.block_remove(CLINIC, "nope")
-    assert (await store.block_remove(CLINIC, block.id)).id == block.id
+    with pytest.raises(NotFound):
+        await store.block_remove(CLINIC, block.id, professional_id="bruno-lima")
+    assert (await store.block_remove(CLINIC, block.id, professional_id="ana-souza")).id == block.id
     assert await store.blocks_between(CLINIC, START, START + HOUR) == []
     with pytest.raises(NotFound):
         await store.block_remove(CLINIC, block.id)

@@ -117,10 +117,13 @@ class CalendarCore(Scripted):
             "SELECT * FROM blocks WHERE tenant_id = :tenant_id AND starts_at < :end"
             f" AND ends_at > :start{only} ORDER BY starts_at, id", params))
 
-    async def block_remove(self, tenant_id: str, block_id: str) -> Block:
+    async def block_remove(self, tenant_id: str, block_id: str, *,
+                           professional_id: str | None = None) -> Block:
+        params = {"tenant_id": tenant_id, "id": block_id, "professional_id": professional_id}
+        only = "" if professional_id is None else " AND professional_id = :professional_id"
         rows = await self._script(tenant_id, [Step(
-            "DELETE FROM blocks WHERE tenant_id = :tenant_id AND id = :id RETURNING *",
-            {"tenant_id": tenant_id, "id": block_id}, returns=Block)]) if is_id(block_id) else None
+            f"DELETE FROM blocks WHERE tenant_id = :tenant_id AND id = :id{only} RETURNING *",
+            params, returns=Block)]) if is_id(block_id) else None
         if not rows:
             raise NotFound(BLOCK_NOT_FOUND)
         return rows[0]  # type: ignore[no-any-return]
