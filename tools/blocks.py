@@ -59,17 +59,17 @@ async def add_block(store: Store, tenant: Tenant, professional_id: str, *,
                                  reason=reason, created_by=created_by)
 
 
-async def list_blocks(store: Store, tenant: Tenant, professional_id: str, *,
+async def list_blocks(store: Store, tenant: Tenant, professional_id: str | None, *,
                       start: datetime | str | None, end: datetime | str | None,
                       now: datetime) -> list[Block]:
-    """The professional's blocks overlapping [start, end): by default from `now` for
-    `LIST_DAYS` days."""
-    pro = professional_of(tenant, professional_id)
+    """The professional's blocks (every professional's with None) overlapping [start, end):
+    by default from `now` for `LIST_DAYS` days."""
+    only = None if professional_id is None else [professional_of(tenant, professional_id).id]
     since = now if start is None else local_instant("from", start, tenant)
     until = since + timedelta(days=LIST_DAYS) if end is None else local_instant("to", end, tenant)
     if until <= since:
         raise InvalidInput("to: o fim do período precisa ser depois do início.")
-    return await store.blocks_between(tenant.id, since, until, [pro.id])
+    return await store.blocks_between(tenant.id, since, until, only)
 
 
 async def remove_block(store: Store, tenant: Tenant, professional_id: str, block_id: str
