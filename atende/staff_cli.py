@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from atende.cli_options import fail
+from atende.cli_options import fail, with_store
 from atende.clock import SystemClock
 from atende.errors import InvalidInput
 from atende.memory.records import STAFF_ROLES, StaffRole
@@ -19,7 +19,6 @@ from atende.memory.store import Store
 from atende.passwords import MIN_PASSWORD, hash_password, new_token
 from atende.settings import Settings
 from atende.tenant_db import load_registry
-from atende.tenants_cli import _with_store
 
 staff_app = typer.Typer(help="Clinic staff: accounts (owner, reception, readonly) and API tokens.")
 out = Console(highlight=False)
@@ -60,7 +59,7 @@ def staff_add(tenant: Tenant, email: Email,
                                      password_hash=digest)
         return f"{user.email} ({user.role}) added to {tenant}"
 
-    out.print(_with_store(work))
+    out.print(with_store(Settings(), work))
 
 
 def _role(value: str) -> StaffRole:
@@ -81,7 +80,7 @@ def staff_list(tenant: Tenant) -> None:
             table.add_row(escape(user.email), escape(user.name), user.role, escape(used))
         return table
 
-    out.print(_with_store(work))
+    out.print(with_store(Settings(), work))
 
 
 @staff_app.command("reset-password")
@@ -92,7 +91,7 @@ def staff_reset_password(tenant: Tenant, email: Email, password: Password = "") 
         await store.staff_set_password(tenant, user.id,
                                        await asyncio.to_thread(_password_hash, password))
 
-    _with_store(work)
+    with_store(Settings(), work)
     out.print(f"{email}: new password set; open sessions ended")
 
 
@@ -112,7 +111,7 @@ def staff_token_create(tenant: Tenant, email: Email,
                                             token_hash=digest, expires_at=expires)
         return token.id
 
-    token_id = _with_store(work)
+    token_id = with_store(Settings(), work)
     Console(stderr=True).print(f"token {token_id} for {email} ({name}); copy it now, it is not "
                                "shown again:", highlight=False)
     typer.echo(secret)
@@ -132,6 +131,6 @@ def staff_token_revoke(tenant: Tenant,
                                else f"{token_id} names several tokens; give the whole id")
         return await store.staff_token_revoke(tenant, matches[0].id, SystemClock().now())
 
-    if not _with_store(work):
+    if not with_store(Settings(), work):
         raise fail(f"token {token_id} was already revoked")
     out.print(f"token {token_id} revoked")

@@ -3,26 +3,23 @@ export, history, diff, rollback). The database holds the version in force (see t
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from atende.cli_options import fail
-from atende.errors import AtendeError, ConfigError
+from atende.cli_options import fail, with_store
+from atende.errors import ConfigError
 from atende.memory.store import Store
 from atende.prompts.render import check_prompts
 from atende.settings import Settings
 from atende.tenant import Tenant, load_tenant_file
 from atende.tenant_db import rollback, save, to_yaml, yaml_diff
 
-T = TypeVar("T")
 tenants_app = typer.Typer(help="Clinic configuration: files and the versions in the database.")
 err = Console(stderr=True)
 out = Console(highlight=False)
@@ -33,23 +30,6 @@ def _author() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # no login name (a container): still say where it came from
         return "cli"
-
-
-def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
-    from atende.memory import open_store
-
-    async def run() -> T:
-        store = open_store(Settings().database_url)
-        await store.setup()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except AtendeError as exc:
-        raise fail(str(exc)) from None
 
 
 def _files(path: Path) -> list[Path]:
@@ -110,7 +90,7 @@ def tenants_import(
                                              else f"unchanged (version {saved.version})"))
         return lines
 
-    for line in _with_store(work):
+    for line in with_store(Settings(), work):
         out.print(line)
 
 
@@ -123,7 +103,7 @@ def tenants_export(
     = None,
 ) -> None:
     """Print a version as clinic YAML (importing it back gives the same version)."""
-    config = _with_store(lambda store: store.config_get(tenant, version))
+    config = with_store(Settings(), lambda store: store.config_get(tenant, version))
     if config is None:
         raise fail(f"{tenant} has no version {version}" if version else f"{tenant} is not in "
                    "the database (atende tenants import FILE)")
@@ -138,7 +118,7 @@ def tenants_export(
 @tenants_app.command("history")
 def tenants_history(tenant: Annotated[str, typer.Argument(help="tenant id")]) -> None:
     """The clinic's configuration versions, newest first: when, who, why."""
-    versions = _with_store(lambda store: store.config_history(tenant))
+    versions = with_store(Settings(), lambda store: store.config_history(tenant))
     if not versions:
         raise fail(f"{tenant} is not in the database")
     table = Table("version", "when (UTC)", "author", "note")
@@ -165,7 +145,7 @@ def tenants_diff(
             raise ConfigError(f"{tenant} has no version {', '.join(missing)}")
         return yaml_diff(old, new)
 
-    text = _with_store(work)
+    text = with_store(Settings(), work)
     typer.echo(text or f"versions {a} and {b} are the same", nl=bool(not text))
 
 
@@ -175,5 +155,5 @@ def tenants_rollback(
     version: Annotated[int, typer.Argument(help="the version to bring back")],
 ) -> None:
     """Bring back an earlier version: a new version equal to it, recorded as a rollback."""
-    saved = _with_store(lambda store: rollback(store, tenant, version, author=_author()))
+    saved = with_store(Settings(), lambda store: rollback(store, tenant, version, author=_author()))
     out.print(f"{tenant}: version {saved.version} (= version {version}) is in force")

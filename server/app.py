@@ -160,13 +160,14 @@ def create_app(
     app = FastAPI(title="atende", version=__version__, lifespan=lifespan,
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
     http_errors.install(app)
-    from atende.server import ops, webhooks
+    from atende.server import api, ops, webhooks
     from atende.server.api import config as config_api
     from atende.server.api import session as session_api
 
     app.include_router(webhooks.router())
     app.include_router(ops.router)
-    app.include_router(session_api.router)
+    app.include_router(api.router)  # admin token only, for now (blocks, conflicts)
+    app.include_router(session_api.router)  # staff identities (server/api/auth.py)
     app.include_router(config_api.router)
     return app
 

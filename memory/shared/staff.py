@@ -11,7 +11,7 @@ from typing import Any
 from atende.errors import InvalidInput
 
 from ..records import STAFF_ROLES, StaffRole, StaffToken, StaffUser, TokenKind, check_choice
-from .base import Backend
+from .base import Scripted
 from .script import Step, is_id, new_id
 
 EMAIL_TAKEN = "Esse e-mail já tem uma conta."
@@ -26,7 +26,7 @@ def normal_email(email: str) -> str:
     return email
 
 
-class Staff(Backend):
+class Staff(Scripted):
     _EMAIL_TENANT = "SELECT tenant_id FROM staff_users WHERE email = :email"
     _TOKEN_TENANT = "SELECT tenant_id FROM staff_tokens WHERE token_hash = :token_hash"
 
@@ -154,6 +154,3 @@ class Staff(Backend):
     async def _tenant_of(self, sql: str, **params: Any) -> str | None:
         rows = await self._script("", [Step(sql, params, returns=dict)])
         return str(rows[0]["tenant_id"]) if rows and rows[0]["tenant_id"] else None
-
-    async def _script(self, tenant_id: str, steps: list[Step]) -> list[Any] | None:
-        raise NotImplementedError

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import TenantConfig
-from .base import Backend
+from .base import Scripted
 from .script import Json, Step
 
 _HEAD = ("INSERT INTO tenant_config_heads (tenant_id, version, updated_at)"
@@ -21,7 +21,7 @@ _INSERT = ("INSERT INTO tenant_configs (tenant_id, version, document, author, no
            " FROM tenant_config_heads WHERE tenant_id = :tenant_id RETURNING *")
 
 
-class TenantConfigs(Backend):
+class TenantConfigs(Scripted):
     _HEADS = "SELECT tenant_id, version FROM tenant_config_heads"  # every clinic's (cross-tenant)
 
     async def config_put(self, tenant_id: str, document: dict[str, Any], *, author: str,
@@ -58,6 +58,3 @@ class TenantConfigs(Backend):
     async def config_heads(self) -> dict[str, int]:
         rows = await self._script("", [Step(self._HEADS, returns=dict)]) or []
         return {str(r["tenant_id"]): int(r["version"]) for r in rows if r["version"] > 0}
-
-    async def _script(self, tenant_id: str, steps: list[Step]) -> list[Any] | None:
-        raise NotImplementedError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..shared.calendar import CalendarCore
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
@@ -14,7 +15,7 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, StaffMixin):
+                  ProactiveMixin, CalendarCore, StaffMixin):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -29,6 +30,8 @@ checks and error choices) and supplies the SQL behind it:
         appointments   booking, cancelling, moving
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
-        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
-        staff          clinic configuration versions, staff, tokens, login attempts
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
+                       its `_script` also runs shared/calendar.py (conflicts, blocks)
+        staff          clinic configuration versions, staff, tokens, login attempts (scripts
+                       of shared/tenant_config.py and shared/staff.py)
     """

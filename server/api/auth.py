@@ -16,9 +16,9 @@ from fastapi import Depends, Header, Query, Request
 
 from atende.memory.records import StaffRole
 from atende.passwords import token_hash
+from atende.server.admin_auth import is_admin
 from atende.server.app import ServicesDep
 from atende.server.http_errors import ApiError
-from atende.server.signature import same_secret
 
 SESSION_COOKIE = "atende_session"
 UNAUTHORIZED = "Faça login ou envie um token de API válido."
@@ -52,10 +52,9 @@ async def current_staff(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> StaffIdentity:
     """The caller, or 401 in the error shape (missing, unknown, revoked or expired)."""
-    bearer = _bearer(authorization)
-    admin = services.settings.admin_token
-    if bearer is not None and admin is not None and same_secret(bearer, admin.get_secret_value()):
+    if is_admin(services, authorization):
         return StaffIdentity(via="admin", role="owner")
+    bearer = _bearer(authorization)
     secret, kind = (bearer, "api") if bearer is not None else (
         request.cookies.get(SESSION_COOKIE), "session")
     if not secret:
