@@ -5,6 +5,7 @@ held to the policies reading another clinic's staff or configuration finds nothi
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -153,3 +154,26 @@ async def test_a_role_held_to_rls_reads_no_other_clinics_staff_or_configuration(
         assert await store.config_heads() == {A: 1, B: 1}
     finally:
         await store.close()
+
+
+async def test_only_the_app_role_may_ask_which_clinic_an_email_or_token_is(
+        postgres_url: str) -> None:
+    owner = open_store(postgres_url)
+    await owner.setup()
+    await owner.staff_add(A, "dona@clinica-a.com", name="Dona", role="owner", password_hash="h")
+    await owner.close()
+    stranger = f"atende_test_stranger_{secrets.token_hex(4)}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{stranger}" LOGIN'.encode())
+    try:
+        url = with_database(postgres_url, urlsplit(postgres_url).path.lstrip("/"), user=stranger)
+        with psycopg.connect(url, autocommit=True) as conn:
+            for call in ("atende_config_heads()", "atende_staff_email_tenant('dona@clinica-a.com')",
+                         "atende_staff_token_tenant('x')"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                    conn.execute(f"SELECT * FROM public.{call}".encode())
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(b"SELECT * FROM staff_users")
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE "{stranger}"'.encode())

@@ -61,6 +61,8 @@ CREATE INDEX IF NOT EXISTS login_attempts_recent ON public.login_attempts (email
 ALTER TABLE public.turns ADD COLUMN IF NOT EXISTS config_version integer;
 
 -- atende_app and atende_worker exist: 20261122000100_rls.sql made them
+GRANT atende_worker TO CURRENT_USER;  -- to own the functions below; revoked at the end
+
 DO $$
 DECLARE
     t text;
@@ -124,3 +126,20 @@ REVOKE ALL ON FUNCTION public.atende_config_heads(), public.atende_staff_email_t
     public.atende_staff_token_tenant(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.atende_config_heads(), public.atende_staff_email_tenant(text),
     public.atende_staff_token_tenant(text) TO atende_app;
+
+-- not for Supabase's Data API roles
+DO $$
+DECLARE
+    api_role text;
+BEGIN
+    FOREACH api_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = api_role) THEN
+            EXECUTE format('REVOKE ALL ON FUNCTION public.atende_config_heads(),'
+                           ' public.atende_staff_email_tenant(text),'
+                           ' public.atende_staff_token_tenant(text) FROM %I', api_role);
+        END IF;
+    END LOOP;
+END
+$$;
+
+REVOKE atende_worker FROM CURRENT_USER;
