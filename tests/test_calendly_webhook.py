@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from calendly_harness import KEY, URL, App, calendly_app, corpus, signed, webhook
+from test_logs import out  # noqa: F401 - the fixture that restores logging afterwards
 
 from atende.integrations.calendly.signature import HEADER, calendly_signature
+from atende.logs import configure_logging
 
 NOW = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
 CREATED = corpus("webhook_invitee_created_docs.json")
@@ -196,3 +198,38 @@ async def test_an_event_type_mapped_by_name_books_that_professional(tmp_path):
         (appt,) = await app.store.list_appointments("clinica-exemplo")
     assert (appt.professional_id, appt.service_id) == ("carla-mendes", "avaliacao")
     assert appt.end - appt.start == timedelta(minutes=30)
+
+
+async def test_a_calendly_booking_over_an_agent_booking_is_a_conflict_never_lost(tmp_path):
+    from atende.memory.records import NewAppointment
+
+    async with calendly_app(tmp_path, NOW) as app:
+        mine = await app.store.book_appointment(NewAppointment(
+            "clinica-exemplo", "ana-souza", "limpeza", "+5511987650001",
+            datetime(2026, 3, 12, 13, 30, tzinfo=UTC), datetime(2026, 3, 12, 14, 15, tzinfo=UTC)))
+        body = webhook("invitee.created", uri=NEW, start=THU_10)
+        first = await app.post(body)
+        again = await app.post(body)
+        active = await app.store.list_appointments("clinica-exemplo")
+        conflicts = await app.store.conflicts_list("clinica-exemplo")
+    assert [first.status_code, again.status_code] == [200, 200]
+    assert [first.json()["outcome"], again.json()["outcome"]] == ["conflict", "conflict"]
+    assert [a.id for a in active] == [mine.id]  # the database still referees
+    (conflict,) = conflicts  # a redelivery records it once
+    assert (conflict.source, conflict.external_id, conflict.appointment_id) == (
+        "calendly", NEW, mine.id)
+    assert conflict.professional_id == "ana-souza"
+    assert "12/03/2026 às 10:00" in conflict.summary and "Dra. Ana Souza" in conflict.summary
+
+
+async def test_the_signing_key_never_reaches_a_log_line(tmp_path, out):  # noqa: F811
+    configure_logging("DEBUG", json=True, stream=out)
+    async with calendly_app(tmp_path, NOW) as app:
+        await app.post(CREATED)
+        body, headers = signed(CREATED, NOW, key="wrong")
+        await app.client.post(URL, content=body, headers=headers)
+        await app.post(webhook("invitee.created", uri=NEW, start=THU_10,
+                               text_reminder_number="+55 11 98765-0009"))
+    text = out.getvalue()
+    assert text and KEY not in text
+    assert "98765-0009" not in text and "11987650009" not in text
