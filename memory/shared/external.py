@@ -20,7 +20,7 @@ from ..records import (
     NewAppointment,
     check_phone,
 )
-from .base import Backend
+from .base import Scripted
 from .script import Step, new_id
 
 _ACTIVE = "status IN ('booked', 'confirmed')"
@@ -41,7 +41,7 @@ def _check(new: NewAppointment) -> None:
         check_phone(new.patient_phone)
 
 
-class ExternalBookings(Backend):
+class ExternalBookings(Scripted):
     async def external_appointment(self, tenant_id: str, external_ref: str) -> Appointment | None:
         rows = await self._script(tenant_id, [Step(
             _BY_REF, {"tenant_id": tenant_id, "ref": external_ref}, returns=Appointment)])
@@ -112,7 +112,3 @@ class ExternalBookings(Backend):
                  " updated_at = :now WHERE tenant_id = :tenant_id AND external_ref = :ref"
                  f" AND {_ACTIVE} RETURNING *", params, returns=Appointment, into=into),
         ]
-
-    async def _script(self, tenant_id: str, steps: list[Step]) -> list[Any] | None:
-        """Run `steps` in one transaction under `tenant_id` (see `shared/proactive.py`)."""
-        raise NotImplementedError
