@@ -442,7 +442,7 @@ class Tenant(_Model):
         if self.calendar.calendly is None:
             return
         offered = {p.id: set(p.services) for p in self.professionals}
-        seen: set[str] = set()
+        seen: set[tuple[str, str | None]] = set()
         for i, mapped in enumerate(self.calendar.calendly.event_types):
             where = f"calendar.calendly.event_types[{i}]"
             if mapped.service not in service_ids:
@@ -453,9 +453,10 @@ class Tenant(_Model):
             if mapped.service not in offered[mapped.professional]:
                 raise ValueError(f"{where}.service: {mapped.professional!r} does not offer "
                                  f"{mapped.service!r}")
-            if mapped.event_type in seen:
-                raise ValueError(f"{where}.event_type: {mapped.event_type!r} is listed twice")
-            seen.add(mapped.event_type)
+            if (mapped.event_type, mapped.host) in seen:
+                raise ValueError(f"{where}.event_type: {mapped.event_type!r} is listed twice"
+                                 + (f" for host {mapped.host!r}" if mapped.host else ""))
+            seen.add((mapped.event_type, mapped.host))
 
     @property
     def tz(self) -> ZoneInfo:

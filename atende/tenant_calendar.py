@@ -32,18 +32,32 @@ _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 
 
 class CalendlyEventType(_Model):
-    """One Calendly event type and what a booking of it is at the clinic."""
+    """One Calendly event type (with `host`: as hosted by one person, for a round-robin or
+    collective type) and what a booking of it is at the clinic."""
 
     event_type: str = Field(
         min_length=1,
         description="the event type's URI (https://api.calendly.com/event_types/...) or its name")
+    host: str | None = Field(
+        default=None, min_length=1,
+        description="the host's Calendly user URI or e-mail; omitted: whoever hosts it")
     service: str = Field(min_length=1, description="a service id of this clinic")
     professional: str = Field(min_length=1, description="a professional id of this clinic")
 
 
 class Calendly(_Model):
     """Calendly's invitee webhooks (`POST /webhooks/calendly/<clinic>`) book and cancel
-    appointments; the webhook subscription's signing key is read from `signing_key_env`."""
+    appointments; the webhook subscription's signing key is read from `signing_key_env`::
+
+        calendar:
+          calendly:
+            signing_key_env: CLINICA_EXEMPLO_CALENDLY_SIGNING_KEY
+            event_types:
+              - {event_type: "https://api.calendly.com/event_types/AAAA", service: limpeza,
+                 professional: ana-souza}
+              - {event_type: "Avaliação", host: carla@clinica.com.br, service: avaliacao,
+                 professional: carla-mendes}
+    """
 
     signing_key_env: str = Field(pattern=_ENV_NAME,
                                  description="the environment variable holding the signing key")

@@ -233,3 +233,26 @@ async def test_the_signing_key_never_reaches_a_log_line(tmp_path, out):  # noqa:
     text = out.getvalue()
     assert text and KEY not in text
     assert "98765-0009" not in text and "11987650009" not in text
+
+
+async def test_a_round_robin_event_type_books_the_professional_who_hosts_it(tmp_path):
+    from calendly_harness import KEY_ENV, SAMPLE_EVENT_TYPE
+
+    calendly = {"signing_key_env": KEY_ENV, "event_types": [
+        {"event_type": SAMPLE_EVENT_TYPE, "host": "ana@clinica.test", "service": "limpeza",
+         "professional": "ana-souza"},
+        {"event_type": SAMPLE_EVENT_TYPE, "host": "USER@example.com", "service": "limpeza",
+         "professional": "carla-mendes"}]}
+    by_carla = webhook("invitee.created", uri=OLD, start=THU_10)  # the sample's host
+    by_ana = webhook("invitee.created", uri=NEW, start=THU_10)
+    by_ana["payload"]["scheduled_event"]["event_memberships"][0].update(
+        user="https://api.calendly.com/users/ANA", user_email="ana@clinica.test")
+    by_someone = webhook("invitee.created", uri=NEW + "X", start=THU_10)
+    by_someone["payload"]["scheduled_event"]["event_memberships"][0].update(
+        user="https://api.calendly.com/users/NEW", user_email="new@clinica.test")
+    async with calendly_app(tmp_path, NOW, calendly=calendly) as app:
+        outcomes = [(await app.post(p)).json()["outcome"] for p in (by_carla, by_ana, by_someone)]
+        active = await app.store.list_appointments("clinica-exemplo")
+    assert outcomes == ["booked", "booked", "unmapped"]
+    assert {a.external_ref: a.professional_id for a in active} == {
+        NEW: "ana-souza", OLD: "carla-mendes"}

@@ -53,13 +53,16 @@ class Applied:
 
 
 def mapped_event_type(config: Calendly, invitee: WebhookInvitee) -> CalendlyEventType | None:
-    """The clinic's mapping for the invitee's event type: by URI, else by name (accents and
-    case aside)."""
+    """The clinic's mapping for the invitee's event type, by URI, else by name (accents and
+    case aside); among those, the one naming one of the event's hosts (user URI or e-mail)
+    before one naming no host."""
     event = invitee.scheduled_event
-    by_uri = next((m for m in config.event_types if m.event_type == event.event_type), None)
-    if by_uri is not None or not event.name:
-        return by_uri
-    return next((m for m in config.event_types if fold(m.event_type) == fold(event.name)), None)
+    by_uri = [m for m in config.event_types if m.event_type == event.event_type]
+    candidates = by_uri or [m for m in config.event_types
+                            if event.name and fold(m.event_type) == fold(event.name)]
+    hosts = {fold(h) for m in event.event_memberships for h in (m.user, m.user_email) if h}
+    return (next((m for m in candidates if m.host and fold(m.host) in hosts), None)
+            or next((m for m in candidates if m.host is None), None))
 
 
 def invitee_phone(invitee: Invitee) -> str | None:
