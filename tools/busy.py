@@ -11,13 +11,6 @@ from atende.memory.store import Store
 from atende.tools.scheduling import Busy
 
 
-async def blocked(store: Store, tenant_id: str, start: datetime, end: datetime,
-                  professional_ids: Sequence[str] | None = None) -> list[Busy]:
-    """The blocks overlapping [start, end), as busy time marked `blocked`."""
-    return [Busy(b.professional_id, b.starts_at, b.ends_at, blocked=True)
-            for b in await store.blocks_between(tenant_id, start, end, professional_ids)]
-
-
 async def busy_between(store: Store, tenant_id: str, start: datetime, end: datetime, *,
                        professional_ids: Sequence[str] | None = None,
                        exclude: str | None = None) -> list[Busy]:
