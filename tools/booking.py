@@ -32,9 +32,9 @@ from atende.tools.when import NOTHING_ASKED, Asked, refine
 
 _STAGES_BEFORE_SCHEDULED = ("new", "engaged", "qualified")
 OFFER_MARGIN = timedelta(minutes=5)
-# availability reads busy time this many days (+1) at a time, soonest first, until it has
-# enough slots: the soonest offers read days, not the whole horizon
-SEARCH_WINDOW = timedelta(days=6)
+# availability reads busy time a window at a time, soonest first, until it has enough slots:
+# 2 days, then 4, 8, ... (the soonest offers read days, not the whole horizon)
+FIRST_WINDOW_DAYS = 2
 _WEEKDAY_PT = {
     "mon": "segundas", "tue": "terças", "wed": "quartas", "thu": "quintas",
     "fri": "sextas", "sat": "sábados", "sun": "domingos",
@@ -174,11 +174,13 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     offer_now = scope.now + OFFER_MARGIN
 
     async def search(first: date | None, last: date | None, **kw: Any) -> list[Slot]:
-        """Free slots soonest first, reading busy time a week at a time until `limit`."""
+        """Free slots soonest first, reading busy time a window at a time until `limit`."""
         found: list[Slot] = []
         day, end = max(first or scope.today, scope.today), min(last or horizon, horizon)
+        days = FIRST_WINDOW_DAYS
         while day <= end and len(found) < limit:
-            stop = min(day + SEARCH_WINDOW, end)
+            stop = min(day + timedelta(days=days - 1), end)
+            days *= 2
             busy = await _busy(scope, day, stop, pro_ids)
             found += free_slots(tenant, svc.id, now=offer_now, busy=busy,
                                 professional_id=pro_id, day_from=day, day_to=stop,
