@@ -122,6 +122,11 @@ async def main(args: argparse.Namespace) -> None:
         for store in stores.values():
             await store.setup()
         try:
+            horizon = NOW + timedelta(days=tenant.policies.booking_horizon_days + 1)
+            for side, store in stores.items():
+                if await store.busy_spans(tenant.id, NOW, horizon):
+                    raise SystemExit(f"the {side} database already holds busy time: give two "
+                                     "empty databases")
             written = await fill(stores["busy"], tenant, args.busy)
             scopes = {side: _scope(tenant, store) for side, store in stores.items()}
             print(f"{len(tenant.professionals)} professionals, {written} busy spans "
@@ -156,7 +161,8 @@ if __name__ == "__main__":
     parser.add_argument("--busy", type=int, default=200, help="busy spans per professional")
     parser.add_argument("--calls", type=int, default=40, help="calls per timed batch")
     parser.add_argument("--database-url", default="",
-                        help="a URL with {side} in its name (one database per side); "
+                        help="a URL with {side} in its name: two empty databases, "
+                             "e.g. postgresql://.../bench_{side}; "
                              "default: two SQLite files in a temp folder")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)
