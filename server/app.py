@@ -23,6 +23,7 @@ from atende import __version__
 from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, FileClock
+from atende.integrations.calendly.keys import calendly_accounts
 from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server import http_errors
 from atende.server.channels import CHANNELS
@@ -122,6 +123,7 @@ def create_app(
                 atende.store, tenants, every=settings.config_poll_seconds).run(), name="tenants")
             stack.push_async_callback(_cancelled, watcher)
             credentials = Credentials(tenants, environ)
+            app.state.calendly = calendly_accounts(tenants, environ)  # a missing key stops start-up
             senders = channel_senders(settings, credentials, client)
             outbox = OutboxWorker(atende.store, lambda t, c: senders.get((t, c)),
                                   clock=atende.clock, metrics=metrics,
