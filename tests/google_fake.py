@@ -40,6 +40,7 @@ def google_settings(token_key: str) -> dict[str, Any]:
 class FakeGoogle:
     expires_in: int = 3920  # as the corpus; a test makes it short to see a refresh
     scripted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # next token answers
+    refresh_scripted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # refreshes
     codes: dict[str, str] = field(default_factory=dict)  # code → "fresh" | "used"
     refresh_tokens: set[str] = field(default_factory=set)  # valid refresh tokens
     access_tokens: set[str] = field(default_factory=set)  # valid access tokens
@@ -97,6 +98,9 @@ class FakeGoogle:
             self.codes[one["code"]] = "used"
             return httpx.Response(200, json=self.issue("token_response_authorization_code_docs.json"))
         if one["grant_type"] == "refresh_token":
+            if self.refresh_scripted:
+                status, body = self.refresh_scripted.pop(0)
+                return httpx.Response(status, json=body)
             if one.get("refresh_token") not in self.refresh_tokens:
                 return httpx.Response(400, json=dead)
             return httpx.Response(200, json=self.issue("token_response_refresh_grant_docs.json"))
