@@ -56,3 +56,15 @@ async def test_no_secret_in_any_log_line_at_debug(tmp_path, out) -> None:  # noq
     assert leaked == []
     # nor a recognisable piece of one (a masked prefix would still be a leak)
     assert "fake-access-" not in text and "fake-refresh-" not in text and "fake-code-" not in text
+
+
+def test_an_access_log_line_of_the_callback_keeps_no_code_and_no_bearer_token() -> None:
+    """uvicorn logs the callback's URL, code and all; the log redaction takes the code out (and
+    slashed tokens such as Google's "1//0g..." whole)."""
+    from atende.logs import mask_phones
+
+    line = ('127.0.0.1:5 - "GET /api/google/oauth/callback?code=4/0AX4XfWh-Ab_c/d&state=v1.e.f '
+            'HTTP/1.1" 200 Authorization: Bearer 1/fFAGRNJru1FTz70BzhT3Zg refresh_token=1//0gX-y')
+    masked = mask_phones(line)
+    assert "4/0AX4XfWh" not in masked and "fFAGRNJru1FTz70BzhT3Zg" not in masked
+    assert "0gX-y" not in masked and "state=v1.e.f" in masked
