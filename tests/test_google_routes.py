@@ -253,6 +253,12 @@ async def test_a_dead_grant_shows_on_health_and_in_the_metrics(tmp_path) -> None
         listed = await srv.client.get("/api/google/calendars/list", params={"clinicId": CLINIC},
                                       headers=ADMIN)
         metrics = (await srv.client.get("/metrics")).text
+        fake.expires_in = 3920
+        await connect(srv, fake)  # connecting again is the fix
+        back = await srv.client.get("/health", headers=ADMIN)
+        metrics_back = (await srv.client.get("/metrics")).text
+    assert back.json()["tenants"][CLINIC]["google"] == "connected"
+    assert f'google_connection_status{{status="connected",tenant="{CLINIC}"}} 1.0' in metrics_back
     assert "google" not in healthy.json()["tenants"][CLINIC]  # a local clinic never connected
     assert status["needsReconnect"] is True and status["connected"] is False
     assert health.json()["tenants"][CLINIC]["google"] == (
