@@ -167,10 +167,11 @@ def create_app(
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
     http_errors.install(app)
     from atende.integrations.google import routes as google_routes
-    from atende.server import ops, webhooks
+    from atende.server import api, ops, webhooks
 
     app.include_router(webhooks.router())
     app.include_router(ops.router)
+    app.include_router(api.router)
     app.include_router(google_routes.router)
     return app
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -12,6 +13,13 @@ from .base import TokenSource
 from .oauth import REQUEST_TIMEOUT, GoogleUnavailable
 
 MAX_PAGES = 40  # 250 a page: 10,000 calendars is more than any clinic sees
+
+
+@runtime_checkable
+class Refusable(Protocol):
+    """A token source that can be told Google refused its token (`GoogleTokens.refused`)."""
+
+    async def refused(self, tenant_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -45,15 +53,16 @@ async def list_calendars(http: httpx.AsyncClient, api_url: str, tokens: TokenSou
     `tokens`; GoogleUnavailable when Google does not answer a page."""
     entries: list[CalendarEntry] = []
     page_token: str | None = None
+    retried = False
     for _ in range(MAX_PAGES):
         params = {"maxResults": "250", **({"pageToken": page_token} if page_token else {})}
-        token = await tokens.access_token(tenant_id)
-        try:
-            response = await http.get(f"{api_url.rstrip('/')}/users/me/calendarList",
-                                      params=params, timeout=REQUEST_TIMEOUT,
-                                      headers={"Authorization": f"Bearer {token}"})
-        except httpx.TransportError as exc:
-            raise GoogleUnavailable(f"calendarList: {type(exc).__name__}") from None
+        response = await _get(http, f"{api_url.rstrip('/')}/users/me/calendarList", params,
+                              await tokens.access_token(tenant_id))
+        if response.status_code == 401 and not retried and isinstance(tokens, Refusable):
+            retried = True  # a token Google stopped taking: refresh once and ask again
+            await tokens.refused(tenant_id)
+            response = await _get(http, f"{api_url.rstrip('/')}/users/me/calendarList", params,
+                                  await tokens.access_token(tenant_id))
         if response.status_code != 200:
             raise GoogleUnavailable(f"calendarList answered HTTP {response.status_code}")
         try:
@@ -68,3 +77,12 @@ async def list_calendars(http: httpx.AsyncClient, api_url: str, tokens: TokenSou
     else:
         raise GoogleUnavailable(f"calendarList did not end within {MAX_PAGES} pages")
     return sorted(entries, key=lambda e: (not e.primary, e.summary.casefold(), e.id))
+
+
+async def _get(http: httpx.AsyncClient, url: str, params: dict[str, str], token: str
+               ) -> httpx.Response:
+    try:
+        return await http.get(url, params=params, timeout=REQUEST_TIMEOUT,
+                              headers={"Authorization": f"Bearer {token}"})
+    except httpx.TransportError as exc:
+        raise GoogleUnavailable(f"calendarList: {type(exc).__name__}") from None

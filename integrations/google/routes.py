@@ -13,9 +13,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from atende.server.admin_auth import require_admin
 from atende.server.app import ServicesDep
 from atende.server.http_errors import ApiError, error_response, request_id_of
-from atende.server.ops import _admin as require_admin
 
 from .connections import GoogleConnections
 from .pages import connected_page, error_page

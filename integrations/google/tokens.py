@@ -59,6 +59,11 @@ class GoogleTokens:
         async with self._locks[tenant_id]:
             return await self._refresh(tenant_id)
 
+    async def refused(self, tenant_id: str) -> None:
+        """Google answered 401 to the access token it gave (revoked, or expired early): the next
+        `access_token` refreshes it (and learns whether the grant is dead)."""
+        await self.store.google_access_refused(tenant_id)
+
     async def save_grant(self, tenant_id: str, grant: Grant) -> GoogleConnection | None:
         """Store a code exchange's tokens, encrypted; None when Google sent no refresh token and
         none is stored (nothing written: the clinic must consent again)."""

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from ..records import CalendarLink, GoogleConnection
-from .base import Backend
+from .base import Scripted
 from .script import Step
 
 _CONNECTION = "SELECT * FROM google_connections WHERE tenant_id = :tenant_id"
 
 
-class Google(Backend):
+class Google(Scripted):
     """The Store's Google methods (their contracts are on `Store`)."""
-
-    if TYPE_CHECKING:
-        async def _script(self, tenant_id: str, steps: list[Step]) -> list[Any] | None: ...
 
     # consent flows
 
@@ -98,6 +94,12 @@ class Google(Backend):
             {"tenant_id": tenant_id, "access": access_token_enc, "refresh": refresh_token_enc,
              "expires_at": self._instant(expires_at), "scopes": scopes or None,
              "now": self._now()}, require=True)]) is not None
+
+    async def google_access_refused(self, tenant_id: str) -> None:
+        await self._script(tenant_id, [Step(
+            "UPDATE google_connections SET expires_at = :now, updated_at = :now"
+            " WHERE tenant_id = :tenant_id AND status = 'connected' AND expires_at > :now",
+            {"tenant_id": tenant_id, "now": self._now()})])
 
     async def google_refresh_release(self, tenant_id: str) -> None:
         await self._script(tenant_id, [Step(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..shared.calendar import CalendarCore
 from ..shared.google import Google
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
@@ -14,7 +15,7 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, Google):
+                  ProactiveMixin, CalendarCore, Google):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -29,6 +30,7 @@ checks and error choices) and supplies the SQL behind it:
         appointments   booking, cancelling, moving
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
-        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
-        (shared/google.py: Google connections and calendars, scripts only: no module here)
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
+                       its `_script` also runs shared/calendar.py (conflicts, blocks)
+        (shared/google.py, Google connections and calendars: scripts only, no module here)
     """
