@@ -297,3 +297,19 @@ async def test_a_clinic_on_google_without_a_token_key_does_not_start(tmp_path) -
         async with bad_key.router.lifespan_context(bad_key):
             pass
     assert "not-a-key" not in str(caught.value)
+
+
+async def test_a_token_google_stopped_taking_is_refreshed_once_and_the_list_answers(tmp_path) -> None:
+    fake = FakeGoogle()
+    async with google_app(tmp_path, fake) as srv:
+        await connect(srv, fake)
+        fake.access_tokens.clear()  # revoked or expired early at Google's side
+        answer = await srv.client.get("/api/google/calendars/list", params={"clinicId": CLINIC},
+                                      headers=ADMIN)
+        fake.access_tokens.clear()
+        fake.refresh_tokens.clear()  # and now the grant itself is gone
+        dead = await srv.client.get("/api/google/calendars/list", params={"clinicId": CLINIC},
+                                    headers=ADMIN)
+    assert answer.status_code == 200 and len(answer.json()["calendars"]) == 2
+    assert fake.grants == ["authorization_code", "refresh_token", "refresh_token"]
+    assert (dead.status_code, dead.json()["code"]) == (409, "needs_reconnect")

@@ -63,6 +63,11 @@ async def test_one_refresh_lease_at_a_time_and_a_refresh_keeps_the_refresh_token
     assert (row.access_token_enc, row.refresh_token_enc, row.expires_at, row.lease_until) == (
         "enc-access-2", "enc-refresh-1", new_expiry, None)
     assert row.scopes == "https://www.googleapis.com/auth/calendar"
+    # an access token Google refused counts as expired from now on
+    await store.google_access_refused(CLINIC)
+    refused = await store.google_connection(CLINIC)
+    assert refused is not None and refused.expires_at is not None and refused.expires_at < LATER
+    assert refused.access_token_enc == "enc-access-2"
     # a lease that ran out can be taken again; a released one too
     assert await store.google_refresh_claim(CLINIC, PAST + timedelta(days=1)) is not None
     assert await store.google_refresh_claim(CLINIC, LATER) is not None
