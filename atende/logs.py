@@ -39,8 +39,10 @@ _SCAN = re.compile(
       | [0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}       # UUIDs
       | \d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?
     )
-  | (?P<secret>(?<![A-Za-z])(?:verify_|access_)?token[=/]|[Bb]earer[ ]+|/webhooks/zapi/[\w-]+/)
+  | (?P<secret>(?<![A-Za-z])(?:verify_|access_)?token/|/webhooks/zapi/[\w-]+/)
     [^\s&/"'<>,;?]+                                               # Z-API's secret sits in the path
+  | (?P<query>(?<![A-Za-z])(?:verify_|access_|refresh_)?token=|[?&]code=|[Bb]earer[ ]+)
+    [^\s&"'<>,;]+                  # a query value or bearer token, slashes and all ("1//0g…")
   | (?<![0-9A-Za-z])(?<!\d[.,])                                  # not inside a word or a decimal
     (?P<phone>
         \+?\d{10,15}                                               # 5511987654321, +5511987654321
@@ -56,14 +58,14 @@ _SCAN = re.compile(
 _NON_DIGIT = re.compile(r"\D")
 # Every phone format ends in 4 digits in a row; a C-speed search for that (or a token) lets most
 # strings skip the full scan.
-_HINT = re.compile(r"\d{4}|token[=/]|[Bb]earer |webhooks/zapi/")
+_HINT = re.compile(r"\d{4}|token[=/]|[Bb]earer |webhooks/zapi/|code=")
 
 
 def _masked(match: re.Match[str]) -> str:
     if match["keep"]:
         return match[0]
-    if match["secret"]:
-        return match["secret"] + "***"
+    if match["secret"] or match["query"]:
+        return (match["secret"] or match["query"]) + "***"
     found = match[0]
     digits = _NON_DIGIT.sub("", found)
     if len(digits) < 8:
