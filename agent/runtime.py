@@ -18,7 +18,7 @@ from atende.agent.models.factory import load_chat_model
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, SystemClock
 from atende.memory import open_store
-from atende.memory.checkpoint import open_checkpointer
+from atende.memory.checkpoint import open_checkpointer, share_loads
 from atende.memory.store import Store
 from atende.settings import Settings
 from atende.tenant import Tenant
@@ -37,6 +37,8 @@ class Atende:
     transcriber: Transcriber | None = None
     clock: Clock = field(default_factory=SystemClock)
     context: ContextFactory = TurnContext
+    # turns per thread since its checkpoints were last pruned (`agent/turn.py` `_prune`)
+    unpruned: dict[str, int] = field(default_factory=dict)
 
 
 def model_factory(spec: str, settings: Settings) -> ModelFactory:
@@ -78,7 +80,7 @@ async def open_atende(
             yield Atende(
                 store=store,
                 checkpointer=saver,
-                graph=build_graph(saver),
+                graph=build_graph(share_loads(saver)),
                 models=models,
                 transcriber=transcriber or default_transcriber(settings),
                 clock=clock,
