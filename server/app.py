@@ -51,7 +51,8 @@ class Services:
     senders: dict[tuple[str, str], Sender]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request
     services: Services = request.app.state.services
     return services
 

@@ -21,7 +21,20 @@ _BOOL = ("proactive_opt_out",)
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """Hold the write lock from the first statement, so read-then-write cannot deadlock."""
+    """Hold the write lock from the first statement, so read-then-write cannot deadlock.
+
+    Inside a transaction already open (a group commit, `memory/sqlite/group.py`) it is a
+    savepoint: its statements stand or fall together, and the group commits them."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT atende_op")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO atende_op")
+            conn.execute("RELEASE atende_op")
+            raise
+        conn.execute("RELEASE atende_op")
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
