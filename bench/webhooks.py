@@ -75,15 +75,21 @@ def zapi_body(template: dict[str, Any], phone: str, instance_id: str) -> bytes:
 
 
 class Connections:
-    """Keep-alive HTTP/1.1 connections to one host, opened when none is idle: a client light
-    enough to hold its rate on a shared machine."""
+    """Keep-alive HTTP/1.1 connections to one host, opened when none is idle, up to `limit`
+    (a provider's webhook sender keeps a bounded pool too; a request waits for one, and its
+    latency counts the wait): a client light enough to hold its rate on a shared machine."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, limit: int = 64) -> None:
         self.host, self.port = host, port
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0
+        self.slots = asyncio.Semaphore(limit)
 
     async def post(self, path: str, body: bytes) -> int:
+        async with self.slots:
+            return await self._post(path, body)
+
+    async def _post(self, path: str, body: bytes) -> int:
         conn = self.idle.pop() if self.idle else None
         if conn is None:
             conn = await asyncio.open_connection(self.host, self.port)
