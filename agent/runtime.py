@@ -71,10 +71,12 @@ async def open_atende(
 ) -> AsyncIterator[Atende]:
     """Open the store and checkpointer on `settings.database_url` and compile the graph."""
     clock = clock or SystemClock()
-    store = open_store(settings.database_url, clock=clock)  # rows stamped by the app's clock
+    store = open_store(settings.database_url, clock=clock,  # rows stamped by the app's clock
+                       pool_size=settings.postgres_pool_size)
     await store.setup()
     try:
-        async with open_checkpointer(settings.database_url) as saver:
+        async with open_checkpointer(settings.database_url,
+                                     pool_size=settings.postgres_checkpoint_pool_size) as saver:
             models = model if callable(model) else model_factory(
                 model or settings.default_model(), settings)
             yield Atende(

@@ -34,13 +34,14 @@ def _is_postgres_saver(saver: BaseCheckpointSaver[Any]) -> TypeGuard[AsyncPostgr
 
 
 @asynccontextmanager
-async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+async def open_checkpointer(url: str, *, pool_size: int = 10
+                            ) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """The checkpointer on the store's database: an `AsyncSqliteSaver` for `sqlite:///...`, the
     official `AsyncPostgresSaver` (on a connection pool) for `postgresql://...`; tables ready."""
     if _is_postgres(url):
         from atende.memory.postgres.checkpoint import open_postgres_checkpointer
 
-        async with open_postgres_checkpointer(url) as pg_saver:
+        async with open_postgres_checkpointer(url, max_size=pool_size) as pg_saver:
             yield pg_saver
         return
     path = sqlite_path(url)

@@ -127,7 +127,8 @@ def create_app(
 
                 await ensure_schema(settings.database_url)
                 queue = await stack.enter_async_context(
-                    queue_app(settings.database_url).open_async())
+                    queue_app(settings.database_url,
+                              pool_size=settings.postgres_queue_pool_size).open_async())
                 # the turns and the sends run in `atende worker` processes
                 dispatcher = TurnQueue(queue, atende.store, tenants)
             else:
