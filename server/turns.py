@@ -196,12 +196,13 @@ class ConversationTurns:
         marked handled without one); None when nothing was pending. A `superseded` result
         answered nothing: the caller re-reads the inbox and answers the whole burst."""
         store = self.app.store
-        pending = await store.inbox_pending(conversation.id)
+        pending, stored = await asyncio.gather(store.inbox_pending(conversation.id),
+                                               store.get_conversation(conversation.id))
         if not pending:
             return None
         ids = [m.id for m in pending]
         tenant = self.tenants.get(conversation.tenant_id)
-        fresh = await store.get_conversation(conversation.id) or conversation
+        fresh = stored or conversation
         if not bot_may_speak(fresh, self.app.clock.now()):
             await store.inbox_ignore(ids, reason="human_takeover")
             self.metrics.turns.labels(tenant=tenant.id, outcome="skipped").inc()
