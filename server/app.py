@@ -156,10 +156,11 @@ def create_app(
     app = FastAPI(title="atende", version=__version__, lifespan=lifespan,
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
     http_errors.install(app)
-    from atende.server import ops, webhooks
+    from atende.server import api, ops, webhooks
 
     app.include_router(webhooks.router())
     app.include_router(ops.router)
+    app.include_router(api.router)
     return app
 
 
