@@ -17,6 +17,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .rows import _WRITER
+
 Op = Callable[[sqlite3.Connection], Any]
 Outcome = tuple[bool, Any]  # (succeeded, result or exception)
 
@@ -70,7 +72,7 @@ class GroupCommit:
 
     def _commit(self, ops: list[Op]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        with self._connection() as conn:
+        with self._connection() as conn, _WRITER:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for op in ops:
