@@ -13,10 +13,12 @@ from .records import (
     Appointment,
     AppointmentStatus,
     Block,
+    BusySpan,
     CalendarConflict,
     Conversation,
     ConversationStatus,
     Direction,
+    ExternalWrite,
     LeadStage,
     Message,
     MessageStatus,
@@ -152,6 +154,24 @@ class Store(Protocol):
         """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap);
         its reminders are planned again from `reminders` (those already queued do not go out;
         the booking confirmation is kept), in the same transaction."""
+
+    # appointments an outside system booked (Calendly), by that system's id
+    async def external_appointment(self, tenant_id: str, external_ref: str) -> Appointment | None:
+        """The appointment with this `external_ref` in the clinic (any status), or None."""
+
+    async def external_book(self, new: NewAppointment, *, replaces: str | None = None,
+                            replaced_reason: str = "rescheduled") -> ExternalWrite:
+        """Book `new` (its `source` not atende, its `external_ref` set; `patient_phone` E.164 or
+        `NO_PHONE`) as it happened elsewhere: no booking policy, no reminders, but
+        `SlotUnavailable` if it overlaps an active appointment of the professional. Already
+        there (any status): unchanged (`changed` False). `replaces`: the external_ref of the
+        appointment it moves on from, cancelled with `replaced_reason` in the same transaction
+        (before the insert, so a small shift does not collide with itself)."""
+
+    async def external_cancel(self, new: NewAppointment, *, reason: str) -> ExternalWrite:
+        """Cancel the active appointment with `new.external_ref` (`cancel_reason` = `reason`;
+        its open reminders closed). Already cancelled: unchanged. Never seen: stored cancelled,
+        so its booking arriving later changes nothing."""
 
     # inbox (webhooks → dispatcher)
     async def inbox_add(
@@ -441,6 +461,13 @@ class Store(Protocol):
     async def blocks_between(self, tenant_id: str, start: datetime, end: datetime,
                              professional_ids: Sequence[str] | None = None) -> list[Block]:
         """Blocks overlapping [start, end) (of `professional_ids` only, when given), by start."""
+
+    async def busy_spans(self, tenant_id: str, start: datetime, end: datetime, *,
+                         professional_ids: Sequence[str] | None = None,
+                         exclude_appointment: str | None = None) -> list[BusySpan]:
+        """What takes [start, end) of `professional_ids` (all when None), in one read and
+        no particular order: active appointments (but `exclude_appointment`, the one being
+        moved) and blocks, only their spans: the read availability makes."""
 
     async def block_remove(self, tenant_id: str, block_id: str, *,
                            professional_id: str | None = None) -> Block:
