@@ -213,6 +213,21 @@ def _http_access_fields(logger: WrappedLogger, method_name: str, event_dict: Eve
     return event_dict
 
 
+class AcknowledgedWebhooks(logging.Filter):
+    """Drops uvicorn's access line for a webhook POST answered 2xx/3xx: its `webhook_received`
+    line (`server/webhooks.py`) says the same and more, and one line per POST is what a busy
+    server can afford. Refused webhooks (4xx, 5xx) keep their access line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            _, method, path, _, status = args
+            if (method == "POST" and isinstance(path, str) and path.startswith("/webhooks/")
+                    and isinstance(status, int) and status < 400):
+                return False
+        return True
+
+
 class _StreamHandler(logging.StreamHandler[TextIO]):
     """A StreamHandler that, given no stream, writes to whatever `sys.stderr` is at the moment
     (pytest's capsys and typer's CliRunner swap it after set-up)."""
@@ -281,6 +296,10 @@ def configure_logging(
             routed.handlers.clear()
             routed.propagate = True
             routed.setLevel(logging.NOTSET)
+    access = logging.getLogger("uvicorn.access")
+    for old_filter in [f for f in access.filters if isinstance(f, AcknowledgedWebhooks)]:
+        access.removeFilter(old_filter)
+    access.addFilter(AcknowledgedWebhooks())
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

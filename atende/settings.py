@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         description="hosts Z-API media and its redirects may be downloaded from (JSON list, "
         "entries as in meta_media_hosts); never with credentials",
     )
+    # Postgres connections per process (each pool opens on demand, up to its size): a deployment
+    # with N `atende worker`s and the server holds at most (N + 1) x the sum, plus one LISTEN each
+    postgres_pool_size: int = Field(default=10, ge=1, le=100,
+                                    description="the store's connection pool, per process")
+    postgres_checkpoint_pool_size: int = Field(
+        default=10, ge=1, le=100, description="the LangGraph checkpointer's pool, per process")
+    postgres_queue_pool_size: int = Field(
+        default=4, ge=1, le=100, description="procrastinate's pool, per process")
     send_max_attempts: int = Field(default=6, ge=1, le=20)
     clock_file: str | None = Field(
         default=None, description="tests only: read 'now' from this file (see clock.FileClock)")

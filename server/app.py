@@ -59,7 +59,8 @@ class Services:
     google: GoogleConnections | None = None
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request
     services: Services = request.app.state.services
     return services
 
@@ -135,7 +136,8 @@ def create_app(
 
                 await ensure_schema(settings.database_url)
                 queue = await stack.enter_async_context(
-                    queue_app(settings.database_url).open_async())
+                    queue_app(settings.database_url,
+                              pool_size=settings.postgres_queue_pool_size).open_async())
                 # the turns and the sends run in `atende worker` processes
                 dispatcher = TurnQueue(queue, atende.store, tenants)
             else:
