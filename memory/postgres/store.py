@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from ..shared.calendar import CalendarCore
 from ..shared.external import ExternalBookings
+from ..shared.google import Google
 from .appointments import AppointmentsMixin
 from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
@@ -49,7 +50,7 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, ExternalBookings, StaffMixin):
+                  ProactiveMixin, CalendarCore, ExternalBookings, Google, StaffMixin):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -67,6 +68,7 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
                        its `_script` also runs shared/calendar.py (conflicts, blocks) and
                        shared/external.py (appointments Calendly booked)
+        (shared/google.py, Google connections and calendars: scripts only, no module here)
         staff          clinic configuration versions, staff, tokens, login attempts (scripts
                        of shared/tenant_config.py and shared/staff.py)
 
