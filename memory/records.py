@@ -270,6 +270,9 @@ class StaffUser:
     password_hash: str
     active: bool = True
     created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 GoogleStatus = Literal["connected", "needs_reconnect"]
 GOOGLE_STATUSES: tuple[GoogleStatus, ...] = get_args(GoogleStatus)
 
@@ -307,6 +310,9 @@ class StaffToken:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class CalendarLink:
     """One of the clinic's Google calendars, associated with one of its professionals."""
 
