@@ -13,10 +13,11 @@ from typing import Any
 from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.records import Appointment, NewAppointment
 from atende.reminders.plan import plan
-from atende.tenant import WEEKDAYS, Tenant, fold
+from atende.tenant import WEEKDAYS, Service, Tenant, fold
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.choices import Choice
 from atende.tools.dates import DateQuery, parse_when
+from atende.tools.refusal import nearest, refused
 from atende.tools.scheduling import (
     Busy,
     Slot,
@@ -109,6 +110,19 @@ def _closed_reason(tenant: Tenant, query: DateQuery) -> str:
     return ""
 
 
+def _refused_note(tenant: Tenant, svc: Service, pro_id: str | None, query: DateQuery,
+                  scope: Scope, busy: list[Busy]) -> str:
+    """The asked time is not free: why (when one day was asked), then the nearest options."""
+    assert query.at is not None
+    why = ""
+    if query.day_from is not None and query.day_from == query.day_to:
+        pros = [p for p in tenant.professionals
+                if svc.id in p.services and (pro_id is None or p.id == pro_id)]
+        why = refused(tenant, svc, pros, query.day_from, query.at, now=scope.now, busy=busy)
+    head = why or f"Não há horário livre às {query.at:%H:%M}."
+    return f"{head} Os mais próximos são estes."
+
+
 # How an offered slot reads in a sentence; channels that show tappable options build them
 # from the parts (`Choice.title`, `Choice.detail`), never from this wording.
 SLOT_LABEL = "{when} com {professional}"
@@ -180,9 +194,12 @@ async def check_availability(scope: Scope, service: str, when: str | None,
         slots = search(day_from=day_from, day_to=day_to, period=query.period, at=query.at,
                        after=query.after, before=query.before)
         if not slots and query.at is not None:
-            slots = search(day_from=day_from, day_to=day_to, period=query.period)
+            around = free_slots(tenant, svc.id, now=offer_now, busy=busy, professional_id=pro_id,
+                                day_from=day_from, day_to=day_to, period=query.period,
+                                limit=max(limit or 0, 1) * 4)
+            slots = nearest(around, query.at, limit)
             if slots:
-                note = f"Não há horário livre às {query.at:%H:%M}; os mais próximos são estes."
+                note = _refused_note(tenant, svc, pro_id, query, scope, busy)
     else:
         slots = search()
     alternative = False
