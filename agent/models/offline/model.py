@@ -36,8 +36,9 @@ from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.agent.write_guard import asked, misfits
 from atende.errors import DomainError
 from atende.tenant import WEEKDAYS, Professional, Tenant
-from atende.tools.catalog import find_professional
+from atende.tools.catalog import find_professional, find_services
 from atende.tools.dates import day_label, parse_when
+from atende.tools.notes import asks_practical
 from atende.tools.scheduling import parse_slot_id
 
 # Asking about something else keeps an open question open ("quanto custa?" between options).
@@ -260,11 +261,30 @@ class _Policy:
         else:
             step = (self._proactive(text, r, memo) or self._answer(r, memo)
                     or self._new_intent(r, memo))
+            step = self._with_side_answers(step, r)
         if lead:
             step.calls = [*lead, *step.calls]
             if not step.calls[1:] and step.text:
                 step.pending = {**step.pending, "say": step.text}
                 step.text = ""
+        return step
+
+    def _side_answers(self, r: Reading) -> list[str]:
+        """What else the message asks besides a booking ("e aceita cartão?", "precisa levar
+        alguma coisa?"), answered from the clinic's data."""
+        texts = [say.payment(self.tenant)] if r.has("payment") else []
+        if r.has("insurance"):
+            texts.append(say.insurance(self.tenant, r.plan, r.service.id if r.service else None))
+        return [*texts, *r.notes]
+
+    def _with_side_answers(self, step: Step, r: Reading) -> Step:
+        """Two requests in one message: a booking's options come with the other answer."""
+        if not any(name == "check_availability" for name, _ in step.calls):
+            return step
+        extra = self._side_answers(r)
+        if extra:
+            before = step.pending.get("say_before")
+            step.pending["say_before"] = " ".join(filter(None, [before, *extra]))
         return step
 
     def _proactive(self, text: str, r: Reading, memo: Memo) -> Step | None:
@@ -430,9 +450,21 @@ class _Policy:
         wants = r.service is not None and r.has("want") and not asking
         if strong_book or wants or ((r.service or r.professional) and r.when):
             return self._booking(r)
+        if r.has("promotions") and r.service is not None:
+            # "a drenagem ainda está com desconto?": that service's price, with a promotion
+            # only if one runs today
+            return Step("prices", calls=[("list_services", {"query": r.service.name})],
+                        pending={"query": r.service.name, "promo_asked": r.service.name})
         if r.has("promotions"):
             return Step("promotions", calls=[("list_promotions", {})], **keep)
+        if r.professional is not None and r.question and not r.has("prices", "insurance"):
+            return self._who(r.professional)  # "vcs tem endodontista?"
         if r.has("prices", "services") or (r.service and not r.has("insurance")):
+            several = find_services(self.tenant, r.text) if r.has("prices") else []
+            if len(several) > 1:  # "quanto é a limpeza e o clareamento?": each price
+                calls: list[Call] = [("list_services", {"query": svc.name}) for svc in several]
+                return Step("prices", calls=calls, awaiting=memo.awaiting,
+                            pending={**memo.pending, "query": several[0].name})
             # "quanto custa?" right after talking about a service is about that service
             earlier = memo.pending.get("service") if r.has("prices") else None
             query = r.service.name if r.service else earlier
@@ -443,8 +475,14 @@ class _Policy:
         texts = [fn(self.tenant) for fn in info]
         if r.has("insurance"):
             texts.append(say.insurance(self.tenant, r.plan, r.service.id if r.service else None))
+        texts.extend(r.notes)  # "tem estacionamento?": the clinic's own notes
         if texts:
             return Step("info", " ".join(texts), **keep)
+        if r.unoffered:  # "vcs fazem osteopatia?": a straight no, and what the clinic does
+            return Step("info", say.not_offered(self.tenant, r.unoffered), **keep)
+        closed = self._closed_day(r)
+        if closed:  # "tem pilates no domingo?"
+            return Step("info", closed, **keep)
         if r.has("greeting"):
             return Step("greeting", say.greeting(self.tenant, self.now))
         if r.has("thanks"):
@@ -455,7 +493,35 @@ class _Policy:
             return Step("name", f"Como posso ajudar? {say.MENU}", **keep)
         if r.yes or r.no or not r.words:  # "ok", "beleza", "👍" after a finished task
             return Step("ack", say.ack(), **keep)
+        if r.question and asks_practical(r.text):  # about the clinic, but not in its notes
+            return Step("unknown", say.NO_INFORMATION, awaiting="handoff_confirm",
+                        pending={"reason": f"pergunta sem resposta: {r.text[:120]}"})
         return self._not_understood(memo)
+
+    def _who(self, pro: Professional) -> Step:
+        """"Vocês têm ortodontista?": yes, who, and what they do."""
+        names = [self.tenant.service(s).name for s in pro.services]
+        text = (f"Sim! {pro.name} ({pro.specialty}) atende aqui e faz: {', '.join(names)}. "
+                "Quer agendar?")
+        pending: dict[str, Any] = {"professional": pro.name}
+        if len(names) == 1:
+            pending["service"] = names[0]
+        return Step("info", text, awaiting="book_offer", pending=pending)
+
+    def _closed_day(self, r: Reading) -> str | None:
+        """The clinic is closed on the one day the message names: why, and the hours."""
+        query = parse_when(r.when, self.today) if r.when else None
+        if query is None or query.day_from is None or query.day_from != query.day_to:
+            return None
+        day = query.day_from
+        holiday = self.tenant.holiday_on(day)
+        if holiday is not None:
+            why = f"Dia {day:%d/%m} é feriado ({holiday.name}) e a clínica não abre."
+        elif not self.tenant.business_hours.get(WEEKDAYS[day.weekday()]):
+            why = f"Aos {_plural_day(day)} não abrimos."
+        else:
+            return None
+        return f"{why} {say.hours(self.tenant)} Quer marcar em outro dia?"
 
     def _cancel_and_book(self, r: Reading) -> Step | None:
         """"cancela a de quinta e marca uma avaliação sexta de manhã": the cancel first (with
@@ -524,6 +590,13 @@ class _Policy:
         return Step("unknown", say.not_understood(self.tenant, False,
                                                   hints.get(memo.awaiting or "", "")),
                     awaiting=memo.awaiting, pending=memo.pending)
+
+_DAY_NAMES = ("segundas", "terças", "quartas", "quintas", "sextas", "sábados", "domingos")
+
+
+def _plural_day(day: date) -> str:
+    return _DAY_NAMES[day.weekday()]
+
 
 def _strong_booking(text: str) -> bool:
     """A booking word other than "consulta" (which is also a service name in many clinics)."""
