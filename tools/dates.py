@@ -79,11 +79,15 @@ class DateQuery:
         return " ".join(parts)
 
 
+_Q_VEM = re.compile(r"\bq vem\b")
+
+
 class _Text:
     """The folded text; each accepted match is blanked so later patterns cannot reuse it."""
 
     def __init__(self, text: str):
-        self.s = " ".join(fold(text).split())
+        # "semana q vem", "sexta q vem": WhatsApp's "q" is "que"
+        self.s = _Q_VEM.sub("que vem", " ".join(fold(text).split()))
 
     def take(
         self, pattern: re.Pattern[str], accept: Callable[[re.Match[str]], bool] = lambda m: True

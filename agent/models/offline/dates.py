@@ -18,8 +18,8 @@ _DATE_PIECES = re.compile("|".join((
     SPAN_AHEAD.pattern, MONTH_RANGE.pattern,
     r"\bdepois de amanha\b", r"\bamanha\b", r"\b(?:hoje|hj)\b",
     r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:" + _WEEKDAYS + r")"
-    r"(?: que vem| seguinte)?\b",
-    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: que vem|"
+    r"(?: q(?:ue)? vem| seguinte)?\b",
+    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: q(?:ue)? vem|"
     r" seguinte)?\b",
     r"\b(?:proximo )?(?:fim|final) de semana\b",
     r"\b(?:dia )?\d{1,2}o? de (?:" + _MONTHS + r")\b",
@@ -145,9 +145,11 @@ def fitting(starts: list[datetime], when: str | None, today: date) -> list[int]:
 
 def split_when(text: str, today: date) -> tuple[str | None, str | None]:
     """"remarcar a de quinta para sexta" -> ("quinta", "sexta"): the days before and after a
-    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar").
+    "para"/"pra" (or "pode ser", "que tal", "prefiro") that leads straight into a day;
+    (None, None) without one ("dá pra remarcar").
     A time alone after it keeps the day before it ("de quarta pras 17h" -> "quarta 17h")."""
-    for m in re.finditer(r"\b(?:para|pra|pro|pras|pros)\b", text, flags=re.IGNORECASE):
+    for m in re.finditer(r"\b(?:para|pra|pro|pras|pros|pode ser|que tal|prefiro|melhor)\b", text,
+                         flags=re.IGNORECASE):
         after = text[m.end():]
         folded, _ = folded_with_map(after)
         first = _DATE_PIECES.search(folded)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -23,7 +23,7 @@ from pydantic import field_validator
 
 from atende.agent import guard as truth
 from atende.agent.models.offline import replies as say
-from atende.agent.models.offline.dates import fitting, keep_day, split_when
+from atende.agent.models.offline.dates import fitting, folded_with_map, keep_day, split_when
 from atende.agent.models.offline.intents import (
     CARE,
     Reading,
@@ -36,7 +36,7 @@ from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.agent.write_guard import asked, misfits
 from atende.errors import DomainError
 from atende.tenant import WEEKDAYS, Professional, Tenant
-from atende.tools.catalog import find_professional, find_services
+from atende.tools.catalog import find_professional, find_service, find_services
 from atende.tools.dates import day_label, parse_when
 from atende.tools.notes import asks_practical
 from atende.tools.scheduling import parse_slot_id
@@ -46,10 +46,17 @@ _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "paymen
 _NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
 # Said before booking the first of several options that all fit, after a plain "pode".
 FIRST_OPTION = "Todas as opções serviam, então marquei a primeira (a mais cedo)."
-_SAME_DAY = re.compile(r"\b(?:n[oa]\s+)?mesmo\s+dia\b", re.IGNORECASE)
+_SAME_DAY = re.compile(r"\b(?:n[oa]\s+)?mesmo\s+dia\b(?!\s+d[oa]s?\s+(?:[oa]\s+)?(?:meu|minha))",
+                       re.IGNORECASE)
 _SAME_PRO = re.compile(r"\b(?:com|c|cm|co) (?:ela|ele|a mesma|o mesmo)\b|"
                        r"\bmesm[ao] (?:profissional|doutor\w*|dra|dr|dentista|fisio\w*|"
                        r"professor\w*)\b")
+# "no mesmo dia do meu rpg", "logo depois da minha sessão": a day (and time) another of the
+# patient's appointments sets
+_ANCHOR = re.compile(r"\b(?:(?:n[oa] )?mesmo dia|(?:logo )?(depois|antes)) d[oa]s? (?:o |a )?"
+                     r"(?:meu|minha|meus|minhas) ((?!consulta\b)[a-z]+(?: de [a-z]+)?|consulta)")
+_RELATION = re.compile(r"\b(?:logo |bem |imediatamente )?(depois|antes)(?: dele| dela| disso)?\b"
+                       r"|\bem seguida\b")
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -158,7 +165,10 @@ class _Policy:
         self.same_day = self._day_talked_about(convo)
         self.named_pro = self._professional_named(convo)
         results = self._trailing_results(convo, last_ai)
-        if results:
+        listed = next((art for name, art in results if name == "list_my_appointments"), None)
+        if memo.intent == "anchor" and listed is not None:
+            step = self._anchored(memo.pending.get("text") or "", listed, memo)
+        elif results:
             step = say.after_tools(self.tenant, self.now, results, memo.intent, memo.awaiting,
                                    memo.pending)
         else:
@@ -256,6 +266,12 @@ class _Policy:
             reason = ("paciente pediu atendente" if r.has("human")
                       else memo.pending.get("reason") or "o assistente não entendeu o paciente")
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
+        anchor = (_ANCHOR.search(folded_with_map(text)[0]) if r.has("book", "want") or r.service
+                  else None)
+        if anchor is not None and memo.intent != "anchor":
+            # "no mesmo dia do meu rpg": which day that is comes from the patient's appointments
+            return Step("anchor", calls=[*lead, ("list_my_appointments", {})],
+                        pending={"text": text})
         if r.has("others_data"):  # whatever else it asks: refused, with the reason
             step = Step("privacy", say.OTHERS_DATA)
         else:
@@ -285,6 +301,37 @@ class _Policy:
         if extra:
             before = step.pending.get("say_before")
             step.pending["say_before"] = " ".join(filter(None, [before, *extra]))
+        return step
+
+    def _anchored(self, text: str, listed: dict[str, Any], memo: Memo) -> Step:
+        """The message again, with "o dia do meu rpg" replaced by that appointment's date (and
+        "logo depois" by its end time), now that the patient's appointments are known."""
+        folded, where = folded_with_map(text)
+        m = _ANCHOR.search(folded)
+        service = find_service(self.tenant, m.group(2)) if m else None
+        appts = [a for a in listed.get("appointments") or []
+                 if service is None or a.get("service_id") == service.id]
+        if m is None or not appts:
+            what = service.name if service else "essa consulta"
+            return Step("book", f"Não encontrei {what} marcada no seu número. Qual dia você "
+                        "prefere?")
+        appt = appts[0]
+        start = datetime.fromisoformat(appt["start"]).astimezone(self.tenant.tz)
+        minutes = self.tenant.service(appt["service_id"]).duration_minutes
+        after = folded[m.end():]
+        rel = _RELATION.search(after)
+        relation = m.group(1) or (rel and (rel.group(1) or "depois"))
+        when = f"em {start:%d/%m}"
+        if relation == "depois":
+            when += f" a partir das {start + timedelta(minutes=minutes):%H:%M}"
+        elif relation == "antes":
+            when += f" antes das {start:%H:%M}"
+        resolved = f"{text[:where[m.start()]]}{when} {_RELATION.sub(' ', after)}"
+        step = self._after_human(resolved, Memo(seq=memo.seq))
+        if step.calls:
+            said = f"Sua consulta de {appt['service']} é {appt['label']}."
+            step.pending["say_before"] = " ".join(filter(None, [said,
+                                                               step.pending.get("say_before")]))
         return step
 
     def _proactive(self, text: str, r: Reading, memo: Memo) -> Step | None:
@@ -364,7 +411,9 @@ class _Policy:
         if a == "service" and (r.service or r.professional) and not r.has(*_NEW_FLOW):
             earlier = p.get("professional")
             pro = r.professional or (find_professional(self.tenant, earlier) if earlier else None)
-            return self._booking(r, r.when or p.get("when"), pro)
+            when = p.get("when")  # "a renata atende sexta?" ... "marca c ela de tarde": Friday
+            when = keep_day(r.when, when, self.today) if r.when and when else r.when or when
+            return self._booking(r, when, pro)
         if a in ("book_offer", "look_again") and not other:
             if r.yes or r.service is not None or r.when:
                 service = r.service.name if r.service else p.get("service")
