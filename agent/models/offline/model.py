@@ -23,7 +23,13 @@ from pydantic import field_validator
 
 from atende.agent import guard as truth
 from atende.agent.models.offline import replies as say
-from atende.agent.models.offline.dates import fitting, folded_with_map, keep_day, split_when
+from atende.agent.models.offline.dates import (
+    day_pieces,
+    fitting,
+    folded_with_map,
+    keep_day,
+    split_when,
+)
 from atende.agent.models.offline.intents import (
     CARE,
     Reading,
@@ -493,6 +499,9 @@ class _Policy:
                 # "remarcar a de quinta para sexta": which one, and the new day
                 old, new = split_when(r.text, self.today)
                 pending = {"selector": old, "when": new} if new else {"either": r.when}
+                days = day_pieces(r.text, self.today) if intent == "reschedule" else []
+                if not new and len(days) > 1:  # "a de amanhã, quinta dá?": which is which
+                    pending["pieces"] = days
                 return Step(intent, calls=[("list_my_appointments", {})], pending=pending)
         asking = r.has("prices", "promotions", "services", "insurance")
         strong_book = r.has("book") and not (asking and not _strong_booking(r.words))

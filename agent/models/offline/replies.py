@@ -469,7 +469,14 @@ def _appointments(tenant: Tenant, now: datetime, art: dict[str, Any], intent: st
     # day words pick the appointment when they match exactly one ("desmarcar a de amanhã");
     # for a reschedule, words that match none are the new day ("remarcar pra sexta")
     either = pending.get("either")
-    chosen = on_day(pending.get("selector") or either, [_start(a) for a in items], today)
+    starts = [_start(a) for a in items]
+    pieces = pending.get("pieces") or []
+    on = [p for p in pieces if len(on_day(p, starts, today)) == 1]
+    if len(on) == 1:  # of two days named, the one an appointment is on picks it; the other is new
+        either = None
+        pending = {**pending, "selector": on[0],
+                   "when": " ".join(p for p in pieces if p != on[0])}
+    chosen = on_day(pending.get("selector") or either, starts, today)
     when = pending.get("when") if intent == "reschedule" else None
     if intent == "reschedule" and either and not chosen:
         when = either
