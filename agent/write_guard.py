@@ -40,7 +40,7 @@ MOVING_WORDS = re.compile(
     r"(?:o |a |de |minha |meu |da |do )?(?:horario|dia|data|consulta))\b"
 )
 _MOVE_TO = re.compile(r"\b(?:mud|troc|pass|mov|transfer|jog|empurr)(?:ar|a|e|o|ir)\b"
-                      r"(?: \w+){0,4}? (?P<to>(?:pra|para|pro|pras|pros|para as) .+)$")
+                      r"(?: \w+){0,6}? (?P<to>(?:pra|para|pro|pras|pros|para as) .+)$")
 
 
 _OWN = re.compile(r"\b(?:meu|minha|meus|minhas)\b")

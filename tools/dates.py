@@ -80,6 +80,7 @@ class DateQuery:
 
 
 _Q_VEM = re.compile(r"\bq vem\b")
+_DPS = re.compile(r"\bdps\b")
 _PROX = re.compile(r"\bprox\.? (?=(\w+))")
 _MASCULINE = {"mes", "sabado", "domingo", "fim", "final", "ano", "dia"}
 
@@ -89,7 +90,7 @@ class _Text:
 
     def __init__(self, text: str):
         # "semana q vem", "sexta q vem": WhatsApp's "q" is "que"; "prox semana" is "próxima"
-        s = _Q_VEM.sub("que vem", " ".join(fold(text).split()))
+        s = _Q_VEM.sub("que vem", _DPS.sub("depois", " ".join(fold(text).split())))
         self.s = _PROX.sub(lambda m: "proximo " if m.group(1) in _MASCULINE else "proxima ", s)
 
     def take(

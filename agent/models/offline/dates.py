@@ -26,9 +26,9 @@ _DATE_PIECES = re.compile("|".join((
     r"(?:\bdia )?(?<![\d/:])\d{1,2}/\d{1,2}(?:/\d{2,4})?(?![\d/])", r"\bdia \d{1,2}\b",
     r"\b(?:(?:de|pela|a|na|durante a|no periodo da) )?(?<!boa )(?<!mais )"
     r"(?:manha|tarde|noite)(?:zinha)?\b",
-    r"\b(?:(?:as|das|pelas|umas|la pelas|por volta das|depois das|antes das|a partir das|"
+    r"\b(?:(?:as|das|pelas|umas|la pelas|por volta das|(?:depois|dps) das|antes das|a partir das|"
     r"ate as|apos as) )?\d{1,2}(?::\d{2}|h\d{0,2}| ?horas?)(?: e meia)?(?![\d:])",
-    r"\b(?:as|das|pelas|umas|pras|depois das|antes das|a partir das) \d{1,2}(?: e meia)?\b",
+    r"\b(?:as|das|pelas|umas|pras|(?:depois|dps) das|antes das|a partir das) \d{1,2}(?: e meia)?\b",
     r"\b(?:ao |de |as |a partir do )?meio[- ]?dia(?: e meia)?\b",
     # "quinze pras dez", "umas oito", "tipo 7h", "no fim do dia", "cedinho", "depois do almoço"
     r"\b(?:cinco|dez|quinze|vinte(?: e cinco)?|\d{1,2})(?: min(?:utos)?)? (?:pras|pra|para as|"

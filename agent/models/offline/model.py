@@ -37,11 +37,12 @@ from atende.agent.models.offline.intents import (
     read,
     reminder_answer,
     split_cancel_and_book,
+    words,
 )
 from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.agent.write_guard import asked, misfits
 from atende.errors import DomainError
-from atende.tenant import WEEKDAYS, Professional, Tenant
+from atende.tenant import WEEKDAYS, Professional, Service, Tenant
 from atende.tools.catalog import find_professional, find_service, find_services
 from atende.tools.dates import day_label, parse_when
 from atende.tools.notes import asks_practical
@@ -414,6 +415,11 @@ class _Policy:
                 return Step("book", text, awaiting="look_again", pending=dict(then))
             if r.no:
                 return Step("cancel", say.kept(appt))
+        if a == "service" and not (r.service or r.professional) and p.get("professional"):
+            pro = find_professional(self.tenant, p["professional"])
+            chosen = self._among(pro.services, r) if pro is not None else None
+            if chosen is not None:  # "1" for the first of the services listed
+                r = replace(r, service=chosen)
         if a == "service" and (r.service or r.professional) and not r.has(*_NEW_FLOW):
             earlier = p.get("professional")
             pro = r.professional or (find_professional(self.tenant, earlier) if earlier else None)
@@ -601,7 +607,7 @@ class _Policy:
                  pro: Professional | None = None) -> Step:
         when = when or r.when
         pro = pro or r.professional
-        service = r.service
+        service = r.service or (self._among(pro.services, r) if pro is not None else None)
         if service is None and pro is not None and len(pro.services) == 1:
             service = self.tenant.service(pro.services[0])
         if service is None:
@@ -617,6 +623,18 @@ class _Policy:
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step
+
+    def _among(self, ids: Sequence[str], r: Reading) -> Service | None:
+        """Of these services, the one a word of the message names ("uma sessão com o Thiago":
+        his Sessão de fisioterapia), or the option picked by number ("1"), else None."""
+        services = [self.tenant.service(i) for i in ids]
+        said = set(r.words.split())
+        named = [s for s in services
+                 if said & {w for w in words(s.name).split() if len(w) >= 5}]
+        if len(named) == 1:
+            return named[0]
+        index = pick_option(r.text, [self.now] * len(services), self.today)
+        return services[index] if index is not None and r.words.split()[0].isdigit() else None
 
     def _works_on(self, pro: Professional, when: str | None) -> str | None:
         """Whether `pro` works on the one day `when` names, with the hours (pt-BR), or None."""
