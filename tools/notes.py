@@ -47,6 +47,10 @@ _SMALL = {
     "marcar", "marca", "agendar", "agenda", "horario", "horarios", "consulta", "aula", "sessao",
     "fazer", "faz", "fazem", "aceita", "aceitam", "gente", "clinica", "estudio",
     "segunda", "terca", "quarta", "quinta", "sexta", "sabado", "domingo", "semana", "mes",
+    # the words of a booking question ("o primeiro horário livre") say when, not what
+    "primeiro", "primeira", "ultimo", "ultima", "proximo", "proxima", "livre", "livres", "hora",
+    "horas", "vaga", "vagas", "cedo", "valor", "preco", "desconto", "promocao", "dispon",
+    "disponivel", "disponiveis", "ainda", "agora", "logo", "outro", "outra",
 }
 # Times are not topics: "meio-dia e meia", "às 9h30" say when, not what ("meia" is also a sock)
 _TIMES = re.compile(r"\b(?:meio[\s-]?dia|\d{1,2}\s*(?:h|:|hs|horas?)\s*\d{0,2})(?:\s+e\s+meia)?\b"

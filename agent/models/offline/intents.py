@@ -46,6 +46,7 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
                        r"(?! (?:saber|perguntar|uma informacao|informac))"),
     "promotions": _rx(r"promo\w*", r"descontos?", r"ofertas?", "cupom", "black friday"),
     "prices": _rx(r"quanto custa\w*", r"quanto (?:e|fica|sai|cobra\w*|esta|ta)", r"precos?",
+                  r"(?:e|fica|sai|custa|esta) quanto",
                   r"valor(?:es)?",
                   "custa", "custo", "tabela"),
     "services": _rx(r"quais (?:sao )?(?:os )?(?:servicos|tratamentos|procedimentos)",
@@ -97,7 +98,9 @@ INTENT_PATTERNS["stop"] = re.compile(
 INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
                                   r"(?:me )?avis\w* (?:se|quando) (?:vagar|abrir|surgir|liberar)",
                                   r"se (?:vagar|abrir|surgir|liberar) (?:algum|um|uma)? ?"
-                                  r"(?:horario|vaga)", r"(?:horario|vaga) (?:mais cedo|antes)",
+                                  r"(?:horario|vaga)",
+                                  # "a vaga mais cedo" is the soonest one, not an earlier one
+                                  r"(?<!\ba )(?<!\bo )(?:horario|vaga) (?:mais cedo|antes)",
                                   r"tem (?:algo|alguma coisa|horario) antes")
 
 # Other people's data: their names, phones and appointments, or acting for another phone.
@@ -105,6 +108,7 @@ INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
 # message asks.
 INTENT_PATTERNS["others_data"] = _rx(
     r"(?:os|dos|das|outros|demais|seus|todos os) pacientes",
+    r"(?:lista|listagem|relacao|cadastro|nomes|telefones|dados|agenda) (?:de|dos|das) pacientes",
     r"quem (?:esta|ta|tem|vai|estao) (?:marcad\w*|agendad\w*|consulta|horario)",
     r"(?:nomes?|telefones?|dados|contatos?) (?:e (?:o |os )?telefones? )?de quem",
     r"(?:para|pra|pro|no|do) (?:o )?(?:telefone|numero|celular|whatsapp|zap) \d{8,}",

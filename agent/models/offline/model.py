@@ -64,6 +64,13 @@ _ANCHOR = re.compile(r"\b(?:(?:n[oa] )?mesmo dia|(?:logo )?(depois|antes)) d[oa]
                      r"(?:meu|minha|meus|minhas) ((?!consulta\b)[a-z]+(?: de [a-z]+)?|consulta)")
 _RELATION = re.compile(r"\b(?:logo |bem |imediatamente )?(depois|antes)(?: dele| dela| disso)?\b"
                        r"|\bem seguida\b")
+# "com o Dr. Zeferino", "c a fulana": someone named as who should attend
+_WITH_SOMEONE = re.compile(r"\bcom (?:o |a )?(dr |dra |doutor |doutora )?([a-z]{4,})\b")
+_NOT_NAMES = {"voces", "voce", "urgencia", "calma", "certeza", "antecedencia", "desconto",
+              "cartao", "dinheiro", "convenio", "plano", "mesma", "mesmo", "outra", "outro",
+              "qualquer", "alguem", "quem", "dentista", "medico", "medica", "profissional",
+              "fisioterapeuta", "professora", "professor", "doutor", "doutora", "minha", "minhas",
+              "meus", "filho", "filha", "mae", "marido", "esposa", "amiga", "amigo", "ela", "ele"}
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -512,8 +519,9 @@ class _Policy:
         asking = r.has("prices", "promotions", "services", "insurance")
         strong_book = r.has("book") and not (asking and not _strong_booking(r.words))
         wants = r.service is not None and r.has("want") and not asking
-        if strong_book or wants or ((r.service or r.professional) and r.when):
-            return self._booking(r)
+        someone = self._stranger(r) if r.service and not r.professional else None
+        if strong_book or wants or ((r.service or r.professional) and r.when) or someone:
+            return self._booking(r)  # "tem limpeza com o Zeferino?" asks for a time too
         if r.has("promotions") and r.service is not None:
             # "a drenagem ainda está com desconto?": that service's price, with a promotion
             # only if one runs today
@@ -620,6 +628,11 @@ class _Policy:
                         pending={"flow": "book", "when": when,
                                  "professional": pro.name if pro else None})
         step = availability_step("book", service.name, when, pro.name if pro else None)
+        stranger = self._stranger(r) if pro is None else None
+        if stranger:  # "com o Dr. Zeferino": nobody here; who does it, and their times
+            who = [p.name for p in self.tenant.professionals if service.id in p.services]
+            step.pending["say_before"] = (f"Não temos {stranger} na nossa equipe. {service.name} "
+                                          f"é com: {', '.join(who)}.")
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step
@@ -635,6 +648,17 @@ class _Policy:
             return named[0]
         index = pick_option(r.text, [self.now] * len(services), self.today)
         return services[index] if index is not None and r.words.split()[0].isdigit() else None
+
+    def _stranger(self, r: Reading) -> str | None:
+        """The name in "com o Dr. Zeferino" when nobody here has it (nor is it a day or time)."""
+        m = _WITH_SOMEONE.search(r.words)
+        if m is None or m.group(2) in _NOT_NAMES or parse_when(m.group(2), self.today):
+            return None
+        if find_service(self.tenant, m.group(2)) is not None:
+            return None
+        title = {"dr": "Dr.", "doutor": "Dr.", "dra": "Dra.", "doutora": "Dra."}.get(
+            (m.group(1) or "").strip(), "")
+        return f"{title} {m.group(2).capitalize()}".strip()
 
     def _works_on(self, pro: Professional, when: str | None) -> str | None:
         """Whether `pro` works on the one day `when` names, with the hours (pt-BR), or None."""
