@@ -531,7 +531,10 @@ class _Policy:
             return Step("promotions", calls=[("list_promotions", {})], **keep)
         if r.professional is not None and r.question and not r.has("prices", "insurance"):
             return self._who(r.professional)  # "vcs tem endodontista?"
-        if r.has("prices", "services") or (r.service and not r.has("insurance")):
+        # "o que levar na avaliação?": the notes answer it, not the price of the avaliação
+        practical = bool(r.notes) and not r.has("prices", "services")
+        if not practical and (r.has("prices", "services")
+                              or (r.service and not r.has("insurance"))):
             several = find_services(self.tenant, r.text) if r.has("prices") else []
             if len(several) > 1:  # "quanto é a limpeza e o clareamento?": each price
                 calls: list[Call] = [("list_services", {"query": svc.name}) for svc in several]
@@ -542,9 +545,11 @@ class _Policy:
             query = r.service.name if r.service else earlier
             return Step("prices", calls=[("list_services", {"query": query})],
                         awaiting=memo.awaiting, pending={**memo.pending, "query": query})
+        closed = self._closed_day(r)  # "abrem domingo?": that day's answer, with the hours
         info = [fn for key, fn in (("address", say.address), ("hours", say.hours),
-                                   ("phone", say.phone), ("payment", say.payment)) if r.has(key)]
-        texts = [fn(self.tenant) for fn in info]
+                                   ("phone", say.phone), ("payment", say.payment))
+                if r.has(key) and not (closed and key == "hours")]
+        texts = [*([closed] if closed else []), *(fn(self.tenant) for fn in info)]
         if r.has("insurance"):
             texts.append(say.insurance(self.tenant, r.plan, r.service.id if r.service else None))
         texts.extend(r.notes)  # "tem estacionamento?": the clinic's own notes
@@ -552,9 +557,6 @@ class _Policy:
             return Step("info", " ".join(texts), **keep)
         if r.unoffered:  # "vcs fazem osteopatia?": a straight no, and what the clinic does
             return Step("info", say.not_offered(self.tenant, r.unoffered), **keep)
-        closed = self._closed_day(r)
-        if closed:  # "tem pilates no domingo?"
-            return Step("info", closed, **keep)
         if r.has("greeting"):
             return Step("greeting", say.greeting(self.tenant, self.now))
         if r.has("thanks"):
@@ -581,7 +583,14 @@ class _Policy:
         return Step("info", text, awaiting="book_offer", pending=pending)
 
     def _closed_day(self, r: Reading) -> str | None:
-        """The clinic is closed on the one day the message names: why, and the hours."""
+        """The clinic is closed on the one day the message names ("domingo", or "aos
+        domingos" in general): why, and the hours."""
+        weekly = _EVERY_WEEKDAY.search(r.words)
+        if weekly is not None:
+            index = _WEEKDAY_PLURALS.index(weekly.group(1))
+            if self.tenant.business_hours.get(WEEKDAYS[index]):
+                return None
+            return f"Aos {_DAY_NAMES[index]} não abrimos. {say.hours(self.tenant)}"
         query = parse_when(r.when, self.today) if r.when else None
         if query is None or query.day_from is None or query.day_from != query.day_to:
             return None
@@ -692,6 +701,9 @@ class _Policy:
                     awaiting=memo.awaiting, pending=memo.pending)
 
 _DAY_NAMES = ("segundas", "terças", "quartas", "quintas", "sextas", "sábados", "domingos")
+_WEEKDAY_PLURALS = ("segundas", "tercas", "quartas", "quintas", "sextas", "sabados", "domingos")
+_EVERY_WEEKDAY = re.compile(r"\b(?:aos|nos|as|nas|todas? (?:as|os)) (" + "|".join(_WEEKDAY_PLURALS)
+                            + r")\b")
 
 
 def _plural_day(day: date) -> str:
