@@ -12,9 +12,12 @@ from .records import (
     OPEN_REMINDER,
     Appointment,
     AppointmentStatus,
+    Block,
+    CalendarConflict,
     Conversation,
     ConversationStatus,
     Direction,
+    ExternalWrite,
     LeadStage,
     Message,
     MessageStatus,
@@ -150,6 +153,24 @@ class Store(Protocol):
         """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap);
         its reminders are planned again from `reminders` (those already queued do not go out;
         the booking confirmation is kept), in the same transaction."""
+
+    # appointments an outside system booked (Calendly), by that system's id
+    async def external_appointment(self, tenant_id: str, external_ref: str) -> Appointment | None:
+        """The appointment with this `external_ref` in the clinic (any status), or None."""
+
+    async def external_book(self, new: NewAppointment, *, replaces: str | None = None,
+                            replaced_reason: str = "rescheduled") -> ExternalWrite:
+        """Book `new` (its `source` not atende, its `external_ref` set; `patient_phone` E.164 or
+        `NO_PHONE`) as it happened elsewhere: no booking policy, no reminders, but
+        `SlotUnavailable` if it overlaps an active appointment of the professional. Already
+        there (any status): unchanged (`changed` False). `replaces`: the external_ref of the
+        appointment it moves on from, cancelled with `replaced_reason` in the same transaction
+        (before the insert, so a small shift does not collide with itself)."""
+
+    async def external_cancel(self, new: NewAppointment, *, reason: str) -> ExternalWrite:
+        """Cancel the active appointment with `new.external_ref` (`cancel_reason` = `reason`;
+        its open reminders closed). Already cancelled: unchanged. Never seen: stored cancelled,
+        so its booking arriving later changes nothing."""
 
     # inbox (webhooks → dispatcher)
     async def inbox_add(
@@ -407,3 +428,40 @@ class Store(Protocol):
     async def waitlist_offered(self, tenant_id: str, patient_phone: str, now: datetime
                                ) -> WaitlistEntry | None:
         """The offer held for the patient now (not expired), if any."""
+
+    # the clinic's calendars: conflicts with outside calendars, blocked time
+    async def conflict_add(self, tenant_id: str, *, source: str, external_id: str,
+                           professional_id: str | None, starts_at: datetime, ends_at: datetime,
+                           appointment_id: str | None, summary: str) -> CalendarConflict:
+        """Record that an outside calendar's item (`source` 'google' | 'calendly'; `external_id`
+        the event id or invitee URI) overlaps `appointment_id` (None: no booking, e.g. it could
+        not be placed), with the pt-BR `summary` staff read. Idempotent on (tenant, source,
+        external_id, appointment_id): a redelivery returns the existing row, resolved or not.
+        `ValueError` for an unknown source, an empty id or summary, naive instants or an end not
+        after the start."""
+
+    async def conflicts_list(self, tenant_id: str, *, open_only: bool = True, limit: int = 100
+                             ) -> list[CalendarConflict]:
+        """The clinic's conflicts (only unresolved ones unless `open_only=False`), earliest
+        first."""
+
+    async def conflict_resolve(self, tenant_id: str, conflict_id: str) -> CalendarConflict:
+        """Mark a conflict settled (again: unchanged). `NotFound` for an unknown id or another
+        clinic's."""
+
+    async def block_add(self, tenant_id: str, professional_id: str, *, starts_at: datetime,
+                        ends_at: datetime, reason: str = "", created_by: str | None = None
+                        ) -> Block:
+        """Block a professional's time (time off, a blocked period): never offered, never
+        bookable. `ValueError` for naive instants, an end not after the start, or a period
+        longer than `records.BLOCK_MAX`. Whether the professional exists is the caller's check
+        (the tenant file knows them)."""
+
+    async def blocks_between(self, tenant_id: str, start: datetime, end: datetime,
+                             professional_ids: Sequence[str] | None = None) -> list[Block]:
+        """Blocks overlapping [start, end) (of `professional_ids` only, when given), by start."""
+
+    async def block_remove(self, tenant_id: str, block_id: str, *,
+                           professional_id: str | None = None) -> Block:
+        """Delete a block and return it; `NotFound` for an unknown id, another clinic's, or
+        (when `professional_id` is given) another professional's."""

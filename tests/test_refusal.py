@@ -58,3 +58,12 @@ def test_nearest_orders_by_distance_to_the_asked_time(clinic: Tenant) -> None:
     hours = [s.start.strftime("%H:%M") for s in nearest(slots, time(12, 30), 3)]
     assert hours[0] == "13:00" and "12:00" not in hours
     assert len(hours) == 3 and all(h >= "10:00" for h in hours)
+
+
+def test_a_time_the_clinic_blocked_says_blocked(clinic: Tenant) -> None:
+    ana = next(p for p in clinic.professionals if p.id == "ana-souza")
+    start = datetime(2026, 3, 11, 14, 0, tzinfo=SP)
+    busy = [Busy("ana-souza", start, datetime(2026, 3, 11, 16, 0, tzinfo=SP), blocked=True)]
+    why = refused(clinic, clinic.service("limpeza"), [ana], start.date(), time(14, 0),
+                  now=NOW, busy=busy)
+    assert "bloqueada" in why and "ocupado" not in why

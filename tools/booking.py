@@ -14,6 +14,7 @@ from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.records import Appointment, NewAppointment
 from atende.reminders.plan import plan
 from atende.tenant import WEEKDAYS, Service, Tenant, fold
+from atende.tools.busy import busy_between
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.choices import Choice
 from atende.tools.dates import DateQuery, parse_when
@@ -52,15 +53,14 @@ def appointment_view(appt: Appointment, tenant: Tenant) -> dict[str, Any]:
     }
 
 
-async def _busy(scope: Scope, day_from: date, day_to: date, *, exclude: str | None = None
-                ) -> list[Busy]:
+async def _busy(scope: Scope, day_from: date, day_to: date, professional_ids: list[str], *,
+                exclude: str | None = None) -> list[Busy]:
+    """What takes those local days of `professional_ids`: appointments (but `exclude`), blocks."""
     tz = scope.tenant.tz
     start = datetime.combine(day_from, time.min, tzinfo=tz)
     end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=tz)
-    appts = await scope.store.list_appointments(
-        scope.tenant.id, start_from=start - timedelta(hours=12), start_to=end
-    )
-    return [Busy(a.professional_id, a.start, a.end) for a in appts if a.id != exclude]
+    return await busy_between(scope.store, scope.tenant.id, start, end,
+                              professional_ids=professional_ids, exclude=exclude)
 
 
 _HOLIDAY_ARTICLE = re.compile(r"^dia d[aeo]s? ")
@@ -178,7 +178,8 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     limit = tenant.policies.max_slots_offered
     day_from = query.day_from if query else None
     day_to = query.day_to if query else None
-    busy = await _busy(scope, day_from or scope.today, day_to or horizon)
+    pro_ids = [pro_id] if pro_id else [p.id for p in tenant.professionals if svc.id in p.services]
+    busy = await _busy(scope, day_from or scope.today, day_to or horizon, pro_ids)
 
     # offers keep a margin over the minimum notice, so a slot offered now is still bookable
     # when the patient answers a few minutes later
@@ -209,7 +210,7 @@ async def check_availability(scope: Scope, service: str, when: str | None,
         wanted = query.describe() if query else "os próximos dias"
         note = reason or f"Não há horários livres para {svc.name} em {wanted}."
         start_again = (day_to + timedelta(days=1)) if day_to else scope.today
-        busy = await _busy(scope, start_again, horizon)
+        busy = await _busy(scope, start_again, horizon, pro_ids)
         slots = free_slots(tenant, svc.id, now=offer_now, busy=busy, professional_id=pro_id,
                            day_from=start_again, limit=limit)
         if not slots:
@@ -233,7 +234,7 @@ async def check_availability(scope: Scope, service: str, when: str | None,
 async def _validate_slot(scope: Scope, slot_id: str, *, exclude: str | None = None) -> Slot:
     slot = parse_slot_id(slot_id, scope.tenant)
     day = slot.start.date()
-    busy = await _busy(scope, day, day, exclude=exclude)
+    busy = await _busy(scope, day, day, [slot.professional_id], exclude=exclude)
     check_bookable(scope.tenant, slot, now=scope.now, busy=busy)
     return slot
 

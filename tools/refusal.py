@@ -26,8 +26,9 @@ def nearest(slots: Sequence[Slot], at: time, limit: int | None) -> list[Slot]:
     return ordered if limit is None else ordered[:max(limit, 0)]
 
 
-def _overlaps(busy: Iterable[Busy], pro_id: str, start: datetime, end: datetime) -> bool:
-    return any(b.professional_id == pro_id and b.start < end and start < b.end for b in busy)
+def _overlapping(busy: Iterable[Busy], pro_id: str, start: datetime, end: datetime
+                 ) -> list[Busy]:
+    return [b for b in busy if b.professional_id == pro_id and b.start < end and start < b.end]
 
 
 def _why(tenant: Tenant, pro: Professional, service: Service, day: date, at: time,
@@ -46,7 +47,10 @@ def _why(tenant: Tenant, pro: Professional, service: Service, day: date, at: tim
         if first <= at < last:
             return f"{pro.name} está em intervalo nesse horário ({lasts}; atende {hours})"
         return f"{pro.name} não atende nesse horário ({lasts}; atende {hours})"
-    if _overlaps(busy, pro.id, start.astimezone(UTC), end.astimezone(UTC)):
+    taken = _overlapping(busy, pro.id, start.astimezone(UTC), end.astimezone(UTC))
+    if any(b.blocked for b in taken):
+        return f"a agenda de {pro.name} está bloqueada pela clínica nesse horário"
+    if taken:
         return f"{pro.name} já está com esse horário ocupado"
     return ""
 

@@ -35,6 +35,8 @@ policy; `atende_outbox_due`, `atende_pending_conversations`, `atende_dead_letter
 
 from __future__ import annotations
 
+from ..shared.calendar import CalendarCore
+from ..shared.external import ExternalBookings
 from .appointments import AppointmentsMixin
 from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
@@ -46,7 +48,7 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin):
+                  ProactiveMixin, CalendarCore, ExternalBookings):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -58,10 +60,12 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         migrations     supabase/migrations/*.sql, applied in order under an advisory lock
         rows           rows → records, ids, JSON
         conversations  patients, conversations, messages, human takeover, turns
-        appointments   booking, cancelling, moving
+        appointments   booking, cancelling, moving (outside bookings: shared/external.py)
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
-        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
+                       its `_script` also runs shared/calendar.py (conflicts, blocks) and
+                       shared/external.py (appointments Calendly booked)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..shared.calendar import CalendarCore
+from ..shared.external import ExternalBookings
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
@@ -13,7 +15,7 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin):
+                  ProactiveMixin, CalendarCore, ExternalBookings):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -25,8 +27,10 @@ checks and error choices) and supplies the SQL behind it:
         migrations     the schema, one entry a version
         rows           transactions, instants and JSON as text, rows → records
         conversations  patients, conversations, messages, human takeover, turns
-        appointments   booking, cancelling, moving
+        appointments   booking, cancelling, moving (outside bookings: shared/external.py)
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
-        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
+                       its `_script` also runs shared/calendar.py (conflicts, blocks) and
+                       shared/external.py (appointments Calendly booked)
     """
