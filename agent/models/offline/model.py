@@ -22,6 +22,7 @@ from langchain_core.runnables import Runnable
 from pydantic import field_validator
 
 from atende.agent import guard as truth
+from atende.agent.models.offline import clinic
 from atende.agent.models.offline import replies as say
 from atende.agent.models.offline.dates import (
     day_pieces,
@@ -37,14 +38,12 @@ from atende.agent.models.offline.intents import (
     read,
     reminder_answer,
     split_cancel_and_book,
-    words,
 )
 from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.agent.write_guard import asked, misfits
 from atende.errors import DomainError
-from atende.tenant import WEEKDAYS, Professional, Service, Tenant
+from atende.tenant import Professional, Tenant
 from atende.tools.catalog import find_professional, find_service, find_services
-from atende.tools.dates import day_label, parse_when
 from atende.tools.notes import asks_practical
 from atende.tools.scheduling import parse_slot_id
 
@@ -64,13 +63,6 @@ _ANCHOR = re.compile(r"\b(?:(?:n[oa] )?mesmo dia|(?:logo )?(depois|antes)) d[oa]
                      r"(?:meu|minha|meus|minhas) ((?!consulta\b)[a-z]+(?: de [a-z]+)?|consulta)")
 _RELATION = re.compile(r"\b(?:logo |bem |imediatamente )?(depois|antes)(?: dele| dela| disso)?\b"
                        r"|\bem seguida\b")
-# "com o Dr. Zeferino", "c a fulana": someone named as who should attend
-_WITH_SOMEONE = re.compile(r"\bcom (?:o |a )?(dr |dra |doutor |doutora )?([a-z]{4,})\b")
-_NOT_NAMES = {"voces", "voce", "urgencia", "calma", "certeza", "antecedencia", "desconto",
-              "cartao", "dinheiro", "convenio", "plano", "mesma", "mesmo", "outra", "outro",
-              "qualquer", "alguem", "quem", "dentista", "medico", "medica", "profissional",
-              "fisioterapeuta", "professora", "professor", "doutor", "doutora", "minha", "minhas",
-              "meus", "filho", "filha", "mae", "marido", "esposa", "amiga", "amigo", "ela", "ele"}
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -424,7 +416,7 @@ class _Policy:
                 return Step("cancel", say.kept(appt))
         if a == "service" and not (r.service or r.professional) and p.get("professional"):
             pro = find_professional(self.tenant, p["professional"])
-            chosen = self._among(pro.services, r) if pro is not None else None
+            chosen = clinic.among(self.tenant, pro.services, r, self.today) if pro is not None else None
             if chosen is not None:  # "1" for the first of the services listed
                 r = replace(r, service=chosen)
         if a == "service" and (r.service or r.professional) and not r.has(*_NEW_FLOW):
@@ -519,7 +511,7 @@ class _Policy:
         asking = r.has("prices", "promotions", "services", "insurance")
         strong_book = r.has("book") and not (asking and not _strong_booking(r.words))
         wants = r.service is not None and r.has("want") and not asking
-        someone = self._stranger(r) if r.service and not r.professional else None
+        someone = clinic.stranger(self.tenant, r, self.today) if r.service and not r.professional else None
         if strong_book or wants or ((r.service or r.professional) and r.when) or someone:
             return self._booking(r)  # "tem limpeza com o Zeferino?" asks for a time too
         if r.has("promotions") and r.service is not None:
@@ -530,7 +522,7 @@ class _Policy:
         if r.has("promotions"):
             return Step("promotions", calls=[("list_promotions", {})], **keep)
         if r.professional is not None and r.question and not r.has("prices", "insurance"):
-            return self._who(r.professional)  # "vcs tem endodontista?"
+            return clinic.who(self.tenant, r.professional)  # "vcs tem endodontista?"
         # "o que levar na avaliação?": the notes answer it, not the price of the avaliação
         practical = bool(r.notes) and not r.has("prices", "services")
         if not practical and (r.has("prices", "services")
@@ -545,7 +537,8 @@ class _Policy:
             query = r.service.name if r.service else earlier
             return Step("prices", calls=[("list_services", {"query": query})],
                         awaiting=memo.awaiting, pending={**memo.pending, "query": query})
-        closed = self._closed_day(r)  # "abrem domingo?": that day's answer, with the hours
+        # "abrem domingo?": that day's answer, with the hours
+        closed = clinic.closed_day(self.tenant, r, self.today)
         info = [fn for key, fn in (("address", say.address), ("hours", say.hours),
                                    ("phone", say.phone), ("payment", say.payment))
                 if r.has(key) and not (closed and key == "hours")]
@@ -572,38 +565,6 @@ class _Policy:
                         pending={"reason": f"pergunta sem resposta: {r.text[:120]}"})
         return self._not_understood(memo)
 
-    def _who(self, pro: Professional) -> Step:
-        """"Vocês têm ortodontista?": yes, who, and what they do."""
-        names = [self.tenant.service(s).name for s in pro.services]
-        text = (f"Sim! {pro.name} ({pro.specialty}) atende aqui e faz: {', '.join(names)}. "
-                "Quer agendar?")
-        pending: dict[str, Any] = {"professional": pro.name}
-        if len(names) == 1:
-            pending["service"] = names[0]
-        return Step("info", text, awaiting="book_offer", pending=pending)
-
-    def _closed_day(self, r: Reading) -> str | None:
-        """The clinic is closed on the one day the message names ("domingo", or "aos
-        domingos" in general): why, and the hours."""
-        weekly = _EVERY_WEEKDAY.search(r.words)
-        if weekly is not None:
-            index = _WEEKDAY_PLURALS.index(weekly.group(1))
-            if self.tenant.business_hours.get(WEEKDAYS[index]):
-                return None
-            return f"Aos {_DAY_NAMES[index]} não abrimos. {say.hours(self.tenant)}"
-        query = parse_when(r.when, self.today) if r.when else None
-        if query is None or query.day_from is None or query.day_from != query.day_to:
-            return None
-        day = query.day_from
-        holiday = self.tenant.holiday_on(day)
-        if holiday is not None:
-            why = f"Dia {day:%d/%m} é feriado ({holiday.name}) e a clínica não abre."
-        elif not self.tenant.business_hours.get(WEEKDAYS[day.weekday()]):
-            why = f"Aos {_plural_day(day)} não abrimos."
-        else:
-            return None
-        return f"{why} {say.hours(self.tenant)} Quer marcar em outro dia?"
-
     def _cancel_and_book(self, r: Reading) -> Step | None:
         """"cancela a de quinta e marca uma avaliação sexta de manhã": the cancel first (with
         its confirmation), the booking carried along as `then`."""
@@ -624,20 +585,22 @@ class _Policy:
                  pro: Professional | None = None) -> Step:
         when = when or r.when
         pro = pro or r.professional
-        service = r.service or (self._among(pro.services, r) if pro is not None else None)
+        if r.service is None and pro is not None:
+            r = replace(r, service=clinic.among(self.tenant, pro.services, r, self.today))
+        service = r.service
         if service is None and pro is not None and len(pro.services) == 1:
             service = self.tenant.service(pro.services[0])
         if service is None:
             names = ([self.tenant.service(s).name for s in pro.services] if pro else None)
             ask = say.ask_service(self.tenant, names)
-            works = self._works_on(pro, when) if pro else None
+            works = clinic.works_on(self.tenant, pro, when, self.today) if pro else None
             if works:  # "a Dra. Carla atende quinta?": the answer first
                 ask = f"{works} {ask.removeprefix('Claro! ')}"
             return Step("book", ask, awaiting="service",
                         pending={"flow": "book", "when": when,
                                  "professional": pro.name if pro else None})
         step = availability_step("book", service.name, when, pro.name if pro else None)
-        stranger = self._stranger(r) if pro is None else None
+        stranger = clinic.stranger(self.tenant, r, self.today) if pro is None else None
         if stranger:  # "com o Dr. Zeferino": nobody here; who does it, and their times
             who = [p.name for p in self.tenant.professionals if service.id in p.services]
             step.pending["say_before"] = (f"Não temos {stranger} na nossa equipe. {service.name} "
@@ -645,44 +608,6 @@ class _Policy:
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step
-
-    def _among(self, ids: Sequence[str], r: Reading) -> Service | None:
-        """Of these services, the one a word of the message names ("uma sessão com o Thiago":
-        his Sessão de fisioterapia), or the option picked by number ("1"), else None."""
-        services = [self.tenant.service(i) for i in ids]
-        said = set(r.words.split())
-        named = [s for s in services
-                 if said & {w for w in words(s.name).split() if len(w) >= 5}]
-        if len(named) == 1:
-            return named[0]
-        index = pick_option(r.text, [self.now] * len(services), self.today)
-        return services[index] if index is not None and r.words.split()[0].isdigit() else None
-
-    def _stranger(self, r: Reading) -> str | None:
-        """The name in "com o Dr. Zeferino" when nobody here has it (nor is it a day or time)."""
-        m = _WITH_SOMEONE.search(r.words)
-        if m is None or m.group(2) in _NOT_NAMES or parse_when(m.group(2), self.today):
-            return None
-        if find_service(self.tenant, m.group(2)) is not None:
-            return None
-        title = {"dr": "Dr.", "doutor": "Dr.", "dra": "Dra.", "doutora": "Dra."}.get(
-            (m.group(1) or "").strip(), "")
-        return f"{title} {m.group(2).capitalize()}".strip()
-
-    def _works_on(self, pro: Professional, when: str | None) -> str | None:
-        """Whether `pro` works on the one day `when` names, with the hours (pt-BR), or None."""
-        query = parse_when(when, self.today) if when else None
-        if query is None or query.day_from is None or query.day_from != query.day_to:
-            return None
-        day = query.day_from
-        holiday = self.tenant.holiday_on(day)
-        if holiday is not None:
-            return f"Dia {day:%d/%m} é feriado ({holiday.name}) e a clínica não abre."
-        hours = self.tenant.working_hours(pro, WEEKDAYS[day.weekday()])
-        if not hours:
-            return f"{pro.name} não atende {day_label(day)}."
-        spans = " e ".join(f"das {i.start:%H:%M} às {i.end:%H:%M}" for i in hours)
-        return f"Sim, {pro.name} atende {day_label(day)}, {spans}."
 
     def _not_understood(self, memo: Memo) -> Step:
         misses = memo.misses + 1
@@ -699,16 +624,6 @@ class _Policy:
         return Step("unknown", say.not_understood(self.tenant, False,
                                                   hints.get(memo.awaiting or "", "")),
                     awaiting=memo.awaiting, pending=memo.pending)
-
-_DAY_NAMES = ("segundas", "terças", "quartas", "quintas", "sextas", "sábados", "domingos")
-_WEEKDAY_PLURALS = ("segundas", "tercas", "quartas", "quintas", "sextas", "sabados", "domingos")
-_EVERY_WEEKDAY = re.compile(r"\b(?:aos|nos|as|nas|todas? (?:as|os)) (" + "|".join(_WEEKDAY_PLURALS)
-                            + r")\b")
-
-
-def _plural_day(day: date) -> str:
-    return _DAY_NAMES[day.weekday()]
-
 
 def _strong_booking(text: str) -> bool:
     """A booking word other than "consulta" (which is also a service name in many clinics)."""
