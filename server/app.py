@@ -1,5 +1,6 @@
-"""The FastAPI app: its lifespan owns the store, the graph, one HTTP client, the dispatcher and
-the outbox worker; routes live in `webhooks.py` and `ops.py`.
+"""The FastAPI app: its lifespan owns the store, the graph, one HTTP client, the dispatcher, the
+outbox worker and the Google token refresh; routes live in `webhooks.py`, `ops.py` and
+`integrations/google/routes.py`.
 
 On SQLite, turns run in this process (`Dispatcher`) and so do sends. On Postgres, webhooks queue
 a job per conversation (`server/queue.py`) and `atende worker` processes run the turns and the
@@ -14,7 +15,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -24,6 +25,7 @@ from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, FileClock
 from atende.integrations.calendly.keys import calendly_accounts
+from atende.integrations.google.connections import open_google
 from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server import http_errors
 from atende.server.channels import CHANNELS
@@ -38,6 +40,9 @@ from atende.server.turns import ConversationTurns, channel_media
 from atende.settings import Settings
 from atende.tenant import TenantRegistry
 
+if TYPE_CHECKING:
+    from atende.integrations.google.connections import GoogleConnections
+
 
 @dataclass
 class Services:
@@ -50,9 +55,12 @@ class Services:
     dispatcher: TurnScheduler  # the in-process Dispatcher, or the queue (`TurnQueue`)
     outbox: OutboxWorker
     senders: dict[tuple[str, str], Sender]
+    # each clinic's Google connection (None: not configured); `.tokens` is the TokenSource
+    google: GoogleConnections | None = None
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request
     services: Services = request.app.state.services
     return services
 
@@ -128,7 +136,8 @@ def create_app(
 
                 await ensure_schema(settings.database_url)
                 queue = await stack.enter_async_context(
-                    queue_app(settings.database_url).open_async())
+                    queue_app(settings.database_url,
+                              pool_size=settings.postgres_queue_pool_size).open_async())
                 # the turns and the sends run in `atende worker` processes
                 dispatcher = TurnQueue(queue, atende.store, tenants)
             else:
@@ -143,8 +152,13 @@ def create_app(
                     on_outbox=outbox.wake), every=settings.reminders_tick_seconds)
                 reminders_task = asyncio.create_task(reminders.run(), name="reminders")
                 stack.push_async_callback(_cancelled, reminders_task)
+            google = open_google(settings, tenants, atende.store, client, atende.clock, metrics)
+            if google is not None:  # any process may refresh: the refresh lease is in the row
+                refresh_task = asyncio.create_task(google.refresh_loop().run(),
+                                                   name="google-refresh")
+                stack.push_async_callback(_cancelled, refresh_task)
             app.state.services = Services(settings, tenants, credentials, atende, client,
-                                          metrics, dispatcher, outbox, senders)
+                                          metrics, dispatcher, outbox, senders, google)
             await dispatcher.start()
             stack.push_async_callback(dispatcher.stop)
             # what start-up built lives as long as the process: out of the collector's sight,
@@ -156,11 +170,13 @@ def create_app(
     app = FastAPI(title="atende", version=__version__, lifespan=lifespan,
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
     http_errors.install(app)
+    from atende.integrations.google import routes as google_routes
     from atende.server import api, ops, webhooks
 
     app.include_router(webhooks.router())
     app.include_router(ops.router)
     app.include_router(api.router)
+    app.include_router(google_routes.router)
     return app
 
 

@@ -39,9 +39,9 @@ from atende.tenant import TenantRegistry
 
 log = structlog.get_logger(__name__)
 
-# procrastinate's own connections: fetching, finishing, heartbeats, the periodic deferrer (the
-# LISTEN connection comes on top). Jobs do their work on the store's and checkpointer's pools.
-QUEUE_POOL = 4
+# procrastinate's own connections (`Settings.postgres_queue_pool_size`): fetching, finishing,
+# heartbeats, the periodic deferrer (the LISTEN connection comes on top). Jobs do their work on
+# the store's and checkpointer's pools.
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
         turns = conversation_turns(settings, tenants, credentials, atende, client, metrics,
                                    outbox.wake)
         queue = await stack.enter_async_context(
-            queue_app(settings.database_url, pool_size=QUEUE_POOL).open_async())
+            queue_app(settings.database_url,
+                      pool_size=settings.postgres_queue_pool_size).open_async())
         reminders = ReminderRunner(atende.store, tenants, clock=atende.clock, metrics=metrics,
                                    on_outbox=outbox.wake)
         side = [asyncio.create_task(outbox.run(), name="outbox"),

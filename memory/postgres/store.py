@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from ..shared.calendar import CalendarCore
 from ..shared.external import ExternalBookings
+from ..shared.google import Google
 from .appointments import AppointmentsMixin
 from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
@@ -48,7 +49,7 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, ExternalBookings):
+                  ProactiveMixin, CalendarCore, ExternalBookings, Google):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -66,6 +67,7 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
                        its `_script` also runs shared/calendar.py (conflicts, blocks) and
                        shared/external.py (appointments Calendly booked)
+        (shared/google.py, Google connections and calendars: scripts only, no module here)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

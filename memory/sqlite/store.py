@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..shared.calendar import CalendarCore
 from ..shared.external import ExternalBookings
+from ..shared.google import Google
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
@@ -15,7 +16,7 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, ExternalBookings):
+                  ProactiveMixin, CalendarCore, ExternalBookings, Google):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -33,4 +34,5 @@ checks and error choices) and supplies the SQL behind it:
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
                        its `_script` also runs shared/calendar.py (conflicts, blocks) and
                        shared/external.py (appointments Calendly booked)
+        (shared/google.py, Google connections and calendars: scripts only, no module here)
     """
