@@ -40,10 +40,13 @@ MOVING_WORDS = re.compile(
     r"(?:o |a |de |minha |meu |da |do )?(?:horario|dia|data|consulta))\b"
 )
 _MOVE_TO = re.compile(r"\b(?:mud|troc|pass|mov|transfer|jog|empurr)(?:ar|a|e|o|ir)\b"
-                      r"(?: \w+){0,4}? (?:pra|para|pro|pras|pros|para as) (?P<to>.+)$")
+                      r"(?: \w+){0,6}? (?P<to>(?:pra|para|pro|pras|pros|para as) .+)$")
 
 
 _OWN = re.compile(r"\b(?:meu|minha|meus|minhas)\b")
+# "passar o pilates de quarta para as 17h": the one on a day, an appointment already there
+_THE_ONE_ON = re.compile(r"\b(?:o|a|os|as) \w+(?: \w+)? (?:de|do|da) (?:segunda|terca|quarta|"
+                         r"quinta|sexta|sabado|domingo|amanha|hoje|dia \d{1,2})\b")
 
 
 def moving(text: str, today: date) -> bool:
@@ -57,7 +60,7 @@ def moving(text: str, today: date) -> bool:
     if query is None or query.ambiguous:
         return False
     # to another day; or to another time of one's own appointment ("trocar meu pilates pras 17h")
-    return query.day_from is not None or bool(_OWN.search(w))
+    return query.day_from is not None or bool(_OWN.search(w) or _THE_ONE_ON.search(w))
 # ... unless it is another appointment: for someone else, or one more.
 _ANOTHER = re.compile(
     r"\b(?:outra consulta|mais uma|outro agendamento|nova consulta|segunda consulta|"

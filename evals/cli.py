@@ -88,17 +88,22 @@ def _line(result: ScenarioResult) -> str:
                                                                if failed else "")
 
 
+def trials_of(loaded: Loaded, k: int) -> int:
+    """A scenario's trials: k as written, plus one per paraphrase of its first message."""
+    return k + len(loaded.scenario.paraphrases)
+
+
 @contextmanager
-def _progress(scenarios: int, trials: int) -> Iterator[Callable[[ScenarioResult, TrialResult], None]]:
+def _progress(total: int, k: int) -> Iterator[Callable[[ScenarioResult, TrialResult], None]]:
     """Per-trial callback: a rich progress bar on a terminal; one line per scenario always."""
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=out) if out.is_terminal else None
-    task = bar.add_task("evals", total=scenarios * trials) if bar is not None else None
+    task = bar.add_task("evals", total=total) if bar is not None else None
 
     def step(result: ScenarioResult, trial: TrialResult) -> None:
         if bar is not None and task is not None:
             bar.update(task, advance=1, description=result.loaded.scenario.id)
-        if len(result.trials) == trials:
+        if len(result.trials) == trials_of(result.loaded, k):
             out.print(_line(result))
 
     if bar is None:
@@ -155,7 +160,7 @@ def run(
     options = RunOptions(model=model, trials=trials, record=record, replay=replay,
                          settings=settings)
     started, clock = datetime.now(UTC), time.perf_counter()
-    with _progress(len(chosen), trials) as step:
+    with _progress(sum(trials_of(c, trials) for c in chosen), trials) as step:
         results = asyncio.run(run_suite(chosen, options, step))
     data = build_report(results, options, paths=[str(p) for p in paths],
                         min_pass_rate=min_pass_rate, started=started,
@@ -192,6 +197,14 @@ def _summary(data: dict, *, gate: bool = True) -> None:  # type: ignore[type-arg
               f"{suite['model']}: {passk}, pass rate {suite['pass_rate']:.2%}; tokens "
               f"{suite['tokens_in']}/{suite['tokens_out']}{est}, ${suite['cost_usd']:.4f}; "
               f"latency p50 {suite['latency_ms']['p50']} ms, p95 {suite['latency_ms']['p95']} ms")
+    worded = suite.get("paraphrases")
+    if worded:
+        hat = " ".join(f"pass^{k}={v:.2f}" for k, v in worded["pass_hat_k"].items())
+        out.print(f"paraphrases: {worded['all_wordings_passed']}/{worded['scenarios']} scenarios "
+                  f"pass every wording ({worded['wordings']} wordings; over wordings {hat})")
+        for sid, failing in worded["failing_wordings"].items():
+            out.print(f"[red]✗ wording[/] {sid}: " + ", ".join(
+                "as written" if i == 0 else f"paraphrase {i}" for i in failing))
     for note in suite["notes"]:
         out.print(f"note: {note}")
     if not gate:

@@ -31,7 +31,7 @@ from atende.evals.scenario import (
 )
 from atende.memory.records import ACTIVE_STATUSES
 from atende.phones import normalize_phone
-from atende.tenant import Tenant, load_tenant_file, resolve_tenant
+from atende.tenant import Tenant, fold, load_tenant_file, resolve_tenant
 
 SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
 SKIP_DIRS = {"cassettes", "fixtures"}  # tenant fixtures and recordings live beside scenarios
@@ -234,6 +234,10 @@ def _regexes(expect: ReplyExpect | None, where: str, errors: Problems) -> None:
                 errors.add(f"{where}.{key}", f"not a valid regular expression: {exc}")
 
 
+def fold_text(text: str) -> str:
+    return " ".join(fold(text).split())
+
+
 def check_scenario(scenario: Scenario, tenants: _Tenants) -> tuple[Loaded | None, Problems]:
     """The semantic problems of one scenario, and the scenario with its tenants resolved."""
     from atende.tools.toolset import TOOLS
@@ -282,6 +286,13 @@ def check_scenario(scenario: Scenario, tenants: _Tenants) -> tuple[Loaded | None
         _regexes(turn.expect, f"{where}.expect", errors)
         if turn.audio_file is not None and not turn.audio_file.is_file():
             errors.add(f"{where}.audio.file", f"no such file: {display(turn.audio_file)}")
+    if scenario.paraphrases:
+        first = scenario.turns[0] if scenario.turns else None
+        if first is None or first.user is None or first.has_audio:
+            errors.add(scenario.path("paraphrases"), "paraphrases reword the first turn's `user` "
+                                                     "message, and this scenario has none")
+        elif any(fold_text(p) == fold_text(first.user) for p in scenario.paraphrases):
+            errors.add(scenario.path("paraphrases"), "a paraphrase repeats the first message")
     if not scenario.turns and scenario.user is None:
         errors.add(scenario.path("turns"), "no turns and no simulated user: nothing to run")
     others = tuple(t for tid, t in known.items() if tid != main.id)

@@ -43,13 +43,38 @@ def turn_cost(turn: TurnRecord) -> float:
 
 
 def pass_hat_k(results: Sequence[ScenarioResult]) -> dict[str, float]:
-    """tau-bench's pass^k for k = 1..n: per scenario C(c, k) / C(n, k), averaged."""
-    n = min((len(r.trials) for r in results), default=0)
+    """tau-bench's pass^k for k = 1..n: per scenario C(c, k) / C(n, k), averaged, over the
+    trials of each scenario as written (its paraphrases count in `paraphrase_summary`)."""
+    written = [[t.passed for t in r.trials if t.variant == 0] for r in results]
+    n = min((len(w) for w in written), default=0)
     out: dict[str, float] = {}
     for k in range(1, n + 1):
-        values = [math.comb(r.successes, k) / math.comb(len(r.trials), k) for r in results]
+        values = [math.comb(sum(w), k) / math.comb(len(w), k) for w in written]
         out[str(k)] = round(sum(values) / len(values), 4)
     return out
+
+
+def paraphrase_summary(results: Sequence[ScenarioResult]) -> dict[str, Any] | None:
+    """Robustness over wordings: for the scenarios with `paraphrases`, each wording (the first
+    message as written, and each paraphrase) passes when all its trials pass; pass^k over those
+    wordings, and the scenarios whose every wording passed. None without paraphrases."""
+    worded = [r for r in results if r.loaded.scenario.paraphrases]
+    if not worded:
+        return None
+    passed: dict[str, list[bool]] = {}
+    for r in worded:
+        by_variant: dict[int, bool] = {}
+        for t in r.trials:
+            by_variant[t.variant] = by_variant.get(t.variant, True) and t.passed
+        passed[r.loaded.scenario.id] = [by_variant[v] for v in sorted(by_variant)]
+    n = min(len(v) for v in passed.values())
+    hat = {str(k): round(sum(math.comb(sum(v), k) / math.comb(len(v), k)
+                             for v in passed.values()) / len(passed), 4)
+           for k in range(1, n + 1)}
+    failing = {sid: [i for i, ok in enumerate(v) if not ok] for sid, v in passed.items()}
+    return {"scenarios": len(passed), "wordings": sum(len(v) for v in passed.values()),
+            "pass_hat_k": hat, "all_wordings_passed": sum(all(v) for v in passed.values()),
+            "failing_wordings": {sid: v for sid, v in failing.items() if v}}
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -100,7 +125,7 @@ def turn_json(turn: TurnRecord) -> dict[str, Any]:
 def trial_json(trial: TrialResult) -> dict[str, Any]:
     turns = trial.trajectory.turns
     return {
-        "trial": trial.trial, "passed": trial.passed,
+        "trial": trial.trial, "variant": trial.variant, "passed": trial.passed,
         "failed_checks": [c.to_json() for c in trial.failed],
         "checks": [c.to_json() for c in trial.checks],
         "notes": trial.notes, "cassette": trial.cassette, "seconds": round(trial.seconds, 3),
@@ -137,6 +162,7 @@ def build_report(results: Sequence[ScenarioResult], options: RunOptions, *, path
             "started_at": started.astimezone(UTC).isoformat(timespec="seconds"),
             "duration_s": round(seconds, 3),
             "pass_hat_k": pass_hat_k(results), "pass_rate": round(pass_rate(results), 4),
+            "paraphrases": paraphrase_summary(results),
             "passed_trials": sum(t.passed for t in trials), "total_trials": len(trials),
             "scenarios_passed_all_trials": sum(r.successes == len(r.trials) for r in results),
             "critical_scenarios": sum(r.loaded.scenario.critical for r in results),

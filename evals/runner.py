@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ class TrialResult:
     prompt_versions: list[str] = field(default_factory=list)
     cassette: str | None = None
     seconds: float = 0.0
+    variant: int = 0  # 0: the scenario's own first message; i: its paraphrase i
+
 
     @property
     def passed(self) -> bool:
@@ -243,8 +245,12 @@ def _settings(options: RunOptions, folder: str) -> Settings:
     return options.settings.model_copy(update=update)
 
 
-async def run_trial(loaded: Loaded, trial: int, options: RunOptions) -> TrialResult:
-    """One trial of one scenario, graded."""
+async def run_trial(loaded: Loaded, trial: int, options: RunOptions, variant: int = 0
+                    ) -> TrialResult:
+    """One trial of one scenario, graded; `variant` i > 0 words its first message as its
+    paraphrase i."""
+    if variant:
+        loaded = replace(loaded, scenario=loaded.scenario.variant(variant))
     traj = Trajectory()
     notes: list[str] = []
     started = time.perf_counter()
@@ -276,7 +282,7 @@ async def run_trial(loaded: Loaded, trial: int, options: RunOptions) -> TrialRes
         checks = [*checks, *_fell_back(options.model, traj), *grade(loaded, traj)]
     return TrialResult(trial, checks, traj, notes, versions,
                        str(cassette) if cassette is not None else None,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, variant)
 
 
 async def run_suite(scenarios: list[Loaded], options: RunOptions,
@@ -286,8 +292,12 @@ async def run_suite(scenarios: list[Loaded], options: RunOptions,
     results = []
     for loaded in scenarios:
         result = ScenarioResult(loaded)
-        for trial in range(1, options.trials + 1):
-            outcome = await run_trial(loaded, trial, options)
+        # k trials of the scenario as written, then one more per paraphrase of its first message
+        rounds = [(trial, 0) for trial in range(1, options.trials + 1)]
+        rounds += [(options.trials + i, i)
+                   for i in range(1, len(loaded.scenario.paraphrases) + 1)]
+        for trial, variant in rounds:
+            outcome = await run_trial(loaded, trial, options, variant)
             result.trials.append(outcome)
             if progress is not None:
                 progress(result, outcome)

@@ -4,7 +4,7 @@ that already passed `evals/scenario.schema.json` (see `atende.evals.lint`)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,7 @@ class Scenario:
     turns: tuple[Turn, ...] = ()
     user: SimulatedUser | None = None
     expect: Expect = field(default_factory=Expect)
+    paraphrases: tuple[str, ...] = ()  # other wordings of the first message, one trial each
 
     @property
     def critical(self) -> bool:
@@ -170,6 +171,14 @@ class Scenario:
             e.status == g.status and e.service in (None, g.service)
             and e.professional in (None, g.professional) and e.start in (None, g.start)
             for g in seeded) for e in self.expect.appointments or ())
+
+    def variant(self, index: int) -> Scenario:
+        """The scenario with its first message worded as paraphrase `index` (1-based); 0 is
+        the scenario itself."""
+        if index == 0:
+            return self
+        first = replace(self.turns[0], user=self.paraphrases[index - 1])
+        return replace(self, turns=(first, *self.turns[1:]))
 
     def path(self, *parts: str | int) -> str:
         """An error path inside the file: `scenarios[3].turns[0].expect.regex`."""
@@ -289,6 +298,7 @@ def build_scenario(raw: dict[str, Any], source: Path, where: str) -> Scenario:
         given=_given(raw.get("given") or {}),
         turns=tuple(_turn(t, base) for t in raw.get("turns") or ()),
         user=_user(raw.get("user")), expect=_expect(raw.get("expect") or {}),
+        paraphrases=tuple(raw.get("paraphrases") or ()),
     )
 
 

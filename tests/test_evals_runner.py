@@ -231,3 +231,44 @@ def test_percentiles_and_prices() -> None:
     assert price_of("openai:gpt-4o-mini-2024-07-18") == (0.15, 0.60)
     assert price_of("openai:gpt-4o") == (2.50, 10.00)
     assert price_of("offline") == price_of("null") == price_of("openai:llama-3") == (0.0, 0.0)
+
+
+PARAPHRASED = """\
+schema: 1
+scenarios:
+  - id: price-worded-four-ways
+    tags: [critical]
+    tenant: clinica-exemplo
+    now: "2026-03-10T08:00:00-03:00"
+    patient: {phone: "+5511987650001"}
+    turns:
+      - user: "quanto custa a limpeza?"
+        expect: {contains_any: ["R$ 180,00"]}
+    paraphrases: ["qnto ta a limpeza", "Qual o valor da limpeza, por gentileza?", "%s"]
+"""
+
+
+def test_paraphrases_run_as_extra_trials_and_gate_like_them(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, PARAPHRASED % "limpeza é quanto?")
+    code, output = invoke(str(path), "--trials", "2", "--report", str(tmp_path / "r.json"))
+    assert code == 0, output
+    assert "price-worded-four-ways (5/5)" in output
+    assert "paraphrases: 1/1 scenarios pass every wording (4 wordings" in output
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    trials = report["scenarios"][0]["trials"]
+    assert [(t["trial"], t["variant"]) for t in trials] == [(1, 0), (2, 0), (3, 1), (4, 2), (5, 3)]
+    assert trials[4]["transcript"][0]["user"] == "limpeza é quanto?"
+    assert report["suite"]["pass_hat_k"] == {"1": 1.0, "2": 1.0}  # as written
+    assert report["suite"]["paraphrases"]["pass_hat_k"]["4"] == 1.0
+
+    # a wording the agent can't read fails the critical gate, and the report names it
+    path = scenario_file(tmp_path, PARAPHRASED % "vassoura azul")
+    code, output = invoke(str(path))
+    assert code == 1 and "critical scenario price-worded-four-ways passed 3/4" in output
+    assert "✗ wording price-worded-four-ways: paraphrase 3" in output
+
+
+def test_a_paraphrase_must_reword_a_typed_first_message(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, PARAPHRASED % "Quanto custa a limpeza?")
+    code, output = invoke(str(path))
+    assert code == 2 and "a paraphrase repeats the first message" in output

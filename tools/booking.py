@@ -13,11 +13,12 @@ from typing import Any
 from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.records import Appointment, NewAppointment
 from atende.reminders.plan import plan
-from atende.tenant import WEEKDAYS, Tenant, fold
+from atende.tenant import WEEKDAYS, Service, Tenant, fold
 from atende.tools.busy import busy_between
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.choices import Choice
 from atende.tools.dates import DateQuery, parse_when
+from atende.tools.refusal import nearest, refused
 from atende.tools.scheduling import (
     Busy,
     Slot,
@@ -112,6 +113,19 @@ def _closed_reason(tenant: Tenant, query: DateQuery) -> str:
     return ""
 
 
+def _refused_note(tenant: Tenant, svc: Service, pro_id: str | None, query: DateQuery,
+                  scope: Scope, busy: list[Busy]) -> str:
+    """The asked time is not free: why (when one day was asked), then the nearest options."""
+    assert query.at is not None
+    why = ""
+    if query.day_from is not None and query.day_from == query.day_to:
+        pros = [p for p in tenant.professionals
+                if svc.id in p.services and (pro_id is None or p.id == pro_id)]
+        why = refused(tenant, svc, pros, query.day_from, query.at, now=scope.now, busy=busy)
+    head = why or f"Não há horário livre às {query.at:%H:%M}."
+    return f"{head} Os mais próximos são estes."
+
+
 # How an offered slot reads in a sentence; channels that show tappable options build them
 # from the parts (`Choice.title`, `Choice.detail`), never from this wording.
 SLOT_LABEL = "{when} com {professional}"
@@ -173,18 +187,19 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     # when the patient answers a few minutes later
     offer_now = scope.now + OFFER_MARGIN
 
-    async def search(first: date | None, last: date | None, **kw: Any) -> list[Slot]:
-        """Free slots soonest first, reading busy time a window at a time until `limit`."""
+    async def search(first: date | None, last: date | None, want: int = limit,
+                     **kw: Any) -> list[Slot]:
+        """Free slots soonest first, reading busy time a window at a time until `want`."""
         found: list[Slot] = []
         day, end = max(first or scope.today, scope.today), min(last or horizon, horizon)
         days = FIRST_WINDOW_DAYS
-        while day <= end and len(found) < limit:
+        while day <= end and len(found) < want:
             stop = min(day + timedelta(days=days - 1), end)
             days *= 2
             busy = await _busy(scope, day, stop, pro_ids)
             found += free_slots(tenant, svc.id, now=offer_now, busy=busy,
                                 professional_id=pro_id, day_from=day, day_to=stop,
-                                limit=limit - len(found), **kw)
+                                limit=want - len(found), **kw)
             day = stop + timedelta(days=1)
         return found
 
@@ -194,9 +209,13 @@ async def check_availability(scope: Scope, service: str, when: str | None,
         slots = await search(day_from, day_to, period=query.period, at=query.at,
                              after=query.after, before=query.before)
         if not slots and query.at is not None:
-            slots = await search(day_from, day_to, period=query.period)
+            # the nearest to the asked time: a wider search, ordered by distance to it
+            around = await search(day_from, day_to, want=limit * 4, period=query.period)
+            slots = nearest(around, query.at, limit)
             if slots:
-                note = f"Não há horário livre às {query.at:%H:%M}; os mais próximos são estes."
+                one_day = query.day_from if query.day_from == query.day_to else None
+                busy = await _busy(scope, one_day, one_day, pro_ids) if one_day else []
+                note = _refused_note(tenant, svc, pro_id, query, scope, busy)
     else:
         slots = await search(None, None)
     alternative = False

@@ -79,11 +79,19 @@ class DateQuery:
         return " ".join(parts)
 
 
+_Q_VEM = re.compile(r"\bq vem\b")
+_DPS = re.compile(r"\bdps\b")
+_PROX = re.compile(r"\bprox\.? (?=(\w+))")
+_MASCULINE = {"mes", "sabado", "domingo", "fim", "final", "ano", "dia"}
+
+
 class _Text:
     """The folded text; each accepted match is blanked so later patterns cannot reuse it."""
 
     def __init__(self, text: str):
-        self.s = " ".join(fold(text).split())
+        # "semana q vem", "sexta q vem": WhatsApp's "q" is "que"; "prox semana" is "próxima"
+        s = _Q_VEM.sub("que vem", _DPS.sub("depois", " ".join(fold(text).split())))
+        self.s = _PROX.sub(lambda m: "proximo " if m.group(1) in _MASCULINE else "proxima ", s)
 
     def take(
         self, pattern: re.Pattern[str], accept: Callable[[re.Match[str]], bool] = lambda m: True
@@ -153,8 +161,9 @@ _OF_PERIOD = re.compile(  # "3 da tarde"
     _NOT_NUMBER + r"\b(\d{1,2})(\s+e\s+meia)?(?=\s+da\s+(?:manha|tarde|noite)\b)"
 )
 _AS_NUMBER = re.compile(  # "às 14", but not "as 2 primeiras"
-    r"\b(?:as|das|pelas|umas)\s+(\d{1,2})(\s+e\s+meia)?(?=\s*$|\s*[,.;:!?)]|\s+(?:e|ou|a|as|ate|"
-    r"da|de|do|no|na|pela|pelo|com|em|hoje|amanha|depois|pode|por|pra|para|se|ta|ok|certo|"
+    r"\b(?:as|das|pelas|umas|pras)\s+(\d{1,2})(\s+e\s+meia)?(?=\s*$|\s*[,.;:!?)]|\s+(?:e|ou|a|as|"
+    r"ate|da|de|do|no|na|pela|pelo|com|em|hoje|amanha|depois|pode|por|pra|para|se|ta|ok|certo|"
+    r"tem|teria|tinha|rola|consigo|seria|que|vc|voces|pfv|blz|beleza|"
     r"mesmo|entao|dessa|desta|nessa|nesta|proxim[ao]|semana|" + "|".join(_WEEKDAY_WORDS) + r")\b)"
 )
 # A number of hours after these words is a duration ("leva 1 hora"), not a time of day.

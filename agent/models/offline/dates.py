@@ -17,18 +17,18 @@ _MONTHS = ("janeiro|fevereiro|marco|abril|maio|junho|julho|agosto|setembro|outub
 _DATE_PIECES = re.compile("|".join((
     SPAN_AHEAD.pattern, MONTH_RANGE.pattern,
     r"\bdepois de amanha\b", r"\bamanha\b", r"\b(?:hoje|hj)\b",
-    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:" + _WEEKDAYS + r")"
-    r"(?: que vem| seguinte)?\b",
-    r"\b(?:(?:proxim[oa]|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: que vem|"
+    r"\b(?:(?:prox(?:im[oa]|\.?)|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:" + _WEEKDAYS + r")"
+    r"(?: q(?:ue)? vem| seguinte)?\b",
+    r"\b(?:(?:prox(?:im[oa]|\.?)|nest[ea]|ness[ea]|est[ea]|ess[ea]) )?(?:semana|mes)(?: q(?:ue)? vem|"
     r" seguinte)?\b",
     r"\b(?:proximo )?(?:fim|final) de semana\b",
     r"\b(?:dia )?\d{1,2}o? de (?:" + _MONTHS + r")\b",
     r"(?:\bdia )?(?<![\d/:])\d{1,2}/\d{1,2}(?:/\d{2,4})?(?![\d/])", r"\bdia \d{1,2}\b",
     r"\b(?:(?:de|pela|a|na|durante a|no periodo da) )?(?<!boa )(?<!mais )"
     r"(?:manha|tarde|noite)(?:zinha)?\b",
-    r"\b(?:(?:as|das|pelas|umas|la pelas|por volta das|depois das|antes das|a partir das|"
+    r"\b(?:(?:as|das|pelas|umas|la pelas|por volta das|(?:depois|dps) das|antes das|a partir das|"
     r"ate as|apos as) )?\d{1,2}(?::\d{2}|h\d{0,2}| ?horas?)(?: e meia)?(?![\d:])",
-    r"\b(?:as|das|pelas|umas|depois das|antes das|a partir das) \d{1,2}(?: e meia)?\b",
+    r"\b(?:as|das|pelas|umas|pras|(?:depois|dps) das|antes das|a partir das) \d{1,2}(?: e meia)?\b",
     r"\b(?:ao |de |as |a partir do )?meio[- ]?dia(?: e meia)?\b",
     # "quinze pras dez", "umas oito", "tipo 7h", "no fim do dia", "cedinho", "depois do almoço"
     r"\b(?:cinco|dez|quinze|vinte(?: e cinco)?|\d{1,2})(?: min(?:utos)?)? (?:pras|pra|para as|"
@@ -102,6 +102,19 @@ def extract_when(text: str, today: date, holidays: Iterable[str] = ()) -> str | 
     return said if parse_when(said, today) == whole else text.strip()
 
 
+def day_pieces(text: str, today: date) -> list[str]:
+    """Each separate day the message names, as said ("a de amanhã, quinta dá?" -> ["amanhã",
+    "quinta"]): in a move, the one an appointment is on and the one it goes to."""
+    folded, where = folded_with_map(text)
+    out = []
+    for m in _DATE_PIECES.finditer(folded):
+        said = text[where[m.start()]:where[m.end() - 1] + 1].strip()
+        query = parse_when(said, today)
+        if query is not None and query.day_from is not None:
+            out.append(said)
+    return out
+
+
 def parse_fallback(text: str, today: date) -> str | None:
     """When no known piece was found but the date parser still sees a date, pass it all."""
     return text.strip() if parse_when(text, today) is not None else None
@@ -145,9 +158,11 @@ def fitting(starts: list[datetime], when: str | None, today: date) -> list[int]:
 
 def split_when(text: str, today: date) -> tuple[str | None, str | None]:
     """"remarcar a de quinta para sexta" -> ("quinta", "sexta"): the days before and after a
-    "para"/"pra" that leads straight into a day; (None, None) without one ("dá pra remarcar").
+    "para"/"pra" (or "pode ser", "que tal", "prefiro") that leads straight into a day;
+    (None, None) without one ("dá pra remarcar").
     A time alone after it keeps the day before it ("de quarta pras 17h" -> "quarta 17h")."""
-    for m in re.finditer(r"\b(?:para|pra|pro|pras|pros)\b", text, flags=re.IGNORECASE):
+    for m in re.finditer(r"\b(?:para|pra|pro|pras|pros|pode ser|que tal|prefiro|melhor)\b", text,
+                         flags=re.IGNORECASE):
         after = text[m.end():]
         folded, _ = folded_with_map(after)
         first = _DATE_PIECES.search(folded)

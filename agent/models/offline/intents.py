@@ -13,6 +13,7 @@ from atende.tenant import Professional, Service, Tenant, fold
 from atende.tools.booking import holiday_terms
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.dates import parse_when
+from atende.tools.notes import from_notes
 
 # "[áudio] quero marcar", "[áudio transcrito]: ..." — the transcribe node's prefix.
 _AUDIO_MARKER = re.compile(r"^[ \t]*\[\s*(?:[áa]udio|voz|transcri)[^\]]*\][ \t]*:?[ \t]*",
@@ -31,7 +32,9 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
     "my_appointments": _rx(r"minhas? consultas?", r"meus? (?:agendamentos?|horarios?)",
                            r"tenho (?:alguma |uma )?(?:consulta|horario|agendamento)",
                            r"quando e (?:a )?minha", r"(?:estou|to|ja estou) marcad[oa]",
-                           r"ja (?:marquei|agendei)", r"qual (?:e )?(?:o )?meu horario"),
+                           r"ja (?:marquei|agendei)", r"qual (?:e )?(?:o )?meu horario",
+                           r"(?:consultas?|horarios?|agendamentos?|sessoes|aulas) (?:que )?(?:eu )?"
+                           r"(?:tenho|ja tenho) (?:marcad|agendad)\w*"),
     "hours": _rx(r"horarios? (?:de funcionamento|de atendimento|de voces|da clinica)",
                  r"que horas? (?:voces )?(?:abre|abrem|fecha|fecham|funciona)",
                  r"ate que horas?", r"(?:abre|abrem|fecha|fecham|funciona|funcionam|atende|atendem)"
@@ -42,12 +45,14 @@ INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
     "want": re.compile(r"\b(?:quero|queria|gostaria(?: de)?|preciso(?: de)?|desejo)\b"
                        r"(?! (?:saber|perguntar|uma informacao|informac))"),
     "promotions": _rx(r"promo\w*", r"descontos?", r"ofertas?", "cupom", "black friday"),
-    "prices": _rx("quanto custa", r"quanto (?:e|fica|sai|cobra\w*)", r"precos?", r"valor(?:es)?",
+    "prices": _rx(r"quanto custa\w*", r"quanto (?:e|fica|sai|cobra\w*|esta|ta)", r"precos?",
+                  r"(?:e|fica|sai|custa|esta) quanto",
+                  r"valor(?:es)?",
                   "custa", "custo", "tabela"),
     "services": _rx(r"quais (?:sao )?(?:os )?(?:servicos|tratamentos|procedimentos)",
                     r"servicos", r"procedimentos", r"tratamentos", r"o que voces fazem"),
     "address": _rx(r"onde (?:fica|e|ficam|voces ficam)", r"endereco", r"localizacao",
-                   r"como (?:chego|chegar)", r"fica onde", "estacionamento", "mapa"),
+                   r"como (?:chego|chegar)", r"fica onde", "mapa"),
     "phone": _rx("telefone", "fone", r"numero (?:de|da|do) (?:voces|clinica|contato)", "contato",
                  "ligar"),
     "payment": _rx("pix", r"cartao", r"credito", r"debito", "dinheiro", "boleto", r"parcel\w*",
@@ -93,7 +98,9 @@ INTENT_PATTERNS["stop"] = re.compile(
 INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
                                   r"(?:me )?avis\w* (?:se|quando) (?:vagar|abrir|surgir|liberar)",
                                   r"se (?:vagar|abrir|surgir|liberar) (?:algum|um|uma)? ?"
-                                  r"(?:horario|vaga)", r"(?:horario|vaga) (?:mais cedo|antes)",
+                                  r"(?:horario|vaga)",
+                                  # "a vaga mais cedo" is the soonest one, not an earlier one
+                                  r"(?<!\ba )(?<!\bo )(?:horario|vaga) (?:mais cedo|antes)",
                                   r"tem (?:algo|alguma coisa|horario) antes")
 
 # Other people's data: their names, phones and appointments, or acting for another phone.
@@ -101,6 +108,7 @@ INTENT_PATTERNS["waitlist"] = _rx(r"lista de espera",
 # message asks.
 INTENT_PATTERNS["others_data"] = _rx(
     r"(?:os|dos|das|outros|demais|seus|todos os) pacientes",
+    r"(?:lista|listagem|relacao|cadastro|nomes|telefones|dados|agenda) (?:de|dos|das) pacientes",
     r"quem (?:esta|ta|tem|vai|estao) (?:marcad\w*|agendad\w*|consulta|horario)",
     r"(?:nomes?|telefones?|dados|contatos?) (?:e (?:o |os )?telefones? )?de quem",
     r"(?:para|pra|pro|no|do) (?:o )?(?:telefone|numero|celular|whatsapp|zap) \d{8,}",
@@ -325,6 +333,9 @@ class Reading:
     no: bool = False
     other_options: bool = False
     plan: str | None = None  # a health plan the patient named ("aceita Amil?")
+    question: bool = False  # asked as a question ("?", "tem ...", "vcs fazem ...")
+    notes: tuple[str, ...] = ()  # sentences of the clinic's notes that answer it
+    unoffered: str | None = None  # "vcs fazem osteopatia?": a service the clinic doesn't list
 
     def has(self, *intents: str) -> bool:
         return any(i in self.intents for i in intents)
@@ -362,11 +373,13 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
     if plan:
         intents.add("insurance")
     no = bool(_NO.search(w)) and "cancel" not in intents
+    question = "?" in rest or bool(_QUESTION.match(w))
+    service = find_service(tenant, rest) if w else None
     return Reading(
         text=rest.strip(),
         words=w,
         intents=frozenset(intents),
-        service=find_service(tenant, rest) if w else None,
+        service=service,
         professional=find_professional(tenant, rest) if w else None,
         when=extract_when(rest, today, holiday_terms(tenant, today)) if w else None,
         name=name,
@@ -374,7 +387,42 @@ def read(raw: str, tenant: Tenant, today: date) -> Reading:
         no=no,
         other_options=bool(_OTHER_OPTIONS.search(w)),
         plan=plan,
+        question=question,
+        notes=tuple(from_notes(tenant, rest)) if question else (),
+        unoffered=_unoffered(w, tenant, today) if service is None and not plan else None,
     )
+
+
+# "vcs tem ...?", "fazem ...", "da pra ...": a question even without its "?"
+_QUESTION = re.compile(r"^(?:(?:e )?(?:voces|o senhor|a senhora) )?(?:tem|fazem|faz|realizam|"
+                       r"oferecem|trabalham|aceita\w*|atende\w*|precisa|preciso|posso|pode|como|"
+                       r"onde|qual|quais|o que|que|da pra|tem como|sera que)\b")
+# "vcs fazem osteopatia?", "trabalham com hidroterapia?": asking whether the clinic does X
+_DOES = re.compile(r"\b(?:fazem|faz|realizam|realiza|oferecem|oferece|trabalham com|"
+                   r"trabalha com|tem servico de)\s+(?:(?:o|a|os|as|um|uma|tratamento de|"
+                   r"sessao de|sessoes de|aula de|aulas de)\s+)*([a-z]{4,}(?: [a-z]{4,})?)")
+_NOT_A_THING = {"voces", "isso", "algum", "alguma", "agendamento", "marcacao", "aqui", "hoje",
+                "amanha", "sabado", "domingo", "feriado", "plano", "planos", "convenio",
+                "parcelamento", "desconto", "promocao", "pagamento", "cartao", "consulta",
+                "consultas", "atendimento", "quanto", "quantas", "quantos", "como", "onde",
+                "quando", "qual", "quais", "muito", "tudo", "coisa"}
+
+
+def _unoffered(w: str, tenant: Tenant, today: date) -> str | None:
+    """The treatment named in "vcs fazem osteopatia?" when it is none of the clinic's services
+    or professionals (nor a date or a question word), else None."""
+    m = _DOES.search(w)
+    if m is None:
+        return None
+    thing = m.group(1)
+    first = thing.split()[0]
+    if first in _NOT_A_THING or first in _SHORTHAND or parse_when(thing, today) is not None:
+        return None
+    if thing.split()[-1] in _NOT_A_THING or thing.split()[-1] in ("ai", "aqui"):
+        thing = first
+    if find_professional(tenant, thing) is not None:
+        return None
+    return thing
 
 
 # "aceita unimed odonto?", "atendem pelo bradesco saude?", "convenio ipe": a plan by name

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -22,8 +22,15 @@ from langchain_core.runnables import Runnable
 from pydantic import field_validator
 
 from atende.agent import guard as truth
+from atende.agent.models.offline import clinic
 from atende.agent.models.offline import replies as say
-from atende.agent.models.offline.dates import fitting, keep_day, split_when
+from atende.agent.models.offline.dates import (
+    day_pieces,
+    fitting,
+    folded_with_map,
+    keep_day,
+    split_when,
+)
 from atende.agent.models.offline.intents import (
     CARE,
     Reading,
@@ -35,9 +42,9 @@ from atende.agent.models.offline.intents import (
 from atende.agent.models.offline.replies import Call, Step, availability_step
 from atende.agent.write_guard import asked, misfits
 from atende.errors import DomainError
-from atende.tenant import WEEKDAYS, Professional, Tenant
-from atende.tools.catalog import find_professional
-from atende.tools.dates import day_label, parse_when
+from atende.tenant import Professional, Tenant
+from atende.tools.catalog import find_professional, find_service, find_services
+from atende.tools.notes import asks_practical
 from atende.tools.scheduling import parse_slot_id
 
 # Asking about something else keeps an open question open ("quanto custa?" between options).
@@ -45,10 +52,17 @@ _SIDE_INTENTS = ("prices", "services", "promotions", "address", "hours", "paymen
 _NEW_FLOW = ("cancel", "reschedule", "my_appointments", "human")
 # Said before booking the first of several options that all fit, after a plain "pode".
 FIRST_OPTION = "Todas as opções serviam, então marquei a primeira (a mais cedo)."
-_SAME_DAY = re.compile(r"\b(?:n[oa]\s+)?mesmo\s+dia\b", re.IGNORECASE)
+_SAME_DAY = re.compile(r"\b(?:n[oa]\s+)?mesmo\s+dia\b(?!\s+d[oa]s?\s+(?:[oa]\s+)?(?:meu|minha))",
+                       re.IGNORECASE)
 _SAME_PRO = re.compile(r"\b(?:com|c|cm|co) (?:ela|ele|a mesma|o mesmo)\b|"
                        r"\bmesm[ao] (?:profissional|doutor\w*|dra|dr|dentista|fisio\w*|"
                        r"professor\w*)\b")
+# "no mesmo dia do meu rpg", "logo depois da minha sessão": a day (and time) another of the
+# patient's appointments sets
+_ANCHOR = re.compile(r"\b(?:(?:n[oa] )?mesmo dia|(?:logo )?(depois|antes)) d[oa]s? (?:o |a )?"
+                     r"(?:meu|minha|meus|minhas) ((?!consulta\b)[a-z]+(?: de [a-z]+)?|consulta)")
+_RELATION = re.compile(r"\b(?:logo |bem |imediatamente )?(depois|antes)(?: dele| dela| disso)?\b"
+                       r"|\bem seguida\b")
 _STRONG_BOOKING = re.compile(r"\b(?:marcar|agendar|agenda|marca|horarios?|vagas?|disponib\w*|"
                              r"encaixe)\b")
 
@@ -157,7 +171,10 @@ class _Policy:
         self.same_day = self._day_talked_about(convo)
         self.named_pro = self._professional_named(convo)
         results = self._trailing_results(convo, last_ai)
-        if results:
+        listed = next((art for name, art in results if name == "list_my_appointments"), None)
+        if memo.intent == "anchor" and listed is not None:
+            step = self._anchored(memo.pending.get("text") or "", listed, memo)
+        elif results:
             step = say.after_tools(self.tenant, self.now, results, memo.intent, memo.awaiting,
                                    memo.pending)
         else:
@@ -255,16 +272,72 @@ class _Policy:
             reason = ("paciente pediu atendente" if r.has("human")
                       else memo.pending.get("reason") or "o assistente não entendeu o paciente")
             return Step("human", calls=[*lead, ("request_human", {"reason": reason})])
+        anchor = (_ANCHOR.search(folded_with_map(text)[0]) if r.has("book", "want") or r.service
+                  else None)
+        if anchor is not None and memo.intent != "anchor":
+            # "no mesmo dia do meu rpg": which day that is comes from the patient's appointments
+            return Step("anchor", calls=[*lead, ("list_my_appointments", {})],
+                        pending={"text": text})
         if r.has("others_data"):  # whatever else it asks: refused, with the reason
             step = Step("privacy", say.OTHERS_DATA)
         else:
             step = (self._proactive(text, r, memo) or self._answer(r, memo)
                     or self._new_intent(r, memo))
+            step = self._with_side_answers(step, r)
         if lead:
             step.calls = [*lead, *step.calls]
             if not step.calls[1:] and step.text:
                 step.pending = {**step.pending, "say": step.text}
                 step.text = ""
+        return step
+
+    def _side_answers(self, r: Reading) -> list[str]:
+        """What else the message asks besides a booking ("e aceita cartão?", "precisa levar
+        alguma coisa?"), answered from the clinic's data."""
+        texts = [say.payment(self.tenant)] if r.has("payment") else []
+        if r.has("insurance"):
+            texts.append(say.insurance(self.tenant, r.plan, r.service.id if r.service else None))
+        return [*texts, *r.notes]
+
+    def _with_side_answers(self, step: Step, r: Reading) -> Step:
+        """Two requests in one message: a booking's options come with the other answer."""
+        if not any(name == "check_availability" for name, _ in step.calls):
+            return step
+        extra = self._side_answers(r)
+        if extra:
+            before = step.pending.get("say_before")
+            step.pending["say_before"] = " ".join(filter(None, [before, *extra]))
+        return step
+
+    def _anchored(self, text: str, listed: dict[str, Any], memo: Memo) -> Step:
+        """The message again, with "o dia do meu rpg" replaced by that appointment's date (and
+        "logo depois" by its end time), now that the patient's appointments are known."""
+        folded, where = folded_with_map(text)
+        m = _ANCHOR.search(folded)
+        service = find_service(self.tenant, m.group(2)) if m else None
+        appts = [a for a in listed.get("appointments") or []
+                 if service is None or a.get("service_id") == service.id]
+        if m is None or not appts:
+            what = service.name if service else "essa consulta"
+            return Step("book", f"Não encontrei {what} marcada no seu número. Qual dia você "
+                        "prefere?")
+        appt = appts[0]
+        start = datetime.fromisoformat(appt["start"]).astimezone(self.tenant.tz)
+        minutes = self.tenant.service(appt["service_id"]).duration_minutes
+        after = folded[m.end():]
+        rel = _RELATION.search(after)
+        relation = m.group(1) or (rel and (rel.group(1) or "depois"))
+        when = f"em {start:%d/%m}"
+        if relation == "depois":
+            when += f" a partir das {start + timedelta(minutes=minutes):%H:%M}"
+        elif relation == "antes":
+            when += f" antes das {start:%H:%M}"
+        resolved = f"{text[:where[m.start()]]}{when} {_RELATION.sub(' ', after)}"
+        step = self._after_human(resolved, Memo(seq=memo.seq))
+        if step.calls:
+            said = f"Sua consulta de {appt['service']} é {appt['label']}."
+            step.pending["say_before"] = " ".join(filter(None, [said,
+                                                               step.pending.get("say_before")]))
         return step
 
     def _proactive(self, text: str, r: Reading, memo: Memo) -> Step | None:
@@ -341,10 +414,17 @@ class _Policy:
                 return Step("book", text, awaiting="look_again", pending=dict(then))
             if r.no:
                 return Step("cancel", say.kept(appt))
+        if a == "service" and not (r.service or r.professional) and p.get("professional"):
+            pro = find_professional(self.tenant, p["professional"])
+            chosen = clinic.among(self.tenant, pro.services, r, self.today) if pro is not None else None
+            if chosen is not None:  # "1" for the first of the services listed
+                r = replace(r, service=chosen)
         if a == "service" and (r.service or r.professional) and not r.has(*_NEW_FLOW):
             earlier = p.get("professional")
             pro = r.professional or (find_professional(self.tenant, earlier) if earlier else None)
-            return self._booking(r, r.when or p.get("when"), pro)
+            when = p.get("when")  # "a renata atende sexta?" ... "marca c ela de tarde": Friday
+            when = keep_day(r.when, when, self.today) if r.when and when else r.when or when
+            return self._booking(r, when, pro)
         if a in ("book_offer", "look_again") and not other:
             if r.yes or r.service is not None or r.when:
                 service = r.service.name if r.service else p.get("service")
@@ -424,27 +504,52 @@ class _Policy:
                 # "remarcar a de quinta para sexta": which one, and the new day
                 old, new = split_when(r.text, self.today)
                 pending = {"selector": old, "when": new} if new else {"either": r.when}
+                days = day_pieces(r.text, self.today) if intent == "reschedule" else []
+                if not new and len(days) > 1:  # "a de amanhã, quinta dá?": which is which
+                    pending["pieces"] = days
                 return Step(intent, calls=[("list_my_appointments", {})], pending=pending)
         asking = r.has("prices", "promotions", "services", "insurance")
         strong_book = r.has("book") and not (asking and not _strong_booking(r.words))
         wants = r.service is not None and r.has("want") and not asking
-        if strong_book or wants or ((r.service or r.professional) and r.when):
-            return self._booking(r)
+        someone = clinic.stranger(self.tenant, r, self.today) if r.service and not r.professional else None
+        if strong_book or wants or ((r.service or r.professional) and r.when) or someone:
+            return self._booking(r)  # "tem limpeza com o Zeferino?" asks for a time too
+        if r.has("promotions") and r.service is not None:
+            # "a drenagem ainda está com desconto?": that service's price, with a promotion
+            # only if one runs today
+            return Step("prices", calls=[("list_services", {"query": r.service.name})],
+                        pending={"query": r.service.name, "promo_asked": r.service.name})
         if r.has("promotions"):
             return Step("promotions", calls=[("list_promotions", {})], **keep)
-        if r.has("prices", "services") or (r.service and not r.has("insurance")):
+        if r.professional is not None and r.question and not r.has("prices", "insurance"):
+            return clinic.who(self.tenant, r.professional)  # "vcs tem endodontista?"
+        # "o que levar na avaliação?": the notes answer it, not the price of the avaliação
+        practical = bool(r.notes) and not r.has("prices", "services")
+        if not practical and (r.has("prices", "services")
+                              or (r.service and not r.has("insurance"))):
+            several = find_services(self.tenant, r.text) if r.has("prices") else []
+            if len(several) > 1:  # "quanto é a limpeza e o clareamento?": each price
+                calls: list[Call] = [("list_services", {"query": svc.name}) for svc in several]
+                return Step("prices", calls=calls, awaiting=memo.awaiting,
+                            pending={**memo.pending, "query": several[0].name})
             # "quanto custa?" right after talking about a service is about that service
             earlier = memo.pending.get("service") if r.has("prices") else None
             query = r.service.name if r.service else earlier
             return Step("prices", calls=[("list_services", {"query": query})],
                         awaiting=memo.awaiting, pending={**memo.pending, "query": query})
+        # "abrem domingo?": that day's answer, with the hours
+        closed = clinic.closed_day(self.tenant, r, self.today)
         info = [fn for key, fn in (("address", say.address), ("hours", say.hours),
-                                   ("phone", say.phone), ("payment", say.payment)) if r.has(key)]
-        texts = [fn(self.tenant) for fn in info]
+                                   ("phone", say.phone), ("payment", say.payment))
+                if r.has(key) and not (closed and key == "hours")]
+        texts = [*([closed] if closed else []), *(fn(self.tenant) for fn in info)]
         if r.has("insurance"):
             texts.append(say.insurance(self.tenant, r.plan, r.service.id if r.service else None))
+        texts.extend(r.notes)  # "tem estacionamento?": the clinic's own notes
         if texts:
             return Step("info", " ".join(texts), **keep)
+        if r.unoffered:  # "vcs fazem osteopatia?": a straight no, and what the clinic does
+            return Step("info", say.not_offered(self.tenant, r.unoffered), **keep)
         if r.has("greeting"):
             return Step("greeting", say.greeting(self.tenant, self.now))
         if r.has("thanks"):
@@ -455,6 +560,9 @@ class _Policy:
             return Step("name", f"Como posso ajudar? {say.MENU}", **keep)
         if r.yes or r.no or not r.words:  # "ok", "beleza", "👍" after a finished task
             return Step("ack", say.ack(), **keep)
+        if r.question and asks_practical(r.text):  # about the clinic, but not in its notes
+            return Step("unknown", say.NO_INFORMATION, awaiting="handoff_confirm",
+                        pending={"reason": f"pergunta sem resposta: {r.text[:120]}"})
         return self._not_understood(memo)
 
     def _cancel_and_book(self, r: Reading) -> Step | None:
@@ -477,37 +585,29 @@ class _Policy:
                  pro: Professional | None = None) -> Step:
         when = when or r.when
         pro = pro or r.professional
+        if r.service is None and pro is not None:
+            r = replace(r, service=clinic.among(self.tenant, pro.services, r, self.today))
         service = r.service
         if service is None and pro is not None and len(pro.services) == 1:
             service = self.tenant.service(pro.services[0])
         if service is None:
             names = ([self.tenant.service(s).name for s in pro.services] if pro else None)
             ask = say.ask_service(self.tenant, names)
-            works = self._works_on(pro, when) if pro else None
+            works = clinic.works_on(self.tenant, pro, when, self.today) if pro else None
             if works:  # "a Dra. Carla atende quinta?": the answer first
                 ask = f"{works} {ask.removeprefix('Claro! ')}"
             return Step("book", ask, awaiting="service",
                         pending={"flow": "book", "when": when,
                                  "professional": pro.name if pro else None})
         step = availability_step("book", service.name, when, pro.name if pro else None)
+        stranger = clinic.stranger(self.tenant, r, self.today) if pro is None else None
+        if stranger:  # "com o Dr. Zeferino": nobody here; who does it, and their times
+            who = [p.name for p in self.tenant.professionals if service.id in p.services]
+            step.pending["say_before"] = (f"Não temos {stranger} na nossa equipe. {service.name} "
+                                          f"é com: {', '.join(who)}.")
         if r.has("prices"):
             step.calls.insert(0, ("list_services", {"query": service.name}))
         return step
-
-    def _works_on(self, pro: Professional, when: str | None) -> str | None:
-        """Whether `pro` works on the one day `when` names, with the hours (pt-BR), or None."""
-        query = parse_when(when, self.today) if when else None
-        if query is None or query.day_from is None or query.day_from != query.day_to:
-            return None
-        day = query.day_from
-        holiday = self.tenant.holiday_on(day)
-        if holiday is not None:
-            return f"Dia {day:%d/%m} é feriado ({holiday.name}) e a clínica não abre."
-        hours = self.tenant.working_hours(pro, WEEKDAYS[day.weekday()])
-        if not hours:
-            return f"{pro.name} não atende {day_label(day)}."
-        spans = " e ".join(f"das {i.start:%H:%M} às {i.end:%H:%M}" for i in hours)
-        return f"Sim, {pro.name} atende {day_label(day)}, {spans}."
 
     def _not_understood(self, memo: Memo) -> Step:
         misses = memo.misses + 1

@@ -28,6 +28,8 @@ MENU = ("Posso ajudar a agendar, remarcar ou cancelar consultas, e informar pre�
         "endereço e horário de funcionamento.")
 ASK_CHOICE = "Qual prefere? Responda com o número ou o horário."
 TOOL_TROUBLE = "Não consegui consultar isso agora."
+NO_INFORMATION = ("Não tenho essa informação por aqui. Quer que eu chame alguém da equipe para "
+                  "te responder? Responda sim ou não.")
 # Said before the clinic's handoff message, per reason (intents.CARE).
 CARE_WORDS = {
     "urgent": ("Sinto muito que você esteja passando por isso. Se for uma emergência, procure um "
@@ -84,10 +86,12 @@ def not_understood(tenant: Tenant, offer_human: bool, hint: str = "") -> str:
     return f"Desculpe, não entendi. {hint or MENU}".strip()
 
 
-def services(artifact: dict[str, Any], query: str | None) -> str:
+def services(artifact: dict[str, Any], query: str | None, *, ask: bool = True) -> str:
+    """Prices: one service in full, or the list; `ask` ends with "Quer agendar?"."""
     items = artifact.get("services") or []
     if not items:
         return "Não encontrei esse serviço. Quer que eu liste todos os nossos serviços?"
+    trailer = "\nQuer agendar?" if ask else ""
     if query and len(items) == 1:
         s = items[0]
         text = f"{s['name']}: {s['price_text']}"
@@ -98,14 +102,14 @@ def services(artifact: dict[str, Any], query: str | None) -> str:
             text += f" {s['description']}"
         if s.get("promo_price_text"):
             text += f"\nEm promoção: {s['promo_price_text']} ({s.get('promotion') or 'promoção'})."
-        return text + "\nQuer agendar?"
+        return text + trailer
     lines = []
     for s in items:
         line = f"• {s['name']} — {s['price_text']}"
         if s.get("promo_price_text"):
             line += f" (promoção: {s['promo_price_text']})"
         lines.append(line)
-    return "Nossos serviços:\n" + "\n".join(lines) + "\nQuer agendar algum?"
+    return "Nossos serviços:\n" + "\n".join(lines) + ("\nQuer agendar algum?" if ask else "")
 
 
 def promotions(artifact: dict[str, Any]) -> str:
@@ -289,6 +293,14 @@ def insurance(tenant: Tenant, plan: str | None, service_id: str | None) -> str:
     return "Aceitamos os convênios: " + ", ".join(plans) + " (a cobertura varia por serviço)."
 
 
+def not_offered(tenant: Tenant, thing: str) -> str:
+    """A straight no to a service the clinic doesn't list, and what it does."""
+    names = [s.name for s in tenant.services]
+    listed = ", ".join(names[:-1]) + " e " + names[-1] if len(names) > 1 else names[0]
+    return (f"Não fazemos {thing} aqui. Fazemos: {listed}. Quer saber o preço de algum ou "
+            "agendar?")
+
+
 def ack() -> str:
     return "Combinado! Se precisar de mais alguma coisa, é só chamar."
 
@@ -322,8 +334,20 @@ def after_tools(tenant: Tenant, now: datetime, results: list[tuple[str, dict[str
             if ok:
                 parts.append(hello_name((art.get("patient") or {}).get("name")))
         elif name == "list_services":
-            parts.append(services(art, p.get("query")) if ok else failed(art, ""))
             items = art.get("services") or []
+            several = sum(1 for n, _ in results if n == "list_services") > 1
+            offering = any(n == "check_availability" for n, _ in results)
+            last = not several_after(results, art)
+            one = items[0]["name"] if art.get("matched") and len(items) == 1 else None
+            query = one if several else p.get("query") or one
+            parts.append(services(art, query, ask=not offering and last) if ok
+                         else failed(art, ""))
+            promo_asked = p.pop("promo_asked", None)
+            if ok and promo_asked and len(items) == 1 and not items[0].get("promo_price_text"):
+                parts.append(f"No momento não há promoção valendo para {items[0]['name']}; "
+                             "o valor é o normal.")
+            if several:
+                items = []  # "Quer agendar?" after two prices names no one service
             if step.awaiting in (None, "book_offer"):
                 one = p.get("query") and len(items) == 1
                 step.awaiting = "book_offer"
@@ -400,6 +424,12 @@ def after_tools(tenant: Tenant, now: datetime, results: list[tuple[str, dict[str
     return step
 
 
+def several_after(results: list[tuple[str, dict[str, Any]]], art: dict[str, Any]) -> bool:
+    """Another price list follows `art` in this turn's results."""
+    index = next(i for i, (_, a) in enumerate(results) if a is art)
+    return any(n == "list_services" for n, _ in results[index + 1:])
+
+
 def _offered(art: dict[str, Any], step: Step, p: dict[str, Any]) -> str:
     if not art.get("ok"):  # a date, service or professional the patient can change
         step.awaiting, step.pending = "slot_choice", {**p, "slots": []}
@@ -439,7 +469,14 @@ def _appointments(tenant: Tenant, now: datetime, art: dict[str, Any], intent: st
     # day words pick the appointment when they match exactly one ("desmarcar a de amanhã");
     # for a reschedule, words that match none are the new day ("remarcar pra sexta")
     either = pending.get("either")
-    chosen = on_day(pending.get("selector") or either, [_start(a) for a in items], today)
+    starts = [_start(a) for a in items]
+    pieces = pending.get("pieces") or []
+    on = [p for p in pieces if len(on_day(p, starts, today)) == 1]
+    if len(on) == 1:  # of two days named, the one an appointment is on picks it; the other is new
+        either = None
+        pending = {**pending, "selector": on[0],
+                   "when": " ".join(p for p in pieces if p != on[0])}
+    chosen = on_day(pending.get("selector") or either, starts, today)
     when = pending.get("when") if intent == "reschedule" else None
     if intent == "reschedule" and either and not chosen:
         when = either
