@@ -35,6 +35,7 @@ policy; `atende_outbox_due`, `atende_pending_conversations`, `atende_dead_letter
 
 from __future__ import annotations
 
+from ..shared.calendar import CalendarRecords
 from .appointments import AppointmentsMixin
 from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
@@ -46,7 +47,7 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin):
+                  ProactiveMixin, CalendarRecords):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -62,6 +63,7 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
+                       and the clinic's calendars (scripts of shared/calendar.py)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

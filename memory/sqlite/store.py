@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..shared.calendar import CalendarRecords
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
@@ -13,7 +14,7 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin):
+                  ProactiveMixin, CalendarRecords):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -29,4 +30,5 @@ checks and error choices) and supplies the SQL behind it:
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
+                       and the clinic's calendars (scripts of shared/calendar.py)
     """
