@@ -169,7 +169,8 @@ async def run_turn(app: Atende, request: TurnRequest, *,
                           choices=choices_of(state.get("choices")))
 
     scope = Scope(tenant=tenant, store=store, patient_phone=phone,
-                  conversation_id=conversation.id, turn_id=turn.id, now=now)
+                  conversation_id=conversation.id, turn_id=turn.id, now=now,
+                  calendar=app.calendars(tenant))
     team = await _team_messages(store, conversation, state.get("human_synced_at"))
     human = HumanMessage(content=(request.text or "").strip(), id=human_id)
     try:
