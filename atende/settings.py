@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     reminders_tick_seconds: float = Field(
         default=15.0, gt=0, le=3600,
         description="SQLite: how often `atende serve` hands due reminders to the outbox")
+    google_api_url: str = Field(
+        default="https://www.googleapis.com",
+        description="Google APIs base URL (Calendar v3 under /calendar/v3); a loopback fake in tests")
+    google_calendar_webhook_url: str | None = Field(
+        default=None, description="public https URL of POST /webhooks/google/calendar that push "
+        "channels deliver to (unset: no channels; the periodic sync alone keeps calendars fresh)")
+    google_sync_every_seconds: float = Field(
+        default=300.0, gt=0, le=24 * 3600,
+        description="the backstop: every calendar synced incrementally this often (push "
+                    "notifications are not guaranteed); channels renewed on the same tick")
+    google_jobs_every_seconds: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="how often pending calendar writes (events of bookings) are retried")
     pseudonym_key: SecretStr | None = Field(
         default=None, description="HMAC key of the phone pseudonyms in exported transcripts "
         "(unset: a random key per export)",

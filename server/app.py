@@ -14,7 +14,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -37,6 +37,9 @@ from atende.server.turns import ConversationTurns, channel_media
 from atende.settings import Settings
 from atende.tenant import TenantRegistry
 
+if TYPE_CHECKING:
+    from atende.integrations.google.service import GoogleCalendars, GoogleWiring
+
 
 @dataclass
 class Services:
@@ -49,6 +52,7 @@ class Services:
     dispatcher: TurnScheduler  # the in-process Dispatcher, or the queue (`TurnQueue`)
     outbox: OutboxWorker
     senders: dict[tuple[str, str], Sender]
+    google: GoogleCalendars | None = None  # clinics on Google Calendar (integrations/google/)
 
 
 def get_services(request: Request) -> Services:
@@ -88,6 +92,21 @@ def conversation_turns(settings: Settings, tenants: TenantRegistry, credentials:
                              metrics=metrics, on_outbox=on_outbox)
 
 
+def google_calendars(settings: Settings, tenants: TenantRegistry, atende: Atende,
+                     http: httpx.AsyncClient, google: GoogleWiring | None,
+                     on_outbox: Callable[[], None]) -> GoogleCalendars | None:
+    """Google Calendar for the clinics on it (None when none is, or nothing is wired); the
+    turns' calendar backend is set on `atende`."""
+    if google is None or not any(t.calendar.backend == "google" for t in tenants):
+        return None
+    from atende.integrations.google.service import GoogleCalendars
+
+    calendars = GoogleCalendars(atende.store, tenants, http, google.tokens, google.calendars,
+                                atende.clock, settings=settings, on_outbox=on_outbox)
+    atende.calendars = calendars.for_tenant
+    return calendars
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -97,9 +116,11 @@ def create_app(
     transcriber: Transcriber | None = None,
     http: httpx.AsyncClient | None = None,
     resolve: Resolve | None = None,
+    google: GoogleWiring | None = None,
 ) -> FastAPI:
     """The webhook server. Tests inject a model, a clock, a transcriber, an HTTP client and the
-    host-name resolver media downloads are checked with."""
+    host-name resolver media downloads are checked with; `google` (the OAuth side's tokens
+    and calendar associations) turns on Google Calendar for clinics whose backend is google."""
     settings = settings or Settings()
     environ = env if env is not None else os.environ
     if clock is None and settings.clock_file:
@@ -141,8 +162,14 @@ def create_app(
                     on_outbox=outbox.wake), every=settings.reminders_tick_seconds)
                 reminders_task = asyncio.create_task(reminders.run(), name="reminders")
                 stack.push_async_callback(_cancelled, reminders_task)
+            calendars = google_calendars(settings, tenants, atende, client, google, outbox.wake)
+            if calendars is not None:
+                # the Google loops (backstop sync, channel renewal, calendar jobs) run in this
+                # process on both backends: it is the one receiving the push notifications
+                calendars_task = asyncio.create_task(calendars.run(), name="google-calendar")
+                stack.push_async_callback(_cancelled, calendars_task)
             app.state.services = Services(settings, tenants, credentials, atende, client,
-                                          metrics, dispatcher, outbox, senders)
+                                          metrics, dispatcher, outbox, senders, calendars)
             await dispatcher.start()
             stack.push_async_callback(dispatcher.stop)
             # what start-up built lives as long as the process: out of the collector's sight,
@@ -157,6 +184,9 @@ def create_app(
     from atende.server import ops, webhooks
 
     app.include_router(webhooks.router())
+    from atende.integrations.google import push
+
+    app.include_router(push.routes())
     app.include_router(ops.router)
     return app
 
