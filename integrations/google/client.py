@@ -63,6 +63,22 @@ class CalendarClient:
         self.max_wait = max_wait
         self.sleep = sleep
 
+    # calendars
+
+    async def list_calendars(self, tenant_id: str) -> list[dict[str, Any]]:
+        """calendarList.list, every page: the calendars the connected account sees."""
+        entries: list[dict[str, Any]] = []
+        page: str | None = None
+        for _ in range(50):
+            params = {"pageToken": page} if page else None
+            answer = await self._call(tenant_id, "GET", f"{API}/users/me/calendarList",
+                                      params=params)
+            entries += [e for e in answer.get("items") or [] if isinstance(e, dict)]
+            page = answer.get("nextPageToken")
+            if not page:
+                break
+        return entries
+
     # events
 
     async def list_events(self, tenant_id: str, calendar_id: str, *,
