@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from atende.calendar_cli import blocks_app, calendar_app
 from atende.cli_options import fail, parse_now
 from atende.clock import FrozenClock
 from atende.errors import AtendeError, ConfigError
@@ -45,6 +46,8 @@ app.command("replay")(replay)
 app.command("worker")(worker)
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(templates_app, name="templates")
+app.add_typer(blocks_app, name="blocks")
+app.add_typer(calendar_app, name="calendar")
 app.command("report")(reminders_report)
 err = Console(stderr=True)
 EXIT_WORDS = {"sair", "exit", "quit", "/sair", "/exit"}

@@ -200,6 +200,22 @@ def _overlaps(specs: Sequence[AppointmentSpec], known: dict[str, Tenant], main: 
         spans.append((i, tenant.id, spec.professional or "", start, end))
 
 
+def _blocks(scenario: Scenario, tenant: Tenant, errors: Problems) -> None:
+    pros = {p.id for p in tenant.professionals}
+    for i, block in enumerate(scenario.given.blocks):
+        where = scenario.path("given", "blocks", i)
+        if block.professional not in pros:
+            errors.add(f"{where}.professional", f"unknown professional {block.professional!r} "
+                          f"of {tenant.id} (known: {', '.join(sorted(pros))})")
+        try:
+            start, end = local_start(block.start, tenant.tz), local_start(block.end, tenant.tz)
+        except ValueError as exc:
+            errors.add(where, f"not an ISO date-time: {exc}")
+            continue
+        if end <= start:
+            errors.add(f"{where}.end", "must be after start")
+
+
 def _tools(expect: ToolExpect | None, where: str, names: set[str], errors: Problems) -> None:
     for kind in ("must", "must_not"):
         for i, matcher in enumerate(getattr(expect, kind) if expect else ()):
@@ -254,6 +270,7 @@ def check_scenario(scenario: Scenario, tenants: _Tenants) -> tuple[Loaded | None
     for i, spec in enumerate(scenario.given.appointments):
         _row(spec, known, main, scenario.path("given", "appointments", i), errors)
     _overlaps(scenario.given.appointments, known, main, scenario, errors)
+    _blocks(scenario, main, errors)
     for i, spec in enumerate(scenario.expect.appointments or ()):
         _row(spec, known, main, scenario.path("expect", "appointments", i), errors)
     names = {t.name for t in TOOLS}

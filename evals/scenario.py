@@ -56,8 +56,20 @@ class WaitlistSpec:
 
 
 @dataclass(frozen=True)
+class BlockSpec:
+    """A professional's blocked time (time off) in the scenario's clinic; ISO, local unless
+    it has an offset."""
+
+    professional: str
+    start: str
+    end: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Given:
     waitlist: tuple[WaitlistSpec, ...] = ()
+    blocks: tuple[BlockSpec, ...] = ()
     appointments: tuple[AppointmentSpec, ...] = ()
     patients: tuple[PatientSpec, ...] = ()
     conversation_status: str | None = None
@@ -238,6 +250,8 @@ def _given(raw: dict[str, Any]) -> Given:
     return Given(
         waitlist=tuple(WaitlistSpec(str(w["patient"]), w["service"], w.get("professional"),
                                     w.get("period")) for w in raw.get("waitlist") or ()),
+        blocks=tuple(BlockSpec(b["professional"], str(b["start"]), str(b["end"]),
+                               b.get("reason") or "") for b in raw.get("blocks") or ()),
         appointments=tuple(_appointment(a) for a in raw.get("appointments") or ()),
         patients=tuple(_patient(p) for p in raw.get("patients") or ()),
         conversation_status=(raw.get("conversation") or {}).get("status"),

@@ -111,6 +111,12 @@ async def seed(store: Store, loaded: Loaded, database_url: str) -> None:
     ordered = sorted(scenario.given.appointments, key=lambda a: a.status in ACTIVE_STATUSES)
     for spec in ordered:
         await _book(store, loaded, spec, database_url)
+    for block in scenario.given.blocks:
+        tz = loaded.tenant.tz
+        await store.block_add(loaded.tenant.id, block.professional,
+                              starts_at=local_start(block.start, tz),
+                              ends_at=local_start(block.end, tz), reason=block.reason,
+                              created_by="eval")
     for wanted in scenario.given.waitlist:  # first listed, first offered
         phone = normalize_phone(wanted.patient)
         await store.upsert_patient(loaded.tenant.id, phone, source="eval")

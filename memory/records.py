@@ -221,6 +221,68 @@ class WaitlistEntry:
     updated_at: datetime | None = None
 
 
+# The clinic's calendars: conflicts with what staff wrote elsewhere, and blocked time.
+CalendarSource = Literal["google", "calendly"]
+CALENDAR_SOURCES: tuple[CalendarSource, ...] = get_args(CalendarSource)
+BLOCK_MAX = timedelta(days=366)  # a block longer than this is a typo, not time off
+
+
+@dataclass(frozen=True)
+class CalendarConflict:
+    """Something staff put in an outside calendar (a Google event, a Calendly invitee) that
+    overlaps an atende booking (`appointment_id`) or could not be placed: recorded for the clinic
+    to settle, never dropped. Unique per (tenant, source, external_id, appointment_id); open
+    until `resolved_at`. `summary` is the pt-BR line staff read."""
+
+    id: str
+    tenant_id: str
+    source: CalendarSource
+    external_id: str  # the Google event id, the Calendly invitee URI
+    starts_at: datetime
+    ends_at: datetime
+    summary: str
+    created_at: datetime
+    professional_id: str | None = None
+    appointment_id: str | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+
+@dataclass(frozen=True)
+class Block:
+    """A professional's time off or a blocked period: never offered, never bookable. `reason`
+    is for staff only (patients are told the time is not available)."""
+
+    id: str
+    tenant_id: str
+    professional_id: str
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+    reason: str = ""
+    created_by: str | None = None  # who blocked it ("cli", "api", a staff id later)
+
+
+def check_period(starts_at: datetime, ends_at: datetime, *, longest: timedelta | None = None
+                 ) -> tuple[datetime, datetime]:
+    """A period's two ends as UTC instants: aware, the end after the start, not longer than
+    `longest`; `ValueError` naming the field otherwise."""
+    start, end = utc(starts_at), utc(ends_at)
+    if end <= start:
+        raise ValueError(f"end must be after start; got {start.isoformat()} .. {end.isoformat()}")
+    if longest is not None and end - start > longest:
+        raise ValueError(f"a period is at most {longest.days} days; got {(end - start).days}")
+    return start, end
+
+
+BLOCKED = "Esse horário está bloqueado na agenda do profissional. Vou buscar outras opções."
+CONFLICT_NOT_FOUND = "Não encontrei esse conflito de agenda."
+BLOCK_NOT_FOUND = "Não encontrei esse bloqueio."
+
+
 SLOT_TAKEN = "Esse horário acabou de ser ocupado. Vou buscar outras opções."
 APPOINTMENT_NOT_FOUND = "Não encontrei esse agendamento entre os seus."
 NOT_ACTIVE = {

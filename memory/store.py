@@ -12,8 +12,10 @@ from .records import (
     OPEN_REMINDER,
     Appointment,
     AppointmentStatus,
+    Block,
     CalendarBusy,
     CalendarChannel,
+    CalendarConflict,
     CalendarJob,
     CalendarJobAction,
     CalendarSyncState,
@@ -412,6 +414,43 @@ class Store(Protocol):
     async def waitlist_offered(self, tenant_id: str, patient_phone: str, now: datetime
                                ) -> WaitlistEntry | None:
         """The offer held for the patient now (not expired), if any."""
+
+    # the clinic's calendars: conflicts with outside calendars, blocked time
+    async def conflict_add(self, tenant_id: str, *, source: str, external_id: str,
+                           professional_id: str | None, starts_at: datetime, ends_at: datetime,
+                           appointment_id: str | None, summary: str) -> CalendarConflict:
+        """Record that an outside calendar's item (`source` 'google' | 'calendly'; `external_id`
+        the event id or invitee URI) overlaps `appointment_id` (None: no booking, e.g. it could
+        not be placed), with the pt-BR `summary` staff read. Idempotent on (tenant, source,
+        external_id, appointment_id): a redelivery returns the existing row, resolved or not.
+        `ValueError` for an unknown source, an empty id or summary, naive instants or an end not
+        after the start."""
+
+    async def conflicts_list(self, tenant_id: str, *, open_only: bool = True, limit: int = 100
+                             ) -> list[CalendarConflict]:
+        """The clinic's conflicts (only unresolved ones unless `open_only=False`), earliest
+        first."""
+
+    async def conflict_resolve(self, tenant_id: str, conflict_id: str) -> CalendarConflict:
+        """Mark a conflict settled (again: unchanged). `NotFound` for an unknown id or another
+        clinic's."""
+
+    async def block_add(self, tenant_id: str, professional_id: str, *, starts_at: datetime,
+                        ends_at: datetime, reason: str = "", created_by: str | None = None
+                        ) -> Block:
+        """Block a professional's time (time off, a blocked period): never offered, never
+        bookable. `ValueError` for naive instants, an end not after the start, or a period
+        longer than `records.BLOCK_MAX`. Whether the professional exists is the caller's check
+        (the tenant file knows them)."""
+
+    async def blocks_between(self, tenant_id: str, start: datetime, end: datetime,
+                             professional_ids: Sequence[str] | None = None) -> list[Block]:
+        """Blocks overlapping [start, end) (of `professional_ids` only, when given), by start."""
+
+    async def block_remove(self, tenant_id: str, block_id: str, *,
+                           professional_id: str | None = None) -> Block:
+        """Delete a block and return it; `NotFound` for an unknown id, another clinic's, or
+        (when `professional_id` is given) another professional's."""
 
     # the clinic's external calendars (integrations/google/): busy time, sync state, channels
     async def calendar_apply(self, tenant_id: str, calendar_id: str, *, professional_id: str,

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from atende.cli_options import clinic as _tenant
 from atende.cli_options import fail, parse_now
-from atende.errors import AtendeError, ConfigError
+from atende.cli_options import with_store as _with_store
+from atende.errors import AtendeError
 from atende.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 reminders_app = typer.Typer(help="Reminders and booking confirmations: list, due, run.")
 templates_app = typer.Typer(help="Meta message templates the clinic's reminders use.")
-T = TypeVar("T")
 TenantOpt = Annotated[str, typer.Option(help="tenant id")]
 NowOpt = Annotated[str | None, typer.Option(help="the clock, ISO-8601 with offset (default: now)")]
 
@@ -33,26 +33,6 @@ _fail = fail
 def _now(value: str | None) -> datetime:
     at = parse_now(value)
     return datetime.now(UTC) if at is None else at.astimezone(UTC)
-
-
-def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    from atende.logs import configure_logging
-    from atende.memory import open_store
-
-    configure_logging(settings.log_level, json=settings.log_json)  # to stderr: stdout is ours
-
-    async def run() -> T:
-        store = open_store(settings.database_url)
-        await store.setup()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except AtendeError as exc:
-        raise _fail(str(exc)) from None
 
 
 def reminder_json(reminder: Any) -> dict[str, Any]:
@@ -76,15 +56,6 @@ def _print(reminders: list[Any], tz: Any, as_json: bool, empty: str) -> None:
         table.add_row(f"{r.due_at.astimezone(tz):%Y-%m-%d %H:%M}", r.kind, r.status,
                       r.appointment_id[:8], r.reason or "")
     out.print(table)
-
-
-def _tenant(settings: Settings, tenant_id: str) -> Any:
-    from atende.tenant import resolve_tenant
-
-    try:
-        return resolve_tenant(tenant_id, settings.tenants_dir)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 @reminders_app.command("list")

@@ -12,6 +12,7 @@ import structlog
 
 from atende.errors import DomainError
 from atende.reminders import notice as notices
+from atende.tools.busy import blocked
 from atende.tools.dates import PERIOD_BOUNDS
 from atende.tools.scheduling import Busy, Slot, check_bookable, local_label
 
@@ -48,6 +49,7 @@ async def _bookable(store: Store, tenant: Tenant, slot: Slot, now: datetime, pho
     taken = await store.list_appointments(tenant.id, start_from=day_start,
                                           start_to=slot.end + timedelta(hours=12))
     busy = [Busy(a.professional_id, a.start, a.end) for a in taken]
+    busy += await blocked(store, tenant.id, slot.start, slot.end, [slot.professional_id])
     if any(a.patient_phone == phone and a.start < slot.end and a.end > slot.start for a in taken):
         return False  # they already have something then
     try:

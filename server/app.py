@@ -181,13 +181,14 @@ def create_app(
     app = FastAPI(title="atende", version=__version__, lifespan=lifespan,
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
     http_errors.install(app)
-    from atende.server import ops, webhooks
+    from atende.server import api, ops, webhooks
 
     app.include_router(webhooks.router())
     from atende.integrations.google import push
 
     app.include_router(push.routes())
     app.include_router(ops.router)
+    app.include_router(api.router)
     return app
 
 

@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse, Response
 from atende.errors import InvalidInput
 from atende.phones import normalize_phone
 from atende.reminders.outcomes import PAUSED, TEMPLATE_FAILING
+from atende.server.admin_auth import is_admin as _is_admin
+from atende.server.admin_auth import require_admin as _admin
 from atende.server.app import ServicesDep
 from atende.server.http_errors import ApiError
 from atende.server.poison import poison_json
-from atende.server.signature import same_secret
 
 router = APIRouter()
 
@@ -64,23 +65,6 @@ async def health(services: ServicesDep,
 async def metrics(services: ServicesDep) -> Response:
     body, content_type = services.metrics.render()
     return Response(content=body, media_type=content_type)
-
-
-def _is_admin(services: ServicesDep, authorization: str | None) -> bool:
-    """Whether `Authorization` is `Bearer <ATENDE_ADMIN_TOKEN>` (the scheme is case-insensitive,
-    as RFC 9110 says; a bare token is not accepted)."""
-    expected = services.settings.admin_token
-    scheme, _, given = (authorization or "").strip().partition(" ")
-    if expected is None or scheme.lower() != "bearer":
-        return False
-    return same_secret(given.strip(), expected.get_secret_value())
-
-
-def _admin(services: ServicesDep, authorization: str | None) -> None:
-    if services.settings.admin_token is None:
-        raise ApiError(404, "admin_disabled", "Set ATENDE_ADMIN_TOKEN to enable /admin.")
-    if not _is_admin(services, authorization):
-        raise ApiError(401, "unauthorized", "Missing or wrong admin bearer token.")
 
 
 @router.post("/admin/conversations/{tenant}/{phone}/resume", tags=["admin"])

@@ -179,3 +179,27 @@ def test_cli_lint_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert bad.exit_code == 1
     assert "bad.yaml: nao: unknown field" in bad.output
     assert "bad.yaml: 'now' is a required property" in bad.output
+
+
+def test_seeded_blocks_name_a_professional_of_the_clinic_and_end_after_they_start(
+        tmp_path: Path) -> None:
+    base = """\
+    schema: 1
+    id: b
+    tenant: clinica-exemplo
+    now: "2026-03-10T08:00:00-03:00"
+    patient: {phone: "+5511987650001"}
+    given:
+      blocks:
+        - {professional: ana-souza, start: "2026-03-12T13:00", end: "2026-03-12T17:00"}
+    turns: [{user: "oi"}]
+    """
+    assert lint(tmp_path, base) == []
+    unknown = lint(tmp_path, base.replace("ana-souza", "ana-sousa"))
+    assert any(e.startswith("x.yaml: given.blocks[0].professional: unknown professional "
+                            "'ana-sousa'") for e in unknown), unknown
+    backwards = lint(tmp_path, base.replace('end: "2026-03-12T17:00"', 'end: "2026-03-12T12:00"'))
+    assert any(e.startswith("x.yaml: given.blocks[0].end: must be after start")
+               for e in backwards), backwards
+    extra = lint(tmp_path, base.replace("end: ", "motivo: x, end: "))
+    assert any("given.blocks[0].motivo: unknown field" in e for e in extra), extra

@@ -1,94 +1,118 @@
-"""The `Store` contract for the clinic's calendars, on every backend (SQLite, Postgres, and
-Postgres held to row-level security): busy time mirrored page by page with its sync token, a
-reset (410) dropping a calendar's rows, push channels, and calendar jobs taken once."""
+"""The `Store` contract for the clinic's calendar core, on every backend (SQLite, Postgres, and
+Postgres held to row-level security): conflicts with outside calendars are recorded once per
+redelivery and settled by the clinic; blocks are stored per clinic and found by overlap."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from atende.memory.records import CalendarBusy, NewAppointment
+import pytest
+
+from atende.errors import NotFound
+from atende.memory.records import NewAppointment
 from atende.memory.store import Store
 
-T, OTHER_T = "clinica-exemplo", "outra-clinica"
-CAL = "dra.ana@example.test"
-NOW = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
+CLINIC, OTHER_CLINIC = "clinica-exemplo", "outra-clinica"
+START = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
-def busy(event_id: str, hour: int, minutes: int = 60) -> CalendarBusy:
-    start = datetime(2026, 3, 12, hour, 0, tzinfo=UTC)
-    return CalendarBusy(T, "ana-souza", CAL, event_id, start, start + timedelta(minutes=minutes),
-                        summary="Dentista")
+async def _conflict(store: Store, tenant: str = CLINIC, *, appointment_id: str | None = None,
+                    external_id: str = "evt-1", summary: str = "Evento 'Dentista' sobrepõe consulta"):
+    return await store.conflict_add(
+        tenant, source="google", external_id=external_id, professional_id="ana-souza",
+        starts_at=START, ends_at=START + HOUR, appointment_id=appointment_id, summary=summary)
 
 
-async def test_pages_upsert_delete_and_the_token_lands_with_the_last_page(store: Store) -> None:
-    await store.calendar_apply(T, CAL, professional_id="ana-souza",
-                               busy=[busy("e1", 13), busy("e2", 15)])
-    assert await store.calendar_sync_states(T) == []  # no token before the last page
-    await store.calendar_apply(T, CAL, professional_id="ana-souza", busy=[busy("e1", 14)],
-                               removed=["e2", "never-seen"], sync_token="tok-1")
-    rows = await store.calendar_busy(T, start=NOW, end=NOW + timedelta(days=7))
-    assert [(r.event_id, r.starts_at.hour, r.professional_id) for r in rows] == [
-        ("e1", 14, "ana-souza")]
-    (state,) = await store.calendar_sync_states(T)
-    assert state.sync_token == "tok-1" and state.synced_at is not None
-    # the range is half-open and filtered by professional
-    day = datetime(2026, 3, 12, tzinfo=UTC)
-    assert await store.calendar_busy(T, start=day.replace(hour=15), end=day.replace(hour=16)) == []
-    assert await store.calendar_busy(T, start=NOW, end=NOW + timedelta(days=7),
-                                     professional_ids=["bruno"]) == []
-    # another clinic sees none of it
-    assert await store.calendar_busy(OTHER_T, start=NOW, end=NOW + timedelta(days=7)) == []
-
-
-async def test_a_reset_drops_the_calendars_rows_and_its_token(store: Store) -> None:
-    await store.calendar_apply(T, CAL, professional_id="ana-souza", busy=[busy("e1", 13)],
-                               sync_token="tok-1")
-    await store.calendar_apply(T, "other-cal", professional_id="bruno", busy=[busy("x", 13)],
-                               sync_token="tok-x")
-    await store.calendar_apply(T, CAL, professional_id="ana-souza", reset=True,
-                               busy=[busy("e9", 16)])
-    rows = await store.calendar_busy(T, start=NOW, end=NOW + timedelta(days=7))
-    assert sorted(r.event_id for r in rows) == ["e9", "x"]
-    tokens = {s.calendar_id: s.sync_token for s in await store.calendar_sync_states(T)}
-    assert tokens == {CAL: None, "other-cal": "tok-x"}
-
-
-async def test_channels_are_kept_per_clinic_and_found_by_expiry(store: Store) -> None:
-    soon, later = NOW + timedelta(hours=2), NOW + timedelta(days=6)
-    await store.calendar_channel_add(T, channel_id="c1", calendar_id=CAL, resource_id="r1",
-                                     token_hash="h1", expires_at=soon)
-    await store.calendar_channel_add(T, channel_id="c2", calendar_id=CAL, resource_id="r2",
-                                     token_hash="h2", expires_at=later)
-    assert [c.channel_id for c in await store.calendar_channels(
-        T, expiring_before=NOW + timedelta(days=1))] == ["c1"]
-    (one,) = await store.calendar_channels(T, channel_id="c2")
-    assert one.resource_id == "r2" and one.expires_at == later
-    assert await store.calendar_channels(OTHER_T, channel_id="c2") == []
-    assert await store.calendar_channel_remove(T, "c1") is True
-    assert await store.calendar_channel_remove(T, "c1") is False
-    assert [c.channel_id for c in await store.calendar_channels(T)] == ["c2"]
-
-
-async def test_a_job_is_queued_once_taken_once_and_retried_until_done(store: Store) -> None:
-    start = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)
+async def test_a_conflict_is_recorded_once_however_often_it_is_redelivered(store: Store) -> None:
     appt = await store.book_appointment(NewAppointment(
-        T, "ana-souza", "limpeza", "+5511987650001", start, start + timedelta(minutes=45)))
-    job = await store.calendar_job_add(T, appt.id, "create", version="1", due_at=NOW)
-    assert job is not None and job.attempts == 0
-    assert await store.calendar_job_add(T, appt.id, "create", version="1", due_at=NOW) is None
-    assert await store.calendar_job_add(OTHER_T, appt.id, "delete", version="1", due_at=NOW) is None
-    lease = NOW + timedelta(minutes=2)
-    taken = await asyncio.gather(*(store.calendar_jobs_claim(T, NOW, lease_until=lease)
-                                   for _ in range(4)))
-    assert sorted(len(t) for t in taken) == [0, 0, 0, 1]
-    assert await store.calendar_job_settle(T, job.id, retry_at=NOW + timedelta(seconds=30),
-                                           error="google 500")
-    assert await store.calendar_jobs_claim(T, NOW, lease_until=lease) == []
-    (again,) = await store.calendar_jobs_claim(T, NOW + timedelta(seconds=30), lease_until=lease)
-    assert again.attempts == 2 and again.last_error == "google 500"
-    assert await store.calendar_job_settle(T, job.id)
-    assert await store.calendar_job_settle(T, job.id) is False
-    (done,) = await store.calendar_jobs(T, appointment_id=appt.id)
-    assert done.done_at is not None
-    assert await store.calendar_jobs_claim(T, NOW + timedelta(days=1), lease_until=lease) == []
+        CLINIC, "ana-souza", "limpeza", "+5511987650001", START, START + timedelta(minutes=45)))
+    results = await asyncio.gather(*(_conflict(store, appointment_id=appt.id) for _ in range(5)))
+    assert len({c.id for c in results}) == 1
+    (row,) = await store.conflicts_list(CLINIC)
+    assert (row.source, row.external_id, row.appointment_id) == ("google", "evt-1", appt.id)
+    assert row.starts_at == START and row.ends_at == START + HOUR and row.open
+    assert row.summary == "Evento 'Dentista' sobrepõe consulta"
+    # the same event against no booking, or another event, are other conflicts
+    await _conflict(store)
+    await _conflict(store, external_id="evt-2")
+    assert len(await store.conflicts_list(CLINIC)) == 3
+    assert await store.conflicts_list(OTHER_CLINIC) == []
+
+
+async def test_a_resolved_conflict_leaves_the_open_list_and_stays_resolved(store: Store) -> None:
+    first, second = await _conflict(store), await _conflict(store, external_id="evt-2")
+    resolved = await store.conflict_resolve(CLINIC, first.id)
+    assert resolved.resolved_at is not None and not resolved.open
+    assert [c.id for c in await store.conflicts_list(CLINIC)] == [second.id]
+    assert {c.id for c in await store.conflicts_list(CLINIC, open_only=False)} == {first.id, second.id}
+    again = await store.conflict_resolve(CLINIC, first.id)
+    assert again.resolved_at == resolved.resolved_at
+    # a redelivery of the settled event does not reopen it
+    assert (await _conflict(store)).resolved_at == resolved.resolved_at
+    assert len(await store.conflicts_list(CLINIC, open_only=False, limit=1)) == 1
+
+
+async def test_resolving_another_clinics_or_an_unknown_conflict_is_not_found(store: Store) -> None:
+    theirs = await _conflict(store, OTHER_CLINIC)
+    for conflict_id in (theirs.id, "not-an-id", "00000000-0000-4000-8000-000000000000"):
+        with pytest.raises(NotFound, match="conflito"):
+            await store.conflict_resolve(CLINIC, conflict_id)
+    assert (await store.conflicts_list(OTHER_CLINIC))[0].open
+
+
+async def test_bad_conflicts_are_refused_and_store_nothing(store: Store) -> None:
+    bad = [{"source": "outlook"}, {"external_id": ""}, {"summary": "  "},
+           {"ends_at": START}, {"starts_at": START.replace(tzinfo=None)},
+           {"appointment_id": "42"}]
+    for change in bad:
+        args = {"source": "google", "external_id": "evt", "professional_id": None, "starts_at": START,
+                "ends_at": START + HOUR, "appointment_id": None, "summary": "x"} | change
+        with pytest.raises(ValueError):
+            await store.conflict_add(CLINIC, **args)  # type: ignore[arg-type]
+    assert await store.conflicts_list(CLINIC, open_only=False) == []
+
+
+async def test_blocks_are_found_by_overlap_per_professional_and_clinic(store: Store) -> None:
+    ana = await store.block_add(CLINIC, "ana-souza", starts_at=START, ends_at=START + 4 * HOUR,
+                                reason="consulta médica", created_by="cli")
+    bruno = await store.block_add(CLINIC, "bruno-lima", starts_at=START + HOUR,
+                                  ends_at=START + 2 * HOUR)
+    await store.block_add(OTHER_CLINIC, "ana-souza", starts_at=START, ends_at=START + HOUR)
+    assert (ana.reason, ana.created_by, ana.starts_at, ana.ends_at) == (
+        "consulta médica", "cli", START, START + 4 * HOUR)
+    day = (START - 12 * HOUR, START + 12 * HOUR)
+    assert [b.id for b in await store.blocks_between(CLINIC, *day)] == [ana.id, bruno.id]
+    assert [b.id for b in await store.blocks_between(CLINIC, *day, ["bruno-lima"])] == [bruno.id]
+    assert await store.blocks_between(CLINIC, *day, []) == []
+    # touching ends do not overlap
+    assert await store.blocks_between(CLINIC, START + 4 * HOUR, START + 5 * HOUR) == []
+    assert await store.blocks_between(CLINIC, START - HOUR, START) == []
+    assert [b.id for b in await store.blocks_between(CLINIC, START + 3 * HOUR, START + 5 * HOUR)
+            ] == [ana.id]
+
+
+async def test_a_block_is_removed_only_by_its_own_clinic(store: Store) -> None:
+    block = await store.block_add(CLINIC, "ana-souza", starts_at=START, ends_at=START + HOUR)
+    with pytest.raises(NotFound, match="bloqueio"):
+        await store.block_remove(OTHER_CLINIC, block.id)
+    with pytest.raises(NotFound):
+        await store.block_remove(CLINIC, "nope")
+    with pytest.raises(NotFound):
+        await store.block_remove(CLINIC, block.id, professional_id="bruno-lima")
+    assert (await store.block_remove(CLINIC, block.id, professional_id="ana-souza")).id == block.id
+    assert await store.blocks_between(CLINIC, START, START + HOUR) == []
+    with pytest.raises(NotFound):
+        await store.block_remove(CLINIC, block.id)
+
+
+async def test_bad_blocks_are_refused_and_store_nothing(store: Store) -> None:
+    for starts_at, ends_at in [(START, START), (START, START - HOUR),
+                               (START, START + timedelta(days=367)),
+                               (START.replace(tzinfo=None), START + HOUR)]:
+        with pytest.raises(ValueError):
+            await store.block_add(CLINIC, "ana-souza", starts_at=starts_at, ends_at=ends_at)
+    with pytest.raises(ValueError):
+        await store.block_add(CLINIC, " ", starts_at=START, ends_at=START + HOUR)
+    assert await store.blocks_between(CLINIC, START - 24 * HOUR, START + timedelta(days=400)) == []

@@ -17,6 +17,7 @@ from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.records import Appointment, NewAppointment
 from atende.reminders.plan import plan
 from atende.tenant import WEEKDAYS, Tenant, fold
+from atende.tools.busy import busy_between
 from atende.tools.calendars import unreadable_note
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.choices import Choice
@@ -56,20 +57,19 @@ def appointment_view(appt: Appointment, tenant: Tenant) -> dict[str, Any]:
     }
 
 
-async def _busy(scope: Scope, day_from: date, day_to: date, *, exclude: str | None = None
-                ) -> tuple[list[Busy], dict[str, str]]:
-    """Busy time of the days (atende's appointments and the clinic's calendars), and the
-    professionals whose calendar cannot be read (blocked for the whole range: not "free")."""
+async def _busy(scope: Scope, day_from: date, day_to: date, professional_ids: list[str], *,
+                exclude: str | None = None) -> tuple[list[Busy], dict[str, str]]:
+    """What takes those local days of `professional_ids`: appointments (but `exclude`), blocks,
+    the clinic's calendars; and the professionals whose calendar cannot be read (blocked for
+    the whole range: an unreadable calendar is not "free")."""
     tz = scope.tenant.tz
     start = datetime.combine(day_from, time.min, tzinfo=tz)
     end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=tz)
-    appts = await scope.store.list_appointments(
-        scope.tenant.id, start_from=start - timedelta(hours=12), start_to=end
-    )
-    calendars = await scope.calendar.busy(scope, start, end)
-    blocked = [Busy(p, start - timedelta(hours=12), end) for p in calendars.unreadable]
-    return ([Busy(a.professional_id, a.start, a.end) for a in appts if a.id != exclude]
-            + calendars.busy + blocked, calendars.unreadable)
+    busy = await busy_between(scope.store, scope.tenant.id, start, end,
+                              professional_ids=professional_ids, exclude=exclude)
+    calendars = await scope.calendar.busy(scope, start, end, professional_ids)
+    blocked = [Busy(p, start, end) for p in calendars.unreadable]
+    return busy + calendars.busy + blocked, calendars.unreadable
 
 
 _HOLIDAY_ARTICLE = re.compile(r"^dia d[aeo]s? ")
@@ -174,7 +174,8 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     limit = tenant.policies.max_slots_offered
     day_from = query.day_from if query else None
     day_to = query.day_to if query else None
-    busy, unreadable = await _busy(scope, day_from or scope.today, day_to or horizon)
+    pro_ids = [pro_id] if pro_id else [p.id for p in tenant.professionals if svc.id in p.services]
+    busy, unreadable = await _busy(scope, day_from or scope.today, day_to or horizon, pro_ids)
 
     # offers keep a margin over the minimum notice, so a slot offered now is still bookable
     # when the patient answers a few minutes later
@@ -202,7 +203,7 @@ async def check_availability(scope: Scope, service: str, when: str | None,
         wanted = query.describe() if query else "os próximos dias"
         note = reason or f"Não há horários livres para {svc.name} em {wanted}."
         start_again = (day_to + timedelta(days=1)) if day_to else scope.today
-        busy, later = await _busy(scope, start_again, horizon)
+        busy, later = await _busy(scope, start_again, horizon, pro_ids)
         unreadable = {**unreadable, **later}
         slots = free_slots(tenant, svc.id, now=offer_now, busy=busy, professional_id=pro_id,
                            day_from=start_again, limit=limit)
@@ -212,8 +213,7 @@ async def check_availability(scope: Scope, service: str, when: str | None,
             note += " Estes são os próximos horários livres."
     views = [_slot_view(i, s, tenant) for i, s in enumerate(slots, start=1)]
     # a professional whose calendar cannot be read is offered nothing, and the patient is told
-    unread = {p: why for p, why in unreadable.items()
-              if (p == pro_id if pro_id else p in _doing(tenant, svc.id))}
+    unread = {p: why for p, why in unreadable.items() if p in pro_ids}
     if unread:
         note = " ".join(filter(None, [unreadable_note(tenant, unread), note]))
     return {
@@ -231,14 +231,10 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     }
 
 
-def _doing(tenant: Tenant, service_id: str) -> set[str]:
-    return {p.id for p in tenant.professionals if service_id in p.services}
-
-
 async def _validate_slot(scope: Scope, slot_id: str, *, exclude: str | None = None) -> Slot:
     slot = parse_slot_id(slot_id, scope.tenant)
     day = slot.start.astimezone(scope.tenant.tz).date()
-    busy, unreadable = await _busy(scope, day, day, exclude=exclude)
+    busy, unreadable = await _busy(scope, day, day, [slot.professional_id], exclude=exclude)
     if slot.professional_id in unreadable:
         raise SlotUnavailable(unreadable_note(scope.tenant, {
             slot.professional_id: unreadable[slot.professional_id]}))

@@ -12,6 +12,7 @@ The database still referees double booking; a calendar only adds busy time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -34,8 +35,9 @@ class BusyTime:
 
 
 class CalendarBackend(Protocol):
-    async def busy(self, scope: Scope, start: datetime, end: datetime) -> BusyTime:
-        """Busy time overlapping [start, end) of the clinic's professionals."""
+    async def busy(self, scope: Scope, start: datetime, end: datetime,
+                   professional_ids: Sequence[str]) -> BusyTime:
+        """Busy time overlapping [start, end) of these professionals."""
 
     async def check_slot(self, scope: Scope, professional_id: str, start: datetime,
                          end: datetime) -> None:
@@ -55,7 +57,8 @@ class CalendarBackend(Protocol):
 class LocalCalendar:
     """The clinic's agenda is atende's database alone: nothing to add."""
 
-    async def busy(self, scope: Scope, start: datetime, end: datetime) -> BusyTime:
+    async def busy(self, scope: Scope, start: datetime, end: datetime,
+                   professional_ids: Sequence[str]) -> BusyTime:
         return BusyTime()
 
     async def check_slot(self, scope: Scope, professional_id: str, start: datetime,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,11 +30,13 @@ _END_OF_DAY = time(23, 59, 59)  # how tenant.Interval stores "24:00"
 
 @dataclass(frozen=True)
 class Busy:
-    """Time a professional is already taken (an appointment, a block); aware, any timezone."""
+    """Time a professional is already taken (an appointment, a block); aware, any timezone.
+    `blocked`: the clinic blocked it (time off), which a refusal says instead of "ocupado"."""
 
     professional_id: str
     start: datetime
     end: datetime
+    blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,14 +106,30 @@ def _day_starts(tenant: Tenant, pro: Professional, service: Service, day: date) 
             start += step
 
 
-def _overlaps(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
-    return any(b_start < end and start < b_end for b_start, b_end in busy)
+Spans = list[tuple[datetime, datetime]]  # UTC, sorted by start, disjoint (merged)
 
 
-def _busy_by_professional(busy: Iterable[Busy]) -> dict[str, list[tuple[datetime, datetime]]]:
-    out: dict[str, list[tuple[datetime, datetime]]] = {}
+def _overlaps(busy: Spans, start: datetime, end: datetime) -> bool:
+    """Whether [start, end) meets a span of `busy`: one bisect (the spans are disjoint and
+    sorted, so the last one starting before `end` reaches furthest)."""
+    i = bisect_left(busy, end, key=lambda span: span[0]) - 1
+    return i >= 0 and busy[i][1] > start
+
+
+def _busy_by_professional(busy: Iterable[Busy]) -> dict[str, Spans]:
+    """Each professional's busy time as sorted, merged UTC spans."""
+    spans: dict[str, Spans] = {}
     for b in busy:
-        out.setdefault(b.professional_id, []).append((_utc(b.start, "Busy.start"), _utc(b.end, "Busy.end")))
+        spans.setdefault(b.professional_id, []).append((_utc(b.start, "Busy.start"), _utc(b.end, "Busy.end")))
+    out: dict[str, Spans] = {}
+    for pro, found in spans.items():
+        merged: Spans = []
+        for start, end in sorted(found):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        out[pro] = merged
     return out
 
 
@@ -256,6 +275,12 @@ def check_bookable(tenant: Tenant, slot: Slot, *, now: datetime, busy: Iterable[
         raise PolicyViolation(
             f"Só agendamos com até {policies.booking_horizon_days} dias de "
             f"antecedência (até {last_day:%d/%m/%Y})."
+        )
+    busy = list(busy)
+    if _overlaps(_busy_by_professional(b for b in busy if b.blocked).get(pro.id, []), start, end):
+        raise SlotUnavailable(
+            f"O horário de {label} não está disponível na agenda de {pro.name} (horário "
+            "bloqueado pela clínica). Vamos ver outro horário?"
         )
     if _overlaps(_busy_by_professional(busy).get(pro.id, []), start, end):
         raise SlotUnavailable(

@@ -9,7 +9,7 @@ job is queued (`outbound.py`) and the writer woken: nothing here waits for Googl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,9 +84,11 @@ class GoogleBackend:
                     intervals.append((s, e))
         return intervals, read
 
-    async def busy(self, scope: Scope, start: datetime, end: datetime) -> BusyTime:
+    async def busy(self, scope: Scope, start: datetime, end: datetime,
+                   professional_ids: Sequence[str]) -> BusyTime:
         tenant = scope.tenant
-        associated = await self._associated(tenant.id)
+        associated = {p: c for p, c in (await self._associated(tenant.id)).items()
+                      if p in professional_ids}
         if not associated:
             return BusyTime()
         rows = await self.store.calendar_busy(tenant.id, start=start, end=end,

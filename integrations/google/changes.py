@@ -24,7 +24,7 @@ from atende.tenant import Tenant
 from atende.tools.scheduling import local_label
 
 log = structlog.get_logger(__name__)
-SOURCE = "google_calendar"
+SOURCE = "google"
 CANCELLED_REASON = "cancelado na agenda da clínica (Google Agenda)"
 
 
@@ -80,9 +80,10 @@ class Changes:
                         start: datetime, end: datetime, appointment_id: str, summary: str
                         ) -> None:
         log.warning("calendar_conflict", tenant=tenant.id, appointment=appointment_id)
-        await self.store.conflict_add(  # type: ignore[attr-defined]
+        await self.store.conflict_add(
             tenant.id, source=SOURCE, external_id=event_id, professional_id=professional_id,
-            starts_at=start, ends_at=end, appointment_id=appointment_id, summary=summary)
+            starts_at=start, ends_at=end, appointment_id=appointment_id,
+            summary=summary or "(evento sem título na agenda)")
 
     async def _ours(self, tenant: Tenant, item: Item, now: datetime, done: Applied) -> None:
         assert item.appointment_id is not None

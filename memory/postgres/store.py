@@ -35,7 +35,8 @@ policy; `atende_outbox_due`, `atende_pending_conversations`, `atende_dead_letter
 
 from __future__ import annotations
 
-from ..shared.calendar import CalendarRecords
+from ..shared.calendar import CalendarCore
+from ..shared.calendar_sync import CalendarSync
 from .appointments import AppointmentsMixin
 from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
@@ -47,7 +48,7 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarRecords):
+                  ProactiveMixin, CalendarCore, CalendarSync):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -62,8 +63,9 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         appointments   booking, cancelling, moving
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
-        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
-                       and the clinic's calendars (scripts of shared/calendar.py)
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
+                       its `_script` also runs shared/calendar.py (conflicts, blocks)
+                       and shared/calendar_sync.py (Google busy time, channels, jobs)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

@@ -1,182 +1,129 @@
-"""The clinic's external calendars in the store: busy time mirrored from them with each
-calendar's sync state, the push channels watching them, and the durable jobs writing bookings
-there. Standard SQL written once (`script.Step`s run by each backend's `_script`).
-
-A page of a sync is applied in one transaction (its busy rows, its deletions and, on the last
-page, the new sync token), so a reader never sees a token that is ahead of the rows."""
+"""The clinic's calendar core: conflicts with outside calendars (Google, Calendly) and blocked
+time (a professional's time off). Checks and SQL written once (`script.Step`s run by each
+backend's `_script`); no backend code."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+
+from atende.errors import NotFound
 
 from ..records import (
-    CALENDAR_JOB_ACTIONS,
-    CalendarBusy,
-    CalendarChannel,
-    CalendarJob,
-    CalendarJobAction,
-    CalendarSyncState,
+    BLOCK_MAX,
+    BLOCK_NOT_FOUND,
+    CALENDAR_SOURCES,
+    CONFLICT_NOT_FOUND,
+    Block,
+    CalendarConflict,
     check_choice,
+    check_period,
 )
-from .proactive import Proactive, _in
+from .base import Scripted
 from .script import Step, is_id, new_id
 
-_UPSERT_BUSY = (
-    "INSERT INTO calendar_busy (tenant_id, professional_id, calendar_id, event_id, starts_at,"
-    " ends_at, summary, updated_at) VALUES (:tenant_id, :professional_id, :calendar_id,"
-    " :event_id, :starts_at, :ends_at, :summary, :now)"
-    " ON CONFLICT (tenant_id, calendar_id, event_id) DO UPDATE SET"
-    " professional_id = excluded.professional_id, starts_at = excluded.starts_at,"
-    " ends_at = excluded.ends_at, summary = excluded.summary, updated_at = excluded.updated_at"
-)
-_DELETE_BUSY = ("DELETE FROM calendar_busy WHERE tenant_id = :tenant_id"
-                " AND calendar_id = :calendar_id AND event_id = :event_id")
-_SYNCED = (
-    "INSERT INTO calendar_sync (tenant_id, calendar_id, sync_token, synced_at, updated_at)"
-    " VALUES (:tenant_id, :calendar_id, :sync_token, :now, :now)"
-    " ON CONFLICT (tenant_id, calendar_id) DO UPDATE SET sync_token = excluded.sync_token,"
-    " synced_at = excluded.synced_at, updated_at = excluded.updated_at"
-)
+_SUMMARY_MAX = 500
+_REASON_MAX = 500
+_CONFLICT_KEY = ("tenant_id = :tenant_id AND source = :source AND external_id = :external_id"
+                 " AND appointment_key = :appointment_key")
 
 
-class CalendarRecords(Proactive):
-    # busy time and sync state
+def _text(name: str, value: str, cap: int, *, required: bool) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ValueError(f"{name} must not be empty")
+    return value[:cap]
 
-    async def calendar_apply(self, tenant_id: str, calendar_id: str, *, professional_id: str,
-                             busy: Sequence[CalendarBusy] = (), removed: Sequence[str] = (),
-                             reset: bool = False, sync_token: str | None = None
-                             ) -> None:
-        now = self._now()
-        key = {"tenant_id": tenant_id, "calendar_id": calendar_id, "now": now}
-        steps: list[Step] = []
-        if reset:
-            steps += [
-                Step("DELETE FROM calendar_busy WHERE tenant_id = :tenant_id"
-                     " AND calendar_id = :calendar_id", key),
-                Step("UPDATE calendar_sync SET sync_token = NULL, updated_at = :now"
-                     " WHERE tenant_id = :tenant_id AND calendar_id = :calendar_id", key),
-            ]
-        steps += [Step(_DELETE_BUSY, {**key, "event_id": event_id}) for event_id in removed]
-        for row in busy:
-            if row.ends_at <= row.starts_at:
-                raise ValueError(f"busy time of event {row.event_id} ends before it starts")
-            steps.append(Step(_UPSERT_BUSY, {
-                **key, "professional_id": professional_id, "event_id": row.event_id,
-                "starts_at": self._instant(row.starts_at), "ends_at": self._instant(row.ends_at),
-                "summary": row.summary[:200]}))
-        if sync_token is not None:
-            steps.append(Step(_SYNCED, {**key, "sync_token": sync_token}))
-        if steps:
-            await self._script(tenant_id, steps)
 
-    async def calendar_busy(self, tenant_id: str, *, start: datetime, end: datetime,
-                            professional_ids: Sequence[str] | None = None
-                            ) -> list[CalendarBusy]:
-        where = ["tenant_id = :tenant_id", "starts_at < :end", "ends_at > :start"]
-        params: dict[str, Any] = {"tenant_id": tenant_id, "start": self._instant(start),
-                                  "end": self._instant(end)}
-        if professional_ids is not None:
-            if not professional_ids:
-                return []
-            clause, names = _in("professional_id", professional_ids, "p")
-            where.append(clause)
-            params.update(names)
-        return await self._rows(tenant_id, CalendarBusy, Step(
-            f"SELECT * FROM calendar_busy WHERE {' AND '.join(where)}"
-            " ORDER BY starts_at, calendar_id, event_id", params))
+class CalendarCore(Scripted):
+    # conflicts
 
-    async def calendar_sync_states(self, tenant_id: str) -> list[CalendarSyncState]:
-        return await self._rows(tenant_id, CalendarSyncState, Step(
-            "SELECT * FROM calendar_sync WHERE tenant_id = :tenant_id ORDER BY calendar_id",
-            {"tenant_id": tenant_id}))
+    async def conflict_add(self, tenant_id: str, *, source: str, external_id: str,
+                           professional_id: str | None, starts_at: datetime, ends_at: datetime,
+                           appointment_id: str | None, summary: str) -> CalendarConflict:
+        check_choice("source", source, CALENDAR_SOURCES)
+        external_id = _text("external_id", external_id, 1000, required=True)
+        start, end = check_period(starts_at, ends_at)
+        if appointment_id is not None and not is_id(appointment_id):
+            raise ValueError(f"appointment_id must be an appointment's id; got {appointment_id!r}")
+        params = {"id": new_id(), "tenant_id": tenant_id, "source": source,
+                  "external_id": external_id, "professional_id": professional_id,
+                  "starts_at": self._instant(start), "ends_at": self._instant(end),
+                  "appointment_id": appointment_id, "appointment_key": appointment_id or "",
+                  "summary": _text("summary", summary, _SUMMARY_MAX, required=True),
+                  "now": self._now()}
+        rows = await self._script(tenant_id, [
+            Step("INSERT INTO calendar_conflicts (id, tenant_id, source, external_id,"
+                 " professional_id, starts_at, ends_at, appointment_id, appointment_key, summary,"
+                 " created_at) VALUES (:id, :tenant_id, :source, :external_id, :professional_id,"
+                 " :starts_at, :ends_at, :appointment_id, :appointment_key, :summary, :now)"
+                 " ON CONFLICT (tenant_id, source, external_id, appointment_key) DO NOTHING",
+                 params),
+            Step(f"SELECT * FROM calendar_conflicts WHERE {_CONFLICT_KEY}", params,
+                 returns=CalendarConflict),
+        ])
+        assert rows, "the conflict was inserted or already there"
+        return rows[0]  # type: ignore[no-any-return]
 
-    # push channels
+    async def conflicts_list(self, tenant_id: str, *, open_only: bool = True, limit: int = 100
+                             ) -> list[CalendarConflict]:
+        still_open = " AND resolved_at IS NULL" if open_only else ""
+        return await self._rows(tenant_id, CalendarConflict, Step(
+            f"SELECT * FROM calendar_conflicts WHERE tenant_id = :tenant_id{still_open}"
+            " ORDER BY starts_at, created_at, id LIMIT :limit",
+            {"tenant_id": tenant_id, "limit": max(limit, 0)}))
 
-    async def calendar_channel_add(self, tenant_id: str, *, channel_id: str, calendar_id: str,
-                                   resource_id: str, token_hash: str, expires_at: datetime
-                                   ) -> CalendarChannel:
+    async def conflict_resolve(self, tenant_id: str, conflict_id: str) -> CalendarConflict:
         rows = await self._script(tenant_id, [Step(
-            "INSERT INTO calendar_channels (tenant_id, channel_id, calendar_id, resource_id,"
-            " token_hash, expires_at, created_at) VALUES (:tenant_id, :channel_id, :calendar_id,"
-            " :resource_id, :token_hash, :expires_at, :now) RETURNING *",
-            {"tenant_id": tenant_id, "channel_id": channel_id, "calendar_id": calendar_id,
-             "resource_id": resource_id, "token_hash": token_hash,
-             "expires_at": self._instant(expires_at), "now": self._now()},
-            returns=CalendarChannel)])
+            "UPDATE calendar_conflicts SET resolved_at = COALESCE(resolved_at, :now)"
+            " WHERE tenant_id = :tenant_id AND id = :id RETURNING *",
+            {"tenant_id": tenant_id, "id": conflict_id, "now": self._now()},
+            returns=CalendarConflict)]) if is_id(conflict_id) else None
+        if not rows:
+            raise NotFound(CONFLICT_NOT_FOUND)
+        return rows[0]  # type: ignore[no-any-return]
+
+    # blocks
+
+    async def block_add(self, tenant_id: str, professional_id: str, *, starts_at: datetime,
+                        ends_at: datetime, reason: str = "", created_by: str | None = None
+                        ) -> Block:
+        professional_id = _text("professional_id", professional_id, 200, required=True)
+        start, end = check_period(starts_at, ends_at, longest=BLOCK_MAX)
+        rows = await self._script(tenant_id, [Step(
+            "INSERT INTO blocks (id, tenant_id, professional_id, starts_at, ends_at, reason,"
+            " created_by, created_at) VALUES (:id, :tenant_id, :professional_id, :starts_at,"
+            " :ends_at, :reason, :created_by, :now) RETURNING *",
+            {"id": new_id(), "tenant_id": tenant_id, "professional_id": professional_id,
+             "starts_at": self._instant(start), "ends_at": self._instant(end),
+             "reason": _text("reason", reason, _REASON_MAX, required=False),
+             "created_by": created_by, "now": self._now()}, returns=Block)])
         assert rows, "an insert returns its row"
         return rows[0]  # type: ignore[no-any-return]
 
-    async def calendar_channels(self, tenant_id: str, *, channel_id: str | None = None,
-                                expiring_before: datetime | None = None
-                                ) -> list[CalendarChannel]:
-        where, params = ["tenant_id = :tenant_id"], {"tenant_id": tenant_id}
-        if channel_id is not None:
-            where.append("channel_id = :channel_id")
-            params["channel_id"] = channel_id
-        if expiring_before is not None:
-            where.append("expires_at < :before")
-            params["before"] = self._instant(expiring_before)
-        return await self._rows(tenant_id, CalendarChannel, Step(
-            f"SELECT * FROM calendar_channels WHERE {' AND '.join(where)}"
-            " ORDER BY expires_at, channel_id", params))
-
-    async def calendar_channel_remove(self, tenant_id: str, channel_id: str) -> bool:
-        return await self._script(tenant_id, [Step(
-            "DELETE FROM calendar_channels WHERE tenant_id = :tenant_id"
-            " AND channel_id = :channel_id", {"tenant_id": tenant_id, "channel_id": channel_id},
-            require=True)]) is not None
-
-    # jobs writing appointments to the calendar
-
-    async def calendar_job_add(self, tenant_id: str, appointment_id: str,
-                               action: CalendarJobAction, *, version: str, due_at: datetime
-                               ) -> CalendarJob | None:
-        check_choice("action", action, CALENDAR_JOB_ACTIONS)
-        if not is_id(appointment_id):
-            return None
-        rows = await self._script(tenant_id, [Step(
-            "INSERT INTO calendar_jobs (id, tenant_id, appointment_id, action, version, attempts,"
-            " next_at, created_at) SELECT :id, tenant_id, id, :action, :version, 0, :due, :now"
-            " FROM appointments WHERE id = :appointment_id AND tenant_id = :tenant_id"
-            " ON CONFLICT (appointment_id, action, version) DO NOTHING RETURNING *",
-            {"id": new_id(), "tenant_id": tenant_id, "appointment_id": appointment_id,
-             "action": action, "version": version, "due": self._instant(due_at),
-             "now": self._now()}, returns=CalendarJob)])
-        return rows[0] if rows else None
-
-    async def calendar_jobs_claim(self, tenant_id: str, now: datetime, *, lease_until: datetime,
-                                  limit: int = 20) -> list[CalendarJob]:
-        return await self._rows(tenant_id, CalendarJob, Step(
-            "UPDATE calendar_jobs SET next_at = :lease, attempts = attempts + 1"
-            " WHERE tenant_id = :tenant_id AND done_at IS NULL AND next_at <= :now AND id IN"
-            " (SELECT id FROM calendar_jobs WHERE tenant_id = :tenant_id AND done_at IS NULL"
-            " AND next_at <= :now ORDER BY next_at, created_at LIMIT :limit) RETURNING *",
-            {"tenant_id": tenant_id, "now": self._instant(now),
-             "lease": self._instant(lease_until), "limit": max(limit, 0)}))
-
-    async def calendar_job_settle(self, tenant_id: str, job_id: str, *,
-                                  retry_at: datetime | None = None, error: str | None = None
-                                  ) -> bool:
-        params = {"tenant_id": tenant_id, "id": job_id, "now": self._now(),
-                  "error": None if error is None else error[:500]}
-        if retry_at is None:
-            sql = "UPDATE calendar_jobs SET done_at = :now, last_error = :error"
-        else:
-            sql = "UPDATE calendar_jobs SET next_at = :retry, last_error = :error"
-            params["retry"] = self._instant(retry_at)
-        return await self._changed(tenant_id, job_id, Step(
-            sql + " WHERE tenant_id = :tenant_id AND id = :id AND done_at IS NULL", params,
-            require=True))
-
-    async def calendar_jobs(self, tenant_id: str, *, appointment_id: str | None = None
-                            ) -> list[CalendarJob]:
-        where, params = "tenant_id = :tenant_id", {"tenant_id": tenant_id}
-        if appointment_id is not None:
-            if not is_id(appointment_id):
+    async def blocks_between(self, tenant_id: str, start: datetime, end: datetime,
+                             professional_ids: Sequence[str] | None = None) -> list[Block]:
+        start, end = check_period(start, end)
+        params: dict[str, object] = {"tenant_id": tenant_id, "start": self._instant(start),
+                                     "end": self._instant(end)}
+        only = ""
+        if professional_ids is not None:
+            if not professional_ids:
                 return []
-            where += " AND appointment_id = :appointment_id"
-            params["appointment_id"] = appointment_id
-        return await self._rows(tenant_id, CalendarJob, Step(
-            f"SELECT * FROM calendar_jobs WHERE {where} ORDER BY created_at, id", params))
+            names = {f"p{i}": p for i, p in enumerate(dict.fromkeys(professional_ids))}
+            only = f" AND professional_id IN ({', '.join(':' + n for n in names)})"
+            params.update(names)
+        return await self._rows(tenant_id, Block, Step(
+            "SELECT * FROM blocks WHERE tenant_id = :tenant_id AND starts_at < :end"
+            f" AND ends_at > :start{only} ORDER BY starts_at, id", params))
+
+    async def block_remove(self, tenant_id: str, block_id: str, *,
+                           professional_id: str | None = None) -> Block:
+        params = {"tenant_id": tenant_id, "id": block_id, "professional_id": professional_id}
+        only = "" if professional_id is None else " AND professional_id = :professional_id"
+        rows = await self._script(tenant_id, [Step(
+            f"DELETE FROM blocks WHERE tenant_id = :tenant_id AND id = :id{only} RETURNING *",
+            params, returns=Block)]) if is_id(block_id) else None
+        if not rows:
+            raise NotFound(BLOCK_NOT_FOUND)
+        return rows[0]  # type: ignore[no-any-return]

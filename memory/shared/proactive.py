@@ -26,7 +26,7 @@ from ..records import (
     check_choice,
     check_phone,
 )
-from .base import Backend
+from .base import Backend, Scripted
 from .script import Json, Step, is_id, new_id
 
 CONFIRMATION = "confirmation"
@@ -97,7 +97,7 @@ def close_steps(backend: Backend, appointment_id: str, why: str) -> list[Step]:
     ]
 
 
-class Proactive(Backend):
+class Proactive(Scripted):
     # reminders
 
     async def reminders_due(self, tenant_id: str, now: datetime, *, limit: int = 500
@@ -297,17 +297,3 @@ class Proactive(Backend):
                     " ORDER BY offer_expires_at DESC LIMIT 1",
                     {"tenant_id": tenant_id, "phone": phone, "now": self._instant(now)},
                     returns=WaitlistEntry, into=into)
-
-    # what the backend supplies
-
-    async def _rows(self, tenant_id: str, cls: type, step: Step) -> list[Any]:
-        return await self._script(tenant_id, [Step(step.sql, step.params, returns=cls)]) or []
-
-    async def _changed(self, tenant_id: str, row_id: str, step: Step) -> bool:
-        return is_id(row_id) and await self._script(tenant_id, [step]) is not None
-
-    async def _script(self, tenant_id: str, steps: list[Step]) -> list[Any] | None:
-        """Run `steps` in one transaction under `tenant_id`: the rows the last step that
-        `returns` yielded ([] when none does), or None when a `require` step changed nothing
-        (the transaction is rolled back)."""
-        raise NotImplementedError

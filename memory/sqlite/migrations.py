@@ -267,7 +267,42 @@ MIGRATIONS: list[str] = [
     ALTER TABLE appointments ADD COLUMN confirmed_at TEXT CHECK (confirmed_at {_TS});
     ALTER TABLE appointments ADD COLUMN cancel_reason TEXT;
     """,
-    # v6: the clinic's Google Calendars: busy time mirrored from them, each calendar's sync
+    # v6: the clinic's calendar core — conflicts with outside calendars (Google, Calendly) the
+    # clinic settles, and blocked time (a professional's time off) availability respects
+    f"""
+    CREATE TABLE calendar_conflicts (
+        seq             INTEGER PRIMARY KEY,
+        id              TEXT NOT NULL UNIQUE,
+        tenant_id       TEXT NOT NULL CHECK (tenant_id <> ''),
+        source          TEXT NOT NULL CHECK (source IN ('google', 'calendly')),
+        external_id     TEXT NOT NULL CHECK (external_id <> ''),
+        professional_id TEXT,
+        starts_at       TEXT NOT NULL CHECK (starts_at {_TS}),
+        ends_at         TEXT NOT NULL CHECK (ends_at {_TS} AND ends_at > starts_at),
+        appointment_id  TEXT,
+        appointment_key TEXT NOT NULL,  -- appointment_id or '': a redelivery is one row
+        summary         TEXT NOT NULL CHECK (summary <> ''),
+        created_at      TEXT NOT NULL CHECK (created_at {_TS}),
+        resolved_at     TEXT CHECK (resolved_at {_TS}),
+        UNIQUE (tenant_id, source, external_id, appointment_key)
+    );
+    CREATE INDEX calendar_conflicts_open ON calendar_conflicts (tenant_id, starts_at)
+        WHERE resolved_at IS NULL;
+
+    CREATE TABLE blocks (
+        seq             INTEGER PRIMARY KEY,
+        id              TEXT NOT NULL UNIQUE,
+        tenant_id       TEXT NOT NULL CHECK (tenant_id <> ''),
+        professional_id TEXT NOT NULL CHECK (professional_id <> ''),
+        starts_at       TEXT NOT NULL CHECK (starts_at {_TS}),
+        ends_at         TEXT NOT NULL CHECK (ends_at {_TS} AND ends_at > starts_at),
+        reason          TEXT NOT NULL DEFAULT '',
+        created_by      TEXT,
+        created_at      TEXT NOT NULL CHECK (created_at {_TS})
+    );
+    CREATE INDEX blocks_by_professional ON blocks (tenant_id, professional_id, starts_at);
+    """,
+    # v7: the clinic's Google Calendars: busy time mirrored from them, each calendar's sync
     # state, the push channels watching them, and the jobs writing bookings there
     f"""
     CREATE TABLE calendar_busy (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..shared.calendar import CalendarRecords
+from ..shared.calendar import CalendarCore
+from ..shared.calendar_sync import CalendarSync
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
@@ -14,7 +15,7 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarRecords):
+                  ProactiveMixin, CalendarCore, CalendarSync):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -29,6 +30,7 @@ checks and error choices) and supplies the SQL behind it:
         appointments   booking, cancelling, moving
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
-        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py)
-                       and the clinic's calendars (scripts of shared/calendar.py)
+        proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
+                       its `_script` also runs shared/calendar.py (conflicts, blocks)
+                       and shared/calendar_sync.py (Google busy time, channels, jobs)
     """
