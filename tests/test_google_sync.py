@@ -170,3 +170,42 @@ async def test_a_notice_during_a_sync_runs_exactly_one_more(tmp_path):
         release.set()
         await h.google.scheduler.idle()
         assert len(runs) == 2
+
+
+async def test_a_staff_event_over_a_booking_is_a_conflict_the_clinic_can_list(tmp_path):
+    from datetime import datetime as dt
+
+    from atende.integrations.google.events import event_id
+    from helpers import BIA
+
+    async with google_on(tmp_path) as h:
+        await h.google.tick()
+        ten = next(s for s in (await booking.check_availability(
+            h.scope(), "limpeza", "quarta às 10:00", "Dra. Ana"))["slots"]
+            if s["start"][11:16] == "10:00")
+        appt = (await booking.book(h.scope(), ten["slot_id"]))["appointment"]
+        eleven = next(s for s in (await booking.check_availability(
+            h.scope(BIA), "limpeza", "quarta às 11:00", "Dra. Ana"))["slots"]
+            if s["start"][11:16] == "11:00")
+        other = (await booking.book(h.scope(BIA), eleven["slot_id"]))["appointment"]
+        await h.google.drain()
+        # the receptionist types a meeting over Maria's 10:00 in Google
+        h.fake.put(CAL_ANA, staff_event("reuniao", "09:30", "10:30", summary="Reunião"))
+        await h.push(h.notice(CAL_ANA))
+        await h.google.scheduler.idle()
+        (conflict,) = await h.app.store.conflicts_list(h.tenant.id)
+        assert conflict.source == "google" and conflict.external_id == "reuniao"
+        assert conflict.appointment_id == appt["id"] and conflict.professional_id == "ana-souza"
+        assert "“Reunião”" in conflict.summary and "10:00" in conflict.summary
+        # the booking stands (the database referees); the event is still busy time
+        assert (await h.app.store.get_appointment(h.tenant.id, appt["id"])).active
+        # staff drag Maria's event onto Bia's 11:00: a conflict, nothing moved
+        h.fake.move(CAL_ANA, event_id(appt["id"]), dt.fromisoformat(WED.format("11:00")),
+                    dt.fromisoformat(WED.format("11:45")))
+        await h.google.sync_calendar(h.tenant.id, CAL_ANA)
+        moved = await h.app.store.get_appointment(h.tenant.id, appt["id"])
+        assert moved.start == dt.fromisoformat(WED.format("10:00"))
+        conflicts = await h.app.store.conflicts_list(h.tenant.id)
+        assert len(conflicts) == 2
+        assert any("movida" in c.summary and c.appointment_id == appt["id"] for c in conflicts)
+        assert (await h.app.store.get_appointment(h.tenant.id, other["id"])).active

@@ -71,8 +71,14 @@ class Changes:
         for row in busy:
             for appt in appts:
                 if appt.start < row.ends_at and appt.end > row.starts_at:
+                    title = f"“{row.summary}”" if row.summary else "sem título"
                     await self._conflict(tenant, row.event_id, professional_id, row.starts_at,
-                                         row.ends_at, appt.id, row.summary)
+                                         row.ends_at, appt.id, (
+                        f"Evento {title} na agenda Google de "
+                        f"{tenant.professional_name(professional_id)} "
+                        f"({local_label(row.starts_at, tenant)}) sobrepõe a consulta de "
+                        f"{tenant.service_name(appt.service_id)} de "
+                        f"{local_label(appt.start, tenant)} marcada pelo atende."))
                     found += 1
         return found
 
@@ -82,8 +88,7 @@ class Changes:
         log.warning("calendar_conflict", tenant=tenant.id, appointment=appointment_id)
         await self.store.conflict_add(
             tenant.id, source=SOURCE, external_id=event_id, professional_id=professional_id,
-            starts_at=start, ends_at=end, appointment_id=appointment_id,
-            summary=summary or "(evento sem título na agenda)")
+            starts_at=start, ends_at=end, appointment_id=appointment_id, summary=summary)
 
     async def _ours(self, tenant: Tenant, item: Item, now: datetime, done: Applied) -> None:
         assert item.appointment_id is not None
@@ -119,8 +124,11 @@ class Changes:
                 reminders=plan(tenant, start, now, confirmation=False))
         except DomainError:
             # moved in the calendar onto another booking: the clinic must decide
-            await self._conflict(tenant, event_id, appt.professional_id, start, end, appt.id,
-                                 "consulta movida na agenda para um horário ocupado")
+            await self._conflict(tenant, event_id, appt.professional_id, start, end, appt.id, (
+                f"A consulta de {tenant.service_name(appt.service_id)} de "
+                f"{local_label(appt.start, tenant)} foi movida na agenda Google para "
+                f"{local_label(start, tenant)}, que já está ocupado; no atende ela continua "
+                "no horário original."))
             return False
         log.info("calendar_moved_appointment", tenant=tenant.id, appointment=appt.id)
         await self._tell(tenant, appt.patient_phone, (
