@@ -1,5 +1,6 @@
-"""A professional's busy time as availability sees it: active appointments and blocks (time
-off) from the store, as `scheduling.Busy`. One place, so everything that offers or re-checks a
+"""A professional's busy time as availability sees it: active appointments, blocks (time
+off) and the busy time mirrored from the clinic's calendars (`calendar_busy`, Google) from the
+store, as `scheduling.Busy`. One place, so everything that offers or re-checks a
 slot (availability, booking, the waitlist) sees the same agenda."""
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ async def busy_between(store: Store, tenant_id: str, start: datetime, end: datet
                        professional_ids: Sequence[str] | None = None,
                        exclude: str | None = None) -> list[Busy]:
     """Everything that takes [start, end) of `professional_ids` (all when None): active
-    appointments (but `exclude`, the one being moved) and blocks."""
-    appts, blocks = await asyncio.gather(
+    appointments (but `exclude`, the one being moved), blocks, and the outside calendars'
+    busy time as last mirrored (whether that copy can be trusted is the calendar backend's
+    call: `tools/calendars.py`)."""
+    appts, blocks, outside = await asyncio.gather(
         store.list_appointments(tenant_id, start_from=start - _LONGEST_APPOINTMENT, start_to=end),
-        blocked(store, tenant_id, start, end, professional_ids))
+        blocked(store, tenant_id, start, end, professional_ids),
+        store.calendar_busy(tenant_id, start=start, end=end, professional_ids=professional_ids))
     wanted = None if professional_ids is None else set(professional_ids)
     return [Busy(a.professional_id, a.start, a.end) for a in appts
-            if a.id != exclude and (wanted is None or a.professional_id in wanted)] + blocks
+            if a.id != exclude and (wanted is None or a.professional_id in wanted)] + blocks + [
+        Busy(b.professional_id, b.starts_at, b.ends_at) for b in outside]

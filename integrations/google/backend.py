@@ -1,8 +1,8 @@
 """`CalendarBackend` for a clinic on Google Calendar (`calendar.backend: google`).
 
 Availability reads the local copy of each professional's calendars (`calendar_busy`, fed by
-push and sync). A copy older than `calendar.google.stale_after_minutes` is checked live with
-freeBusy; when that fails too (Google down, the connection lost, a calendar answering with
+push and sync) with every other busy time (`tools/busy.py`). A copy older than
+`calendar.google.stale_after_minutes` is checked live with freeBusy; when that fails too (Google down, the connection lost, a calendar answering with
 `errors`), the professional is *unreadable*: offered no slots, and the patient is told. Right
 before a write, freeBusy on that professional's calendars closes the race. After a commit, a
 job is queued (`outbound.py`) and the writer woken: nothing here waits for Google."""
@@ -91,9 +91,9 @@ class GoogleBackend:
                       if p in professional_ids}
         if not associated:
             return BusyTime()
-        rows = await self.store.calendar_busy(tenant.id, start=start, end=end,
-                                              professional_ids=sorted(associated))
-        busy = [Busy(r.professional_id, r.starts_at, r.ends_at) for r in rows]
+        # the local copy (`calendar_busy`) is read with appointments and blocks
+        # (`tools/busy.busy_between`); here only what a stale copy needs: a live look
+        busy: list[Busy] = []
         unreadable: dict[str, str] = {}
         for professional, calendars in associated.items():
             stale = await self._stale(tenant, calendars)
