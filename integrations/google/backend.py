@@ -2,10 +2,11 @@
 
 Availability reads the local copy of each professional's calendars (`calendar_busy`, fed by
 push and sync) with every other busy time (`tools/busy.py`). A copy older than
-`calendar.google.stale_after_minutes` is checked live with freeBusy; when that fails too (Google down, the connection lost, a calendar answering with
-`errors`), the professional is *unreadable*: offered no slots, and the patient is told. Right
-before a write, freeBusy on that professional's calendars closes the race. After a commit, a
-job is queued (`outbound.py`) and the writer woken: nothing here waits for Google."""
+`calendar.google.stale_after_minutes` is checked live with freeBusy; when that fails too
+(Google down, the connection lost, a calendar answering with `errors`), the professional is
+*unreadable*: offered no slots, and the patient is told. Right before a write, freeBusy on
+that professional's calendars closes the race. After a commit, a job is queued
+(`outbound.py`) and the writer woken: nothing here waits for Google."""
 
 from __future__ import annotations
 
