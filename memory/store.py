@@ -457,7 +457,8 @@ class Store(Protocol):
                              busy: Sequence[CalendarBusy] = (), removed: Sequence[str] = (),
                              reset: bool = False, sync_token: str | None = None) -> None:
         """Apply one page of a calendar's sync in one transaction: `reset` (a full sync
-        starting, e.g. after 410) first drops the calendar's busy rows and its sync token;
+        starting, e.g. after 410, or a calendar no longer associated) first drops the
+        calendar's busy rows and its sync state (token and `synced_at`: the copy is not whole);
         then the events in `removed` are dropped and `busy` rows upserted on (tenant, calendar,
         event) for `professional_id` (their own tenant and calendar fields are ignored); a
         `sync_token` (the last page) is stored with `synced_at` now. `ValueError` for a busy

@@ -209,3 +209,28 @@ async def test_a_staff_event_over_a_booking_is_a_conflict_the_clinic_can_list(tm
         assert len(conflicts) == 2
         assert any("movida" in c.summary and c.appointment_id == appt["id"] for c in conflicts)
         assert (await h.app.store.get_appointment(h.tenant.id, other["id"])).active
+
+
+async def test_a_calendar_no_longer_associated_stops_counting(tmp_path):
+    from google_harness import ASSOCIATIONS
+
+    async with google_on(tmp_path) as h:
+        h.fake.put(CAL_CARLA, staff_event("da-carla", "10:00", "11:00"))
+        h.fake.put(CAL_ANA, staff_event("da-ana", "10:00", "11:00"))
+        await h.google.tick()
+        window = {"start": h.clock.now(), "end": h.clock.now() + timedelta(days=3)}
+        assert len(await h.app.store.calendar_busy(h.tenant.id, **window)) == 2
+        ASSOCIATIONS.remove((CAL_CARLA, "carla-mendes"))
+        try:
+            counts = await h.google.tick()
+        finally:
+            ASSOCIATIONS.append((CAL_CARLA, "carla-mendes"))
+        assert counts["forgotten"] == 1
+        assert [r.event_id for r in await h.app.store.calendar_busy(h.tenant.id, **window)] == [
+            "da-ana"]
+        assert [c.calendar_id for c in await h.app.store.calendar_channels(h.tenant.id)] == [
+            CAL_ANA]
+        # disconnecting drops the rest
+        await h.google.disconnect(h.tenant.id)
+        assert await h.app.store.calendar_busy(h.tenant.id, **window) == []
+        assert await h.app.store.calendar_sync_states(h.tenant.id) == []

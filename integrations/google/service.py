@@ -125,9 +125,11 @@ class GoogleCalendars:
         """The backstop: every associated calendar of every Google clinic synced, and its
         channels renewed before they expire. A calendar that fails keeps its last copy (whose
         age availability checks) and the others go on."""
-        counts = {"synced": 0, "failed": 0, "channels": 0}
+        counts = {"synced": 0, "failed": 0, "channels": 0, "forgotten": 0}
         for tenant in self._google():
-            for calendar, _ in await self.associations(tenant.id):
+            associated = await self.associations(tenant.id)
+            counts["forgotten"] += await self._forget(tenant.id, {c for c, _ in associated})
+            for calendar, _ in associated:
                 try:
                     await self.sync_calendar(tenant.id, calendar)
                     counts["synced"] += 1
@@ -150,8 +152,20 @@ class GoogleCalendars:
         return total
 
     async def disconnect(self, tenant_id: str) -> int:
-        """The clinic disconnected Google: its channels are stopped and forgotten."""
-        return await self.channels.stop_all(tenant_id)
+        """The clinic disconnected Google (call it while its token still works): its channels
+        are stopped and forgotten, and its calendars' busy time no longer counts. Returns how
+        many channels were stopped."""
+        stopped = await self.channels.stop_all(tenant_id)
+        await self._forget(tenant_id, set())
+        return stopped
+
+    async def _forget(self, tenant_id: str, keep: set[str]) -> int:
+        """Calendars no longer associated: their busy rows and sync token dropped."""
+        gone = [s.calendar_id for s in await self.store.calendar_sync_states(tenant_id)
+                if s.calendar_id not in keep]
+        for calendar in gone:
+            await self.store.calendar_apply(tenant_id, calendar, professional_id="", reset=True)
+        return len(gone)
 
     async def run(self) -> None:
         """The two loops, until cancelled."""

@@ -56,8 +56,8 @@ class CalendarSync(Scripted):
             steps += [
                 Step("DELETE FROM calendar_busy WHERE tenant_id = :tenant_id"
                      " AND calendar_id = :calendar_id", key),
-                Step("UPDATE calendar_sync SET sync_token = NULL, updated_at = :now"
-                     " WHERE tenant_id = :tenant_id AND calendar_id = :calendar_id", key),
+                Step("DELETE FROM calendar_sync WHERE tenant_id = :tenant_id"
+                     " AND calendar_id = :calendar_id", key),
             ]
         steps += [Step(_DELETE_BUSY, {**key, "event_id": event_id}) for event_id in removed]
         for row in busy:
