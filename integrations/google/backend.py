@@ -18,9 +18,7 @@ import structlog
 
 from atende.clock import Clock
 from atende.errors import SlotUnavailable
-from atende.integrations.google.base import NeedsReconnect
 from atende.integrations.google.client import CalendarClient
-from atende.integrations.google.errors import CalendarError
 from atende.integrations.google.outbound import Calendars, version_of
 from atende.memory.records import SLOT_TAKEN, Appointment
 from atende.memory.store import Store
@@ -68,7 +66,7 @@ class GoogleBackend:
         (a calendar answering `errors` has an empty busy list that is not "free")."""
         try:
             answer = await self.client.freebusy(tenant_id, calendars, start, end)
-        except (CalendarError, NeedsReconnect, OSError) as exc:
+        except Exception as exc:  # whatever failed (token endpoint too): not read, not "free"
             log.warning("calendar_freebusy_failed", tenant=tenant_id, error=type(exc).__name__)
             return [], False
         intervals: list[tuple[datetime, datetime]] = []

@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -149,10 +149,6 @@ def push_notice(headers: Mapping[str, str]) -> PushNotice | None:
 
 def expiration(watch_response: Mapping[str, Any]) -> datetime | None:
     """The granted expiry of a watch answer: epoch milliseconds, as a number or a string."""
-    from datetime import UTC
-
     value = str(watch_response.get("expiration") or "")
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if value.isdigit() else None
 
-
-WEEK = timedelta(days=7)

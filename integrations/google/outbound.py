@@ -19,7 +19,6 @@ from atende.clock import Clock
 from atende.integrations.google.base import NeedsReconnect
 from atende.integrations.google.client import CalendarClient
 from atende.integrations.google.errors import (
-    CalendarError,
     Duplicate,
     Gone,
     QuotaExceeded,
@@ -69,7 +68,7 @@ class EventWriter:
         for job in await self.store.calendar_jobs_claim(tenant.id, now, lease_until=now + LEASE):
             try:
                 await self._run(tenant, job)
-            except (CalendarError, NeedsReconnect, OSError) as exc:
+            except Exception as exc:
                 if job.attempts >= MAX_ATTEMPTS or isinstance(exc, Refused):
                     log.error("calendar_job_given_up", tenant=tenant.id, job=job.id,
                               action=job.action, error=str(exc)[:200])

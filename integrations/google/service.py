@@ -18,11 +18,10 @@ import structlog
 from atende.clock import Clock
 from atende.errors import ConfigError
 from atende.integrations.google.backend import GoogleBackend
-from atende.integrations.google.base import NeedsReconnect, TokenSource
+from atende.integrations.google.base import TokenSource
 from atende.integrations.google.changes import Changes
 from atende.integrations.google.channels import Channels, authentic, tenant_of
 from atende.integrations.google.client import CalendarClient, Sleep
-from atende.integrations.google.errors import CalendarError
 from atende.integrations.google.events import push_notice
 from atende.integrations.google.outbound import Calendars, DrainReport, EventWriter
 from atende.integrations.google.push import SyncScheduler
@@ -133,7 +132,7 @@ class GoogleCalendars:
                 try:
                     await self.sync_calendar(tenant.id, calendar)
                     counts["synced"] += 1
-                except (CalendarError, NeedsReconnect, OSError) as exc:
+                except Exception as exc:
                     counts["failed"] += 1
                     log.warning("calendar_sync_failed", tenant=tenant.id,
                                 error=type(exc).__name__)
