@@ -61,9 +61,7 @@ class Settings(BaseSettings):
     reminders_tick_seconds: float = Field(
         default=15.0, gt=0, le=3600,
         description="SQLite: how often `atende serve` hands due reminders to the outbox")
-    google_api_url: str = Field(
-        default="https://www.googleapis.com",
-        description="Google APIs base URL (Calendar v3 under /calendar/v3); a loopback fake in tests")
+    google_api_url: str = "https://www.googleapis.com/calendar/v3"
     google_calendar_webhook_url: str | None = Field(
         default=None, description="public https URL of POST /webhooks/google/calendar that push "
         "channels deliver to (unset: no channels; the periodic sync alone keeps calendars fresh)")

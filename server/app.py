@@ -52,7 +52,7 @@ class Services:
     dispatcher: TurnScheduler  # the in-process Dispatcher, or the queue (`TurnQueue`)
     outbox: OutboxWorker
     senders: dict[tuple[str, str], Sender]
-    google: GoogleCalendars | None = None  # clinics on Google Calendar (integrations/google/)
+    google_calendar: GoogleCalendars | None = None  # clinics on Google Calendar
 
 
 def get_services(request: Request) -> Services:
@@ -116,10 +116,10 @@ def create_app(
     transcriber: Transcriber | None = None,
     http: httpx.AsyncClient | None = None,
     resolve: Resolve | None = None,
-    google: GoogleWiring | None = None,
+    google_calendar: GoogleWiring | None = None,
 ) -> FastAPI:
     """The webhook server. Tests inject a model, a clock, a transcriber, an HTTP client and the
-    host-name resolver media downloads are checked with; `google` (the OAuth side's tokens
+    host-name resolver media downloads are checked with; `google_calendar` (the OAuth side's tokens
     and calendar associations) turns on Google Calendar for clinics whose backend is google."""
     settings = settings or Settings()
     environ = env if env is not None else os.environ
@@ -162,7 +162,8 @@ def create_app(
                     on_outbox=outbox.wake), every=settings.reminders_tick_seconds)
                 reminders_task = asyncio.create_task(reminders.run(), name="reminders")
                 stack.push_async_callback(_cancelled, reminders_task)
-            calendars = google_calendars(settings, tenants, atende, client, google, outbox.wake)
+            calendars = google_calendars(settings, tenants, atende, client, google_calendar,
+                                         outbox.wake)
             if calendars is not None:
                 # the Google loops (backstop sync, channel renewal, calendar jobs) run in this
                 # process on both backends: it is the one receiving the push notifications

@@ -60,9 +60,9 @@ class WorkerOptions:
 async def run_worker(settings: Settings, options: WorkerOptions, *,
                      model: str | ModelFactory | None = None,
                      env: Mapping[str, str] | None = None,
-                     google: GoogleWiring | None = None) -> None:
-    """Run until SIGINT/SIGTERM (then finish the jobs in hand) or cancellation. `google`: the
-    turns here see Google Calendar (its loops run in `atende serve`, which gets the pushes)."""
+                     google_calendar: GoogleWiring | None = None) -> None:
+    """Run until SIGINT/SIGTERM (then finish the jobs in hand) or cancellation. `google_calendar`:
+    the turns here see Google Calendar (its loops run in `atende serve`, which gets the pushes)."""
     if not queued_turns(settings.database_url):
         raise ConfigError("atende worker needs a postgresql:// database (SQLite turns run in "
                           "`atende serve` itself)", field="ATENDE_DATABASE_URL")
@@ -81,7 +81,7 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
                               lease=options.send_lease)
         turns = conversation_turns(settings, tenants, credentials, atende, client, metrics,
                                    outbox.wake)
-        google_calendars(settings, tenants, atende, client, google, outbox.wake)
+        google_calendars(settings, tenants, atende, client, google_calendar, outbox.wake)
         queue = await stack.enter_async_context(
             queue_app(settings.database_url, pool_size=QUEUE_POOL).open_async())
         reminders = ReminderRunner(atende.store, tenants, clock=atende.clock, metrics=metrics,

@@ -94,7 +94,7 @@ class FakeGoogle:
         assert request.headers["Authorization"].startswith("Bearer ya29.")
         if self.forced:
             return self.forced.pop(0)
-        path = unquote(request.url.path).removeprefix("/calendar/v3")
+        path = unquote(request.url.path).removeprefix("/calendar/v3")  # base URL as in settings
         body = json.loads(request.content) if request.content else {}
         if path == "/freeBusy":
             return self._freebusy(body)

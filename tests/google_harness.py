@@ -80,7 +80,7 @@ async def google_on(tmp_path: Path, *, now: datetime = TUESDAY_NOW, page_size: i
     fake = FakeGoogle(clock.now, page_size=page_size)
     tokens = FakeTokens()
     tenant = tenant or google_tenant()
-    settings = settings_for(tmp_path, google_api_url="https://google.fake",
+    settings = settings_for(tmp_path, google_api_url="https://google.fake/calendar/v3",
                             google_calendar_webhook_url=WEBHOOK)
 
     async def calendars(tenant_id: str) -> list[tuple[str, str]]:
@@ -94,7 +94,7 @@ async def google_on(tmp_path: Path, *, now: datetime = TUESDAY_NOW, page_size: i
         web_app = FastAPI()
         http_errors.install(web_app)
         web_app.include_router(push.routes())
-        web_app.state.services = SimpleNamespace(google=google)
+        web_app.state.services = SimpleNamespace(google_calendar=google)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web_app),
                                      base_url="http://atende.test") as web:
             try:

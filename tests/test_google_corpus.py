@@ -80,7 +80,7 @@ def _client(handler: Any, tokens: FakeTokens | None = None) -> tuple[CalendarCli
         slept.append(seconds)
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return CalendarClient(http, tokens or FakeTokens(), base_url="https://fake.test",
+    return CalendarClient(http, tokens or FakeTokens(), base_url="https://fake.test/calendar/v3",
                           sleep=sleep), slept
 
 

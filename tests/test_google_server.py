@@ -39,7 +39,7 @@ async def test_the_server_runs_google_and_keeps_tokens_out_of_logs(tmp_path, out
     path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
     settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'atende.db'}",
                         tenants_dir=tenants, zapi_base_url="http://zapi.test",
-                        meta_graph_url="http://graph.test", google_api_url="http://google.test",
+                        meta_graph_url="http://graph.test", google_api_url="http://google.test/calendar/v3",
                         google_calendar_webhook_url="https://atende.test/webhooks/google/calendar")
     fake = FakeGoogle(lambda: datetime.now(UTC))
     providers = FakeProviders()
@@ -52,11 +52,11 @@ async def test_the_server_runs_google_and_keeps_tokens_out_of_logs(tmp_path, out
         return list(ASSOCIATIONS)
 
     app = create_app(settings, env=ENV, model="offline", http=http, resolve=fake_dns,
-                     google=GoogleWiring(tokens, calendars))
+                     google_calendar=GoogleWiring(tokens, calendars))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://atende.test") as client:
         services = app.state.services
-        assert services.google is not None
+        assert services.google_calendar is not None
 
         async def two_channels() -> bool:
             return len(await services.atende.store.calendar_channels("clinica-exemplo")) == 2

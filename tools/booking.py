@@ -66,7 +66,8 @@ async def _busy(scope: Scope, day_from: date, day_to: date, professional_ids: li
     start = datetime.combine(day_from, time.min, tzinfo=tz)
     end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=tz)
     busy = await busy_between(scope.store, scope.tenant.id, start, end,
-                              professional_ids=professional_ids, exclude=exclude)
+                              professional_ids=professional_ids, exclude=exclude,
+                              outside=scope.tenant.calendar.backend != "local")
     calendars = await scope.calendar.busy(scope, start, end, professional_ids)
     blocked = [Busy(p, start, end) for p in calendars.unreadable]
     return busy + calendars.busy + blocked, calendars.unreadable

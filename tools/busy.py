@@ -25,16 +25,18 @@ async def blocked(store: Store, tenant_id: str, start: datetime, end: datetime,
 
 async def busy_between(store: Store, tenant_id: str, start: datetime, end: datetime, *,
                        professional_ids: Sequence[str] | None = None,
-                       exclude: str | None = None) -> list[Busy]:
+                       exclude: str | None = None, outside: bool = False) -> list[Busy]:
     """Everything that takes [start, end) of `professional_ids` (all when None): active
-    appointments (but `exclude`, the one being moved), blocks, and the outside calendars'
-    busy time as last mirrored (whether that copy can be trusted is the calendar backend's
-    call: `tools/calendars.py`)."""
-    appts, blocks, outside = await asyncio.gather(
+    appointments (but `exclude`, the one being moved), blocks, and (`outside`: the clinic has
+    an outside calendar) that calendar's busy time as last mirrored (whether the copy can be
+    trusted is the calendar backend's call: `tools/calendars.py`)."""
+    appts, blocks = await asyncio.gather(
         store.list_appointments(tenant_id, start_from=start - _LONGEST_APPOINTMENT, start_to=end),
-        blocked(store, tenant_id, start, end, professional_ids),
-        store.calendar_busy(tenant_id, start=start, end=end, professional_ids=professional_ids))
+        blocked(store, tenant_id, start, end, professional_ids))
     wanted = None if professional_ids is None else set(professional_ids)
-    return [Busy(a.professional_id, a.start, a.end) for a in appts
-            if a.id != exclude and (wanted is None or a.professional_id in wanted)] + blocks + [
-        Busy(b.professional_id, b.starts_at, b.ends_at) for b in outside]
+    busy = [Busy(a.professional_id, a.start, a.end) for a in appts
+            if a.id != exclude and (wanted is None or a.professional_id in wanted)] + blocks
+    if outside:  # only clinics with an outside calendar pay for the read
+        busy += [Busy(b.professional_id, b.starts_at, b.ends_at) for b in await store.calendar_busy(
+            tenant_id, start=start, end=end, professional_ids=professional_ids)]
+    return busy

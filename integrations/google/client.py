@@ -29,7 +29,7 @@ from atende.integrations.google.errors import (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
-API = "/calendar/v3"
+API = ""  # the base URL is Calendar v3's own (settings.google_api_url)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -52,7 +52,7 @@ class CalendarClient:
     """The Calendar API for every clinic: each call names the tenant whose token it uses."""
 
     def __init__(self, http: httpx.AsyncClient, tokens: TokenSource, *,
-                 base_url: str = "https://www.googleapis.com", attempts: int = 4,
+                 base_url: str = "https://www.googleapis.com/calendar/v3", attempts: int = 4,
                  backoff: float = 1.0, max_wait: float = 60.0, sleep: Sleep = asyncio.sleep
                  ) -> None:
         self.http = http

@@ -83,7 +83,7 @@ def routes() -> APIRouter:
 
     @router.post("/calendar")
     async def calendar_notification(request: Request) -> dict[str, Any]:
-        google = getattr(request.app.state.services, "google", None)
+        google = getattr(request.app.state.services, "google_calendar", None)
         if google is None:
             raise ApiError(404, "google_calendar_off", "Google Calendar is not set up here.")
         outcome = await google.notified(request.headers)
