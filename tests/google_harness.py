@@ -75,13 +75,16 @@ async def no_sleep(seconds: float) -> None:
 
 @asynccontextmanager
 async def google_on(tmp_path: Path, *, now: datetime = TUESDAY_NOW, page_size: int = 2,
-                    tenant: Tenant | None = None, model: Any = None) -> AsyncIterator[Harness]:
+                    tenant: Tenant | None = None, model: Any = None,
+                    database_url: str | None = None) -> AsyncIterator[Harness]:
     clock = FrozenClock(now)
     fake = FakeGoogle(clock.now, page_size=page_size)
     tokens = FakeTokens()
     tenant = tenant or google_tenant()
     settings = settings_for(tmp_path, google_api_url="https://google.fake/calendar/v3",
                             google_calendar_webhook_url=WEBHOOK)
+    if database_url:  # the same flows on Postgres
+        settings = settings.model_copy(update={"database_url": database_url})
 
     async def calendars(tenant_id: str) -> list[tuple[str, str]]:
         return list(ASSOCIATIONS) if tenant_id == tenant.id else []

@@ -6,6 +6,7 @@ is offered a person."""
 
 from __future__ import annotations
 
+import pytest
 from google_harness import CAL_ANA, google_on
 
 from atende.integrations.google.events import event_id
@@ -13,8 +14,11 @@ from atende.server.channels.console.session import ConsoleSession
 from helpers import ANA
 
 
-async def test_push_offer_book_event_then_staff_delete_cancels_and_tells(tmp_path):
-    async with google_on(tmp_path) as h:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_push_offer_book_event_then_staff_delete_cancels_and_tells(tmp_path, request,
+                                                                          backend):
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    async with google_on(tmp_path, database_url=url) as h:
         session = ConsoleSession(h.app, h.tenant)
         await h.google.tick()  # first sync, channels
         # the receptionist blocks Dra. Ana's first hour on Wednesday in Google

@@ -110,8 +110,11 @@ async def test_cancel_and_move_by_the_patient_update_the_event(tmp_path):
         assert all(j.done_at for j in jobs)
 
 
-async def test_staff_moving_or_deleting_our_event_moves_or_cancels_and_tells_the_patient(tmp_path):
-    async with google_on(tmp_path) as h:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_staff_moving_or_deleting_our_event_moves_or_cancels_and_tells_the_patient(
+        tmp_path, request, backend):
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    async with google_on(tmp_path, database_url=url) as h:
         session = ConsoleSession(h.app, h.tenant)
         appt = await book_ana(h)
         await h.google.drain()
