@@ -192,3 +192,16 @@ async def test_a_fresh_copy_serves_availability_while_google_is_down(tmp_path):
         await h.app.store.get_or_create_conversation(h.tenant.id, ANA, "console")
         booked = await booking.book(h.scope(), result["slots"][0]["slot_id"])
         assert booked["ok"]
+
+
+async def test_a_failing_google_costs_a_waiting_patient_one_quick_try(tmp_path):
+    async with google_on(tmp_path) as h:
+        h.fake.forced = [httpx.Response(500, json=ERROR_500)] * 50  # never synced: stale
+        first = await booking.check_availability(h.scope(), "limpeza", "quarta", None)
+        assert first["slots"] == [] and "não consigo consultar" in first["note"]
+        assert len(h.fake.calls("POST", "/freeBusy")) == 1  # no backoff while the patient waits
+        await booking.check_availability(h.scope(), "limpeza", "quinta", None)
+        assert len(h.fake.calls("POST", "/freeBusy")) == 1  # it just failed: not asked again
+        h.clock.advance(seconds=31)
+        await booking.check_availability(h.scope(), "limpeza", "quinta", None)
+        assert len(h.fake.calls("POST", "/freeBusy")) == 2

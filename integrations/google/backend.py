@@ -29,6 +29,7 @@ from atende.tools.scope import Scope
 
 log = structlog.get_logger(__name__)
 UNREADABLE = "calendar unreadable and its copy is stale"
+DOWN_FOR = timedelta(seconds=30)  # after a failed live look, answer from that for a while
 
 
 def _instant(value: Any) -> datetime | None:
@@ -47,6 +48,7 @@ class GoogleBackend:
         self.calendars = calendars
         self.clock = clock
         self.wake_jobs = wake_jobs
+        self._down_until: dict[str, datetime] = {}  # tenant → when to try Google live again
 
     async def _associated(self, tenant_id: str) -> dict[str, list[str]]:
         """Professional id → their calendar ids."""
@@ -64,10 +66,14 @@ class GoogleBackend:
                     ) -> tuple[list[tuple[datetime, datetime]], bool]:
         """freeBusy over `calendars`: the busy intervals, and whether every calendar was read
         (a calendar answering `errors` has an empty busy list that is not "free")."""
+        now = self.clock.now()
+        if self._down_until.get(tenant_id, now) > now:
+            return [], False  # it just failed: the patient is not kept waiting for it again
         try:
-            answer = await self.client.freebusy(tenant_id, calendars, start, end)
+            answer = await self.client.freebusy(tenant_id, calendars, start, end, quick=True)
         except Exception as exc:  # whatever failed (token endpoint too): not read, not "free"
             log.warning("calendar_freebusy_failed", tenant=tenant_id, error=type(exc).__name__)
+            self._down_until[tenant_id] = now + DOWN_FOR
             return [], False
         intervals: list[tuple[datetime, datetime]] = []
         read = True

@@ -29,6 +29,7 @@ from atende.integrations.google.errors import (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
+QUICK_TIMEOUT = 5.0  # seconds a call may take while a patient waits for the reply
 API = ""  # the base URL is Calendar v3's own (settings.google_api_url)
 
 
@@ -141,10 +142,14 @@ class CalendarClient:
     # free/busy
 
     async def freebusy(self, tenant_id: str, calendar_ids: list[str], start: datetime,
-                       end: datetime) -> dict[str, Any]:
-        """freeBusy.query; each calendar's `busy` (any offset) or its `errors` (not free)."""
+                       end: datetime, *, quick: bool = False) -> dict[str, Any]:
+        """freeBusy.query; each calendar's `busy` (any offset) or its `errors` (not free).
+        `quick` (a patient is waiting): one try, a short timeout, no backoff."""
         body = {"timeMin": rfc3339(start), "timeMax": rfc3339(end),
                 "items": [{"id": c} for c in calendar_ids]}
+        if quick:
+            return await self._authorized(tenant_id, "POST", f"{API}/freeBusy", json=body,
+                                          timeout=QUICK_TIMEOUT)
         return await self._call(tenant_id, "POST", f"{API}/freeBusy", json=body)
 
     # plumbing
