@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     # message (a 4,096-character text is ~50 KB even fully \u-escaped)
     meta_webhook_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     zapi_webhook_max_bytes: int = Field(default=1024 * 1024, gt=0)
+    calendly_webhook_max_bytes: int = Field(default=256 * 1024, gt=0)
     media_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     media_max_seconds: int = Field(default=300, gt=0, description="longest voice note transcribed")
     meta_media_hosts: list[str] = Field(

@@ -435,7 +435,28 @@ class Tenant(_Model):
             for sid in promo.services:
                 if sid not in service_ids:
                     raise ValueError(f"promotions[{i}].services: unknown service {sid!r}")
+        self._calendly_references(service_ids)
         return self
+
+    def _calendly_references(self, service_ids: set[str]) -> None:
+        if self.calendar.calendly is None:
+            return
+        offered = {p.id: set(p.services) for p in self.professionals}
+        seen: set[tuple[str, str | None]] = set()
+        for i, mapped in enumerate(self.calendar.calendly.event_types):
+            where = f"calendar.calendly.event_types[{i}]"
+            if mapped.service not in service_ids:
+                raise ValueError(f"{where}.service: unknown service {mapped.service!r}")
+            if mapped.professional not in offered:
+                raise ValueError(f"{where}.professional: unknown professional "
+                                 f"{mapped.professional!r}")
+            if mapped.service not in offered[mapped.professional]:
+                raise ValueError(f"{where}.service: {mapped.professional!r} does not offer "
+                                 f"{mapped.service!r}")
+            if (mapped.event_type, mapped.host) in seen:
+                raise ValueError(f"{where}.event_type: {mapped.event_type!r} is listed twice"
+                                 + (f" for host {mapped.host!r}" if mapped.host else ""))
+            seen.add((mapped.event_type, mapped.host))
 
     @property
     def tz(self) -> ZoneInfo:

@@ -1,5 +1,7 @@
 """The `calendar:` part of a clinic's configuration: where its agenda lives besides atende's own
-database (`local`, the default, or `google`), and what the calendar may show of a patient."""
+database (`local`, the default, or `google`), what the calendar may show of a patient, and
+Calendly as an inbound source (its signing key's variable, its event types mapped to a service
+and a professional)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,44 @@ class GoogleCalendar(_Model):
                     "replaced a day (or a quarter of its life) before it expires")
 
 
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class CalendlyEventType(_Model):
+    """One Calendly event type (with `host`: as hosted by one person, for a round-robin or
+    collective type) and what a booking of it is at the clinic."""
+
+    event_type: str = Field(
+        min_length=1,
+        description="the event type's URI (https://api.calendly.com/event_types/...) or its name")
+    host: str | None = Field(
+        default=None, min_length=1,
+        description="the host's Calendly user URI or e-mail; omitted: whoever hosts it")
+    service: str = Field(min_length=1, description="a service id of this clinic")
+    professional: str = Field(min_length=1, description="a professional id of this clinic")
+
+
+class Calendly(_Model):
+    """Calendly's invitee webhooks (`POST /webhooks/calendly/<clinic>`) book and cancel
+    appointments; the webhook subscription's signing key is read from `signing_key_env`::
+
+        calendar:
+          calendly:
+            signing_key_env: CLINICA_EXEMPLO_CALENDLY_SIGNING_KEY
+            event_types:
+              - {event_type: "https://api.calendly.com/event_types/AAAA", service: limpeza,
+                 professional: ana-souza}
+              - {event_type: "Avaliação", host: carla@clinica.com.br, service: avaliacao,
+                 professional: carla-mendes}
+    """
+
+    signing_key_env: str = Field(pattern=_ENV_NAME,
+                                 description="the environment variable holding the signing key")
+    tolerance_seconds: int = Field(default=180, ge=10, le=3600,
+                                   description="how old (or early) a signature's time may be")
+    event_types: list[CalendlyEventType] = Field(min_length=1)
+
+
 class Calendar(_Model):
     """`backend: local` books into atende's database only; `google` also reads the busy time of
     each professional's associated calendars and writes bookings there (the database still
@@ -41,3 +81,4 @@ class Calendar(_Model):
 
     backend: Literal["local", "google"] = "local"
     google: GoogleCalendar = Field(default_factory=GoogleCalendar)
+    calendly: Calendly | None = None

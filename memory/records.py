@@ -14,6 +14,10 @@ from typing import Any, Literal, get_args
 
 from atende.errors import NotFound
 
+ATENDE = "atende"  # the source of an appointment atende's own agent booked
+# An appointment an outside system booked for a patient it knows by no phone (a Calendly invitee
+# who gave none) has this as its patient phone: busy time, nobody's to list or message.
+NO_PHONE = ""
 AppointmentStatus = Literal["booked", "confirmed", "cancelled", "completed", "no_show"]
 ACTIVE_STATUSES: tuple[AppointmentStatus, ...] = ("booked", "confirmed")
 APPOINTMENT_STATUSES: tuple[AppointmentStatus, ...] = get_args(AppointmentStatus)
@@ -111,6 +115,8 @@ class Appointment:
     updated_at: datetime | None = None
     confirmed_at: datetime | None = None  # the patient confirmed (answering a reminder)
     cancel_reason: str | None = None  # "late: ..." when cancelled inside the notice
+    source: str = ATENDE  # who booked it: atende's agent, or an outside system ("calendly")
+    external_ref: str | None = None  # that system's id for it (unique per clinic)
 
     @property
     def active(self) -> bool:
@@ -126,6 +132,17 @@ class NewAppointment:
     start: datetime
     end: datetime
     created_by_turn: str | None = None
+    source: str = ATENDE
+    external_ref: str | None = None  # required when `source` is not atende
+
+
+@dataclass(frozen=True)
+class ExternalWrite:
+    """What an outside system's booking or cancellation did to its appointment: `changed` is
+    False for a redelivery (the row was already so)."""
+
+    appointment: Appointment
+    changed: bool
 
 
 @dataclass(frozen=True)

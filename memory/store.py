@@ -22,6 +22,7 @@ from .records import (
     Conversation,
     ConversationStatus,
     Direction,
+    ExternalWrite,
     LeadStage,
     Message,
     MessageStatus,
@@ -157,6 +158,24 @@ class Store(Protocol):
         """Move the patient's own active appointment atomically (`SlotUnavailable` on overlap);
         its reminders are planned again from `reminders` (those already queued do not go out;
         the booking confirmation is kept), in the same transaction."""
+
+    # appointments an outside system booked (Calendly), by that system's id
+    async def external_appointment(self, tenant_id: str, external_ref: str) -> Appointment | None:
+        """The appointment with this `external_ref` in the clinic (any status), or None."""
+
+    async def external_book(self, new: NewAppointment, *, replaces: str | None = None,
+                            replaced_reason: str = "rescheduled") -> ExternalWrite:
+        """Book `new` (its `source` not atende, its `external_ref` set; `patient_phone` E.164 or
+        `NO_PHONE`) as it happened elsewhere: no booking policy, no reminders, but
+        `SlotUnavailable` if it overlaps an active appointment of the professional. Already
+        there (any status): unchanged (`changed` False). `replaces`: the external_ref of the
+        appointment it moves on from, cancelled with `replaced_reason` in the same transaction
+        (before the insert, so a small shift does not collide with itself)."""
+
+    async def external_cancel(self, new: NewAppointment, *, reason: str) -> ExternalWrite:
+        """Cancel the active appointment with `new.external_ref` (`cancel_reason` = `reason`;
+        its open reminders closed). Already cancelled: unchanged. Never seen: stored cancelled,
+        so its booking arriving later changes nothing."""
 
     # inbox (webhooks → dispatcher)
     async def inbox_add(

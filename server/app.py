@@ -23,6 +23,7 @@ from atende import __version__
 from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, FileClock
+from atende.integrations.calendly.keys import calendly_accounts
 from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server import http_errors
 from atende.server.channels import CHANNELS
@@ -130,6 +131,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tenants = TenantRegistry.from_dir(settings.tenants_dir)
         credentials = Credentials(tenants, environ)
+        app.state.calendly = calendly_accounts(tenants, environ)  # a missing key stops start-up
         metrics = Metrics()
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         async with AsyncExitStack() as stack:

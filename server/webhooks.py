@@ -1,4 +1,5 @@
-"""Webhook routes: each channel's own (`Channel.routes`, they verify and parse) under /webhooks,
+"""Webhook routes: each channel's own (`Channel.routes`, they verify and parse) and Calendly's
+(`integrations/calendly/routes.py`) under /webhooks,
 and what they share: storing the events, answering 200 at once (the dispatcher does the rest).
 Reading a body within its caps is `server/bodies.py`."""
 
@@ -25,9 +26,12 @@ async def accept(services: Services, channel: str, events: list[WebhookEvent],
 
 def router() -> APIRouter:
     """Every registered channel's webhook routes, under /webhooks."""
+    from atende.integrations.calendly.routes import router as calendly
+
     routes = APIRouter(prefix="/webhooks", tags=["webhooks"])
     for channel in CHANNELS.values():
         own = channel.routes()
         if own is not None:
             routes.include_router(own)
+    routes.include_router(calendly)  # the clinic's calendars' webhooks, beside the channels'
     return routes

@@ -51,11 +51,13 @@ class AppointmentsMixin(Appointments, PostgresBase):
             booked = await fetch_one(
                 Appointment, conn,
                 "INSERT INTO appointments (id, tenant_id, professional_id, service_id,"
-                " patient_phone, start_utc, end_utc, status, created_by_turn, updated_by_turn,"
-                " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'booked', %s, %s,"
-                " %s, %s) ON CONFLICT ON CONSTRAINT appointments_no_overlap DO NOTHING RETURNING *",
+                " patient_phone, start_utc, end_utc, status, source, external_ref, created_by_turn,"
+                " updated_by_turn, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                " 'booked', %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT ON CONSTRAINT appointments_no_overlap DO NOTHING RETURNING *",
                 (appointment_id, new.tenant_id, new.professional_id, new.service_id,
-                 new.patient_phone, start, end, new.created_by_turn, new.created_by_turn, now, now),
+                 new.patient_phone, start, end, new.source, new.external_ref,
+                 new.created_by_turn, new.created_by_turn, now, now),
             )
             if booked is not None:
                 await run_steps(conn, steps)  # its reminders, in the booking's transaction

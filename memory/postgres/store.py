@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from ..shared.calendar import CalendarCore
 from ..shared.calendar_sync import CalendarSync
+from ..shared.external import ExternalBookings
 from .appointments import AppointmentsMixin
 from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
@@ -48,7 +49,8 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, CalendarSync):
+                  ProactiveMixin, CalendarCore, ExternalBookings,
+                  CalendarSync):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -60,12 +62,13 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         migrations     supabase/migrations/*.sql, applied in order under an advisory lock
         rows           rows → records, ids, JSON
         conversations  patients, conversations, messages, human takeover, turns
-        appointments   booking, cancelling, moving
+        appointments   booking, cancelling, moving (outside bookings: shared/external.py)
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
-                       its `_script` also runs shared/calendar.py (conflicts, blocks)
-                       and shared/calendar_sync.py (Google busy time, channels, jobs)
+                       its `_script` also runs shared/calendar.py (conflicts, blocks) and
+                       shared/external.py (appointments Calendly booked) and shared/calendar_sync.py
+                       (Google busy time, push channels, calendar jobs)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

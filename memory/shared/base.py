@@ -23,7 +23,7 @@ class Backend:
 
 class Scripted(Backend):
     """A mixin whose SQL is `script.Step`s, written once for both backends (proactive.py,
-    calendar.py); each backend supplies `_script` (memory/<backend>/proactive.py)."""
+    calendar.py, external.py); each backend supplies `_script` (memory/<backend>/proactive.py)."""
 
     async def _rows(self, tenant_id: str, cls: type, step: Step) -> list[Any]:
         return await self._script(tenant_id, [Step(step.sql, step.params, returns=cls)]) or []

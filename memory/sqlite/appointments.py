@@ -43,7 +43,8 @@ class AppointmentsMixin(Appointments, SQLiteBase):
         row = {"id": appointment_id, "tenant_id": new.tenant_id,
                "professional_id": new.professional_id, "service_id": new.service_id,
                "patient_phone": new.patient_phone, "start_utc": start, "end_utc": end,
-               "status": "booked", "created_by_turn": new.created_by_turn,
+               "status": "booked", "source": new.source, "external_ref": new.external_ref,
+               "created_by_turn": new.created_by_turn,
                "updated_by_turn": new.created_by_turn, "created_at": now, "updated_at": now}
 
         def op(conn: sqlite3.Connection) -> Appointment:

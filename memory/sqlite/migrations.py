@@ -302,7 +302,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX blocks_by_professional ON blocks (tenant_id, professional_id, starts_at);
     """,
-    # v7: the clinic's Google Calendars: busy time mirrored from them, each calendar's sync
+    # v7: appointments an outside system booked (Calendly): who booked it (`source`) and that
+    # system's id for it (`external_ref`, unique per clinic: a redelivered webhook finds it)
+    """
+    ALTER TABLE appointments ADD COLUMN source TEXT NOT NULL DEFAULT 'atende' CHECK (source <> '');
+    ALTER TABLE appointments ADD COLUMN external_ref TEXT CHECK (external_ref <> '');
+    CREATE UNIQUE INDEX appointments_external_ref ON appointments (tenant_id, external_ref)
+        WHERE external_ref IS NOT NULL;
+    """,
+    # v8: the clinic's Google Calendars: busy time mirrored from them, each calendar's sync
     # state, the push channels watching them, and the jobs writing bookings there
     f"""
     CREATE TABLE calendar_busy (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..shared.calendar import CalendarCore
 from ..shared.calendar_sync import CalendarSync
+from ..shared.external import ExternalBookings
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
@@ -15,7 +16,8 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, CalendarSync):
+                  ProactiveMixin, CalendarCore, ExternalBookings,
+                  CalendarSync):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -27,10 +29,11 @@ checks and error choices) and supplies the SQL behind it:
         migrations     the schema, one entry a version
         rows           transactions, instants and JSON as text, rows → records
         conversations  patients, conversations, messages, human takeover, turns
-        appointments   booking, cancelling, moving
+        appointments   booking, cancelling, moving (outside bookings: shared/external.py)
         inbox          inbox (webhooks → dispatcher) and outbox (→ senders)
         poison         messages the webhooks set aside (→ ops)
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
-                       its `_script` also runs shared/calendar.py (conflicts, blocks)
-                       and shared/calendar_sync.py (Google busy time, channels, jobs)
+                       its `_script` also runs shared/calendar.py (conflicts, blocks) and
+                       shared/external.py (appointments Calendly booked) and shared/calendar_sync.py
+                       (Google busy time, push channels, calendar jobs)
     """
