@@ -283,6 +283,20 @@ class Block:
     created_by: str | None = None  # who blocked it ("cli", "api", a staff id later)
 
 
+BusyKind = Literal["appointment", "block"]
+
+
+@dataclass(frozen=True)
+class BusySpan:
+    """Time a professional is taken, as availability reads it: an active appointment's or a
+    block's span (a projection, not a table)."""
+
+    professional_id: str
+    starts_at: datetime
+    ends_at: datetime
+    kind: BusyKind
+
+
 def check_period(starts_at: datetime, ends_at: datetime, *, longest: timedelta | None = None
                  ) -> tuple[datetime, datetime]:
     """A period's two ends as UTC instants: aware, the end after the start, not longer than

@@ -13,6 +13,7 @@ from .records import (
     Appointment,
     AppointmentStatus,
     Block,
+    BusySpan,
     CalendarBusy,
     CalendarChannel,
     CalendarConflict,
@@ -465,6 +466,13 @@ class Store(Protocol):
     async def blocks_between(self, tenant_id: str, start: datetime, end: datetime,
                              professional_ids: Sequence[str] | None = None) -> list[Block]:
         """Blocks overlapping [start, end) (of `professional_ids` only, when given), by start."""
+
+    async def busy_spans(self, tenant_id: str, start: datetime, end: datetime, *,
+                         professional_ids: Sequence[str] | None = None,
+                         exclude_appointment: str | None = None) -> list[BusySpan]:
+        """What takes [start, end) of `professional_ids` (all when None), in one read and
+        no particular order: active appointments (but `exclude_appointment`, the one being
+        moved) and blocks, only their spans: the read availability makes."""
 
     async def block_remove(self, tenant_id: str, block_id: str, *,
                            professional_id: str | None = None) -> Block:

@@ -12,9 +12,9 @@ import structlog
 
 from atende.errors import DomainError
 from atende.reminders import notice as notices
-from atende.tools.busy import blocked
+from atende.tools.busy import busy_between
 from atende.tools.dates import PERIOD_BOUNDS
-from atende.tools.scheduling import Busy, Slot, check_bookable, local_label
+from atende.tools.scheduling import Slot, check_bookable, local_label
 
 if TYPE_CHECKING:
     from atende.memory.records import Appointment, WaitlistEntry
@@ -45,13 +45,14 @@ def _fits(entry: WaitlistEntry, tenant: Tenant, professional_id: str, start: dat
 
 
 async def _bookable(store: Store, tenant: Tenant, slot: Slot, now: datetime, phone: str) -> bool:
-    day_start = slot.start - timedelta(hours=12)
-    taken = await store.list_appointments(tenant.id, start_from=day_start,
-                                          start_to=slot.end + timedelta(hours=12))
-    busy = [Busy(a.professional_id, a.start, a.end) for a in taken]
-    busy += await blocked(store, tenant.id, slot.start, slot.end, [slot.professional_id])
-    if any(a.patient_phone == phone and a.start < slot.end and a.end > slot.start for a in taken):
+    mine = await store.list_appointments(tenant.id, patient_phone=phone,
+                                         start_from=slot.start - timedelta(hours=12),
+                                         start_to=slot.end)
+    if any(a.start < slot.end and a.end > slot.start for a in mine):
         return False  # they already have something then
+    busy = await busy_between(store, tenant.id, slot.start, slot.end,
+                              professional_ids=[slot.professional_id],
+                              outside=tenant.calendar.backend != "local")
     try:
         check_bookable(tenant, slot, now=now, busy=busy)
     except DomainError:

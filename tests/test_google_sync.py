@@ -234,3 +234,21 @@ async def test_a_calendar_no_longer_associated_stops_counting(tmp_path):
         await h.google.disconnect(h.tenant.id)
         assert await h.app.store.calendar_busy(h.tenant.id, **window) == []
         assert await h.app.store.calendar_sync_states(h.tenant.id) == []
+
+
+async def test_a_freed_slot_busy_in_google_is_not_offered_to_the_waitlist(tmp_path):
+    from atende.reminders import waitlist
+    from helpers import BIA
+
+    async with google_on(tmp_path) as h:
+        h.fake.put(CAL_ANA, staff_event("reuniao", "10:00", "11:00"))
+        await h.google.tick()
+        await h.app.store.get_or_create_conversation(h.tenant.id, BIA, "console")
+        await h.app.store.waitlist_add(h.tenant.id, BIA, service_id="limpeza")
+        start = datetime.fromisoformat(WED.format("10:00"))
+        offered = await waitlist.offer_slot(h.app.store, h.tenant, "ana-souza", start,
+                                            h.clock.now())
+        assert offered is None  # the slot is Dra. Ana's meeting in Google
+        free = datetime.fromisoformat(WED.format("14:00"))
+        assert await waitlist.offer_slot(h.app.store, h.tenant, "ana-souza", free,
+                                         h.clock.now()) is not None

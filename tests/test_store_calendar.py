@@ -116,3 +116,34 @@ async def test_bad_blocks_are_refused_and_store_nothing(store: Store) -> None:
     with pytest.raises(ValueError):
         await store.block_add(CLINIC, " ", starts_at=START, ends_at=START + HOUR)
     assert await store.blocks_between(CLINIC, START - 24 * HOUR, START + timedelta(days=400)) == []
+
+
+async def test_busy_spans_are_active_appointments_and_blocks_in_one_read(store: Store) -> None:
+    def appt(phone: str, start: datetime, pro: str = "ana-souza") -> NewAppointment:
+        return NewAppointment(CLINIC, pro, "limpeza", phone, start, start + timedelta(minutes=45))
+
+    kept = await store.book_appointment(appt("+5511987650001", START))
+    moving = await store.book_appointment(appt("+5511987650002", START + 2 * HOUR))
+    gone = await store.book_appointment(appt("+5511987650003", START + 4 * HOUR))
+    await store.cancel_appointment(CLINIC, gone.id, patient_phone="+5511987650003")
+    carla = await store.book_appointment(appt("+5511987650004", START, "carla-mendes"))
+    await store.book_appointment(NewAppointment(
+        OTHER_CLINIC, "ana-souza", "limpeza", "+5511987650001", START + HOUR,
+        START + 2 * HOUR))
+    # a long block that started the day before still takes this window
+    await store.block_add(CLINIC, "ana-souza", starts_at=START - 24 * HOUR,
+                          ends_at=START + 6 * HOUR, reason="férias")
+    window = (START - HOUR, START + 5 * HOUR)
+    spans = await store.busy_spans(CLINIC, *window)
+    seen = sorted((s.kind, s.professional_id, s.starts_at) for s in spans)
+    assert seen == sorted([("appointment", "ana-souza", kept.start),
+                           ("appointment", "ana-souza", moving.start),
+                           ("appointment", "carla-mendes", carla.start),
+                           ("block", "ana-souza", START - 24 * HOUR)])
+    ana = await store.busy_spans(CLINIC, *window, professional_ids=["ana-souza"],
+                                 exclude_appointment=moving.id)
+    assert sorted((s.kind, s.starts_at) for s in ana) == [
+        ("appointment", kept.start), ("block", START - 24 * HOUR)]
+    assert all(s.ends_at > s.starts_at for s in spans)
+    assert await store.busy_spans(CLINIC, *window, professional_ids=[]) == []
+    assert await store.busy_spans(CLINIC, START + 7 * HOUR, START + 8 * HOUR) == []

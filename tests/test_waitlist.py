@@ -69,3 +69,19 @@ async def test_the_clinics_caps_hold_reminders_back_for_a_later_tick(tmp_path: P
     clock.advance(minutes=1, seconds=1)
     assert (await runner.tick()).queued == 2
     await store.close()
+
+
+async def test_a_freed_slot_inside_a_block_is_offered_to_nobody(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'b.db'}", clock=FrozenClock(NOW))
+    await store.setup()
+    await store.get_or_create_conversation(TENANT.id, FITS, "zapi")
+    await store.waitlist_add(TENANT.id, FITS, service_id="limpeza")
+    # Dra. Ana took Thursday morning off: the time one of her patients frees stays hers
+    block = await store.block_add(TENANT.id, "ana-souza", starts_at=SLOT - timedelta(hours=2),
+                                  ends_at=SLOT + timedelta(hours=2))
+    assert await waitlist.offer_slot(store, TENANT, "ana-souza", SLOT, NOW) is None
+    assert await store.outbox_due(NOW) == []
+    await store.block_remove(TENANT.id, block.id)
+    offered = await waitlist.offer_slot(store, TENANT, "ana-souza", SLOT, NOW)
+    assert offered is not None and offered.patient_phone == FITS
+    await store.close()

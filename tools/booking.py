@@ -37,6 +37,9 @@ from atende.tools.when import NOTHING_ASKED, Asked, refine
 log = structlog.get_logger(__name__)
 _STAGES_BEFORE_SCHEDULED = ("new", "engaged", "qualified")
 OFFER_MARGIN = timedelta(minutes=5)
+# availability reads busy time a window at a time, soonest first, until it has enough slots:
+# 2 days, then 4, 8, ... (the soonest offers read days, not the whole horizon)
+FIRST_WINDOW_DAYS = 2
 _WEEKDAY_PT = {
     "mon": "segundas", "tue": "terças", "wed": "quartas", "thu": "quintas",
     "fri": "sextas", "sat": "sábados", "sun": "domingos",
@@ -176,51 +179,58 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     day_from = query.day_from if query else None
     day_to = query.day_to if query else None
     pro_ids = [pro_id] if pro_id else [p.id for p in tenant.professionals if svc.id in p.services]
-    busy, unreadable = await _busy(scope, day_from or scope.today, day_to or horizon, pro_ids)
 
     # offers keep a margin over the minimum notice, so a slot offered now is still bookable
     # when the patient answers a few minutes later
     offer_now = scope.now + OFFER_MARGIN
+    unreadable: dict[str, str] = {}  # professionals whose calendar cannot be read
 
-    def search(**kw: Any) -> list[Slot]:
-        return free_slots(tenant, svc.id, now=offer_now, busy=busy, professional_id=pro_id,
-                          limit=limit, **kw)
+    async def search(first: date | None, last: date | None, **kw: Any) -> list[Slot]:
+        """Free slots soonest first, reading busy time a window at a time until `limit`."""
+        found: list[Slot] = []
+        day, end = max(first or scope.today, scope.today), min(last or horizon, horizon)
+        days = FIRST_WINDOW_DAYS
+        while day <= end and len(found) < limit:
+            stop = min(day + timedelta(days=days - 1), end)
+            days *= 2
+            busy, unread = await _busy(scope, day, stop, pro_ids)
+            unreadable.update(unread)
+            found += free_slots(tenant, svc.id, now=offer_now, busy=busy,
+                                professional_id=pro_id, day_from=day, day_to=stop,
+                                limit=limit - len(found), **kw)
+            day = stop + timedelta(days=1)
+        return found
 
     slots: list[Slot] = []
     note = ""
     if query is not None:
-        slots = search(day_from=day_from, day_to=day_to, period=query.period, at=query.at,
-                       after=query.after, before=query.before)
+        slots = await search(day_from, day_to, period=query.period, at=query.at,
+                             after=query.after, before=query.before)
         if not slots and query.at is not None:
-            slots = search(day_from=day_from, day_to=day_to, period=query.period)
+            slots = await search(day_from, day_to, period=query.period)
             if slots:
                 note = f"Não há horário livre às {query.at:%H:%M}; os mais próximos são estes."
     else:
-        slots = search()
+        slots = await search(None, None)
     alternative = False
     if not slots:
         alternative = True
         reason = _closed_reason(tenant, query) if query else ""
         wanted = query.describe() if query else "os próximos dias"
         note = reason or f"Não há horários livres para {svc.name} em {wanted}."
-        start_again = (day_to + timedelta(days=1)) if day_to else scope.today
-        busy, later = await _busy(scope, start_again, horizon, pro_ids)
-        unreadable = {**unreadable, **later}
-        slots = free_slots(tenant, svc.id, now=offer_now, busy=busy, professional_id=pro_id,
-                           day_from=start_again, limit=limit)
+        slots = await search((day_to + timedelta(days=1)) if day_to else scope.today, None)
         if not slots:
             note += " Também não encontrei vagas nas próximas semanas."
         else:
             note += " Estes são os próximos horários livres."
     views = [_slot_view(i, s, tenant) for i, s in enumerate(slots, start=1)]
     # a professional whose calendar cannot be read is offered nothing, and the patient is told
-    unread = {p: why for p, why in unreadable.items() if p in pro_ids}
-    if unread:
-        note = " ".join(filter(None, [unreadable_note(tenant, unread), note]))
+    if unreadable:
+        note = " ".join(filter(None, [unreadable_note(tenant, unreadable), note]))
     return {
         "ok": True,
-        **({"calendar_unreadable": [tenant.professional_name(p) for p in sorted(unread)]}
-           if unread else {}),
+        **({"calendar_unreadable": [tenant.professional_name(p) for p in sorted(unreadable)]}
+           if unreadable else {}),
         "service_id": svc.id,
         "service": svc.name,
         "slots": views,

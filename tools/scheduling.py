@@ -106,30 +106,40 @@ def _day_starts(tenant: Tenant, pro: Professional, service: Service, day: date) 
             start += step
 
 
-Spans = list[tuple[datetime, datetime]]  # UTC, sorted by start, disjoint (merged)
+@dataclass(frozen=True)
+class Spans:
+    """One professional's busy time: disjoint UTC spans sorted by start (merged), their starts
+    and ends in two lists so a lookup is one C-level bisect."""
+
+    starts: list[datetime]
+    ends: list[datetime]
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether [start, end) meets a span (the last one starting before `end` reaches
+        furthest: the spans are disjoint and sorted)."""
+        i = bisect_left(self.starts, end) - 1
+        return i >= 0 and self.ends[i] > start
 
 
-def _overlaps(busy: Spans, start: datetime, end: datetime) -> bool:
-    """Whether [start, end) meets a span of `busy`: one bisect (the spans are disjoint and
-    sorted, so the last one starting before `end` reaches furthest)."""
-    i = bisect_left(busy, end, key=lambda span: span[0]) - 1
-    return i >= 0 and busy[i][1] > start
+_FREE = Spans([], [])
 
 
 def _busy_by_professional(busy: Iterable[Busy]) -> dict[str, Spans]:
     """Each professional's busy time as sorted, merged UTC spans."""
-    spans: dict[str, Spans] = {}
+    found: dict[str, list[tuple[datetime, datetime]]] = {}
     for b in busy:
-        spans.setdefault(b.professional_id, []).append((_utc(b.start, "Busy.start"), _utc(b.end, "Busy.end")))
+        found.setdefault(b.professional_id, []).append((_utc(b.start, "Busy.start"), _utc(b.end, "Busy.end")))
     out: dict[str, Spans] = {}
-    for pro, found in spans.items():
-        merged: Spans = []
-        for start, end in sorted(found):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+    for pro, spans in found.items():
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        for start, end in sorted(spans):
+            if ends and start <= ends[-1]:
+                ends[-1] = max(ends[-1], end)
             else:
-                merged.append((start, end))
-        out[pro] = merged
+                starts.append(start)
+                ends.append(end)
+        out[pro] = Spans(starts, ends)
     return out
 
 
@@ -178,7 +188,7 @@ def free_slots(
         if tenant.holiday_on(day) is None:
             todays: list[Slot] = []
             for pro in pros:
-                pro_busy = taken.get(pro.id, [])
+                pro_busy = taken.get(pro.id, _FREE)
                 for start in _day_starts(tenant, pro, service, day):
                     local = start.astimezone(tz)
                     wall = local.time()
@@ -186,7 +196,7 @@ def free_slots(
                         start < earliest
                         or not low <= wall < high
                         or (at is not None and wall != at)
-                        or _overlaps(pro_busy, start, start + duration)
+                        or pro_busy.overlaps(start, start + duration)
                     ):
                         continue
                     end = (start + duration).astimezone(tz)
@@ -277,12 +287,12 @@ def check_bookable(tenant: Tenant, slot: Slot, *, now: datetime, busy: Iterable[
             f"antecedência (até {last_day:%d/%m/%Y})."
         )
     busy = list(busy)
-    if _overlaps(_busy_by_professional(b for b in busy if b.blocked).get(pro.id, []), start, end):
+    if _busy_by_professional(b for b in busy if b.blocked).get(pro.id, _FREE).overlaps(start, end):
         raise SlotUnavailable(
             f"O horário de {label} não está disponível na agenda de {pro.name} (horário "
             "bloqueado pela clínica). Vamos ver outro horário?"
         )
-    if _overlaps(_busy_by_professional(busy).get(pro.id, []), start, end):
+    if _busy_by_professional(busy).get(pro.id, _FREE).overlaps(start, end):
         raise SlotUnavailable(
             f"O horário de {label} com {pro.name} já está ocupado. Vamos ver outro horário?"
         )

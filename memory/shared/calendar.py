@@ -5,16 +5,19 @@ backend's `_script`); no backend code."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from atende.errors import NotFound
 
 from ..records import (
+    ACTIVE_STATUSES,
     BLOCK_MAX,
     BLOCK_NOT_FOUND,
     CALENDAR_SOURCES,
     CONFLICT_NOT_FOUND,
     Block,
+    BusySpan,
     CalendarConflict,
     check_choice,
     check_period,
@@ -22,10 +25,24 @@ from ..records import (
 from .base import Scripted
 from .script import Step, is_id, new_id
 
+# appointments are found by their start (indexed): one starting this long before a window may
+# still reach into it (blocks: up to `BLOCK_MAX`)
+LONGEST_APPOINTMENT = timedelta(hours=12)
 _SUMMARY_MAX = 500
 _REASON_MAX = 500
+_BLOCKS_IN = ("tenant_id = :tenant_id AND starts_at >= :blocks_from AND starts_at < :end"
+              " AND ends_at > :start")
 _CONFLICT_KEY = ("tenant_id = :tenant_id AND source = :source AND external_id = :external_id"
                  " AND appointment_key = :appointment_key")
+
+
+def _among(column: str, values: Sequence[str] | None, params: dict[str, Any]) -> str:
+    """` AND column IN (:p0, ...)` for `values` (nothing when None), adding the parameters."""
+    if values is None:
+        return ""
+    names = {f"p{i}": v for i, v in enumerate(dict.fromkeys(values))}
+    params.update(names)
+    return f" AND {column} IN ({', '.join(':' + n for n in names)})"
 
 
 def _text(name: str, value: str, cap: int, *, required: bool) -> str:
@@ -103,19 +120,39 @@ class CalendarCore(Scripted):
 
     async def blocks_between(self, tenant_id: str, start: datetime, end: datetime,
                              professional_ids: Sequence[str] | None = None) -> list[Block]:
-        start, end = check_period(start, end)
-        params: dict[str, object] = {"tenant_id": tenant_id, "start": self._instant(start),
-                                     "end": self._instant(end)}
-        only = ""
-        if professional_ids is not None:
-            if not professional_ids:
-                return []
-            names = {f"p{i}": p for i, p in enumerate(dict.fromkeys(professional_ids))}
-            only = f" AND professional_id IN ({', '.join(':' + n for n in names)})"
-            params.update(names)
+        if professional_ids is not None and not professional_ids:
+            return []
+        params = self._window(tenant_id, start, end)
+        only = _among("professional_id", professional_ids, params)
         return await self._rows(tenant_id, Block, Step(
-            "SELECT * FROM blocks WHERE tenant_id = :tenant_id AND starts_at < :end"
-            f" AND ends_at > :start{only} ORDER BY starts_at, id", params))
+            f"SELECT * FROM blocks WHERE {_BLOCKS_IN}{only} ORDER BY starts_at, id", params))
+
+    async def busy_spans(self, tenant_id: str, start: datetime, end: datetime, *,
+                         professional_ids: Sequence[str] | None = None,
+                         exclude_appointment: str | None = None) -> list[BusySpan]:
+        if professional_ids is not None and not professional_ids:
+            return []
+        params = self._window(tenant_id, start, end)
+        only = _among("professional_id", professional_ids, params)
+        skip = ""
+        if exclude_appointment is not None and is_id(exclude_appointment):
+            skip, params["exclude"] = " AND id <> :exclude", exclude_appointment
+        statuses = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
+        return await self._rows(tenant_id, BusySpan, Step(
+            "SELECT professional_id, start_utc AS starts_at, end_utc AS ends_at,"
+            " 'appointment' AS kind FROM appointments WHERE tenant_id = :tenant_id"
+            f" AND status IN ({statuses}) AND start_utc >= :appointments_from"
+            f" AND start_utc < :end AND end_utc > :start{only}{skip}"
+            " UNION ALL SELECT professional_id, starts_at, ends_at, 'block' AS kind FROM blocks"
+            f" WHERE {_BLOCKS_IN}{only}", params))
+
+    def _window(self, tenant_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """The parameters of a [start, end) overlap query, with the index-friendly lower
+        bounds of the rows' starts."""
+        start, end = check_period(start, end)
+        return {"tenant_id": tenant_id, "start": self._instant(start), "end": self._instant(end),
+                "appointments_from": self._instant(start - LONGEST_APPOINTMENT),
+                "blocks_from": self._instant(start - BLOCK_MAX)}
 
     async def block_remove(self, tenant_id: str, block_id: str, *,
                            professional_id: str | None = None) -> Block:

