@@ -1,13 +1,16 @@
-"""The topology of one turn — the only place with add_node/add_edge.
+"""The topology of one turn — the only place with add_node/add_edge. The turn's opening state
+(system prompt, counters reset: `nodes.context`) comes with the patient's message from `run_turn`.
 
-    context → transcribe → model → writes → tools ─┐
-                  │          ↑ ↑        │           │
-                  │          │ └────────┘ refused   │
-                  │          └──────────────────────┘
-                  │        model → guard → reply
-                  └──(voice note unreadable)─────→ reply
+    start ─(voice notes)→ transcribe → model → (writes →) tools ─┐
+       └────────────────────────────────→ ↑ ↑        │               │
+                             │            │ └────────┘ refused       │
+                             │            └──────────────────────────┘
+                             │          model → guard ─(a reply)→ end
+                             └──(voice note unreadable)──→ reply
 
-`writes` answers a booking or a move the patient did not ask for instead of running it.
+`writes` answers a booking or a move the patient did not ask for instead of running it; only a
+turn whose model asks for one passes through it, and only a turn with voice notes through
+`transcribe`: a node that would do nothing is not a step (each step costs LangGraph's overhead).
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ from langgraph.prebuilt import ToolNode
 
 from atende.agent import nodes
 from atende.agent.context import TurnContext
+from atende.agent.lean_tools import lean
 from atende.agent.state import AgentState
+from atende.agent.write_guard import WRITES
 from atende.tools.toolset import TOOLS
+
+
+def after_context(state: AgentState) -> Literal["transcribe", "model"]:
+    return "transcribe" if state.get("audio") else "model"
 
 
 def after_transcribe(state: AgentState) -> Literal["model", "reply"]:
@@ -33,10 +42,10 @@ def after_transcribe(state: AgentState) -> Literal["model", "reply"]:
 MAX_MODEL_CALLS = 6  # per turn; a model still asking for tools after that gets a safe reply
 
 
-def after_model(state: AgentState) -> Literal["writes", "guard"]:
+def after_model(state: AgentState) -> Literal["writes", "tools", "guard"]:
     last = state["messages"][-1]
     if isinstance(last, AIMessage) and last.tool_calls and state.get("model_calls", 0) < MAX_MODEL_CALLS:
-        return "writes"
+        return "writes" if any(c["name"] in WRITES for c in last.tool_calls) else "tools"
     return "guard"
 
 
@@ -49,8 +58,9 @@ def after_writes(state: AgentState) -> Literal["tools", "model", "guard"]:
     return "tools"
 
 
-def after_guard(state: AgentState) -> Literal["model", "reply"]:
-    return "reply" if state.get("reply") is not None else "model"
+def after_guard(state: AgentState) -> Literal["model", "__end__"]:
+    # a reply (the model's, or the safe one in its place) closes the turn in the guard itself
+    return "model" if state.get("reply") is None else END
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
@@ -58,15 +68,13 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
     """The turn graph; `tools` replaces the node that runs tool calls (replay answers them from a
     recording instead of running them)."""
     graph = StateGraph(AgentState, context_schema=TurnContext)
-    graph.add_node("context", nodes.context)
     graph.add_node("transcribe", nodes.transcribe)
     graph.add_node("model", nodes.model)
     graph.add_node("writes", nodes.writes)
-    graph.add_node("tools", tools if tools is not None else ToolNode(TOOLS))
+    graph.add_node("tools", tools if tools is not None else ToolNode(lean(TOOLS)))
     graph.add_node("guard", nodes.guard)
     graph.add_node("reply", nodes.reply)
-    graph.add_edge(START, "context")
-    graph.add_edge("context", "transcribe")
+    graph.add_conditional_edges(START, after_context)
     graph.add_conditional_edges("transcribe", after_transcribe)
     graph.add_conditional_edges("model", after_model)
     graph.add_conditional_edges("writes", after_writes)

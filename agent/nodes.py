@@ -1,11 +1,12 @@
-"""The nodes of one turn: context, transcribe, model, writes, guard, reply (tools is LangGraph's
-ToolNode).
+"""The nodes of one turn: transcribe, model, writes, guard, reply (tools is LangGraph's
+ToolNode), and `context`, the turn's opening state that `run_turn` hands the graph.
 
 Each is `async def node(state, runtime) -> dict`, returning a partial state update.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -63,12 +64,15 @@ def turn_artifacts(messages: list[AnyMessage], turn_id: str) -> list[dict[str, A
     ]
 
 
-async def context(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Inject the clinic, the patient's record and upcoming appointments, and "now"."""
-    scope = runtime.context.scope
-    patient = await scope.store.get_patient(scope.tenant.id, scope.patient_phone)
-    upcoming = (await my_appointments(scope))["appointments"]
-    render = runtime.context.system_prompt or render_system_prompt
+async def context(ctx: TurnContext) -> dict[str, Any]:
+    """The turn's opening state: the clinic, the patient's record and upcoming appointments,
+    and "now" in the system prompt, and the per-turn counters reset. `run_turn` hands it to the
+    graph with the patient's message (one step fewer than a node of its own)."""
+    scope = ctx.scope
+    patient, mine = await asyncio.gather(
+        scope.store.get_patient(scope.tenant.id, scope.patient_phone), my_appointments(scope))
+    upcoming = mine["appointments"]
+    render = ctx.system_prompt or render_system_prompt
     prompt, version = render(
         scope.tenant, patient or Patient(scope.tenant.id, scope.patient_phone), upcoming,
         scope.now, await proactive_facts(scope, upcoming),
@@ -174,20 +178,20 @@ async def guard(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, A
     """Refuse a reply that claims a booking, cancellation or change no tool made this turn."""
     last = state["messages"][-1]
     if isinstance(last, AIMessage) and last.tool_calls:  # the model⇄tools loop hit its limit
-        return _final(last, LOOP_LIMIT_REPLY)
+        return _close(state, runtime, _final(last, LOOP_LIMIT_REPLY))
     text = text_of(last).strip()
     if not text:
-        return _final(last, LOOP_LIMIT_REPLY)
+        return _close(state, runtime, _final(last, LOOP_LIMIT_REPLY))
     outcomes = turn_artifacts(state["messages"], runtime.context.scope.turn_id)
     violations = truth.check_reply(text, outcomes)
     if not violations:  # a reply that stands offers what this turn's tools offered
-        return {"reply": text, "choices": offered(outcomes)}
+        return _close(state, runtime, {"reply": text, "choices": offered(outcomes)})
     log.warning("guard_violation", reply=text, violations=[v.why for v in violations],
                 attempt=state.get("guard_attempts", 0))
     if state.get("guard_attempts", 0) == 0:
         return {"messages": [RemoveMessage(id=str(last.id))], "guard_attempts": 1,
                 "guard_feedback": truth.feedback(violations)}
-    return _final(last, truth.SAFE_REPLY)
+    return _close(state, runtime, _final(last, truth.SAFE_REPLY))
 
 
 def _final(last: AnyMessage, text: str) -> dict[str, Any]:
@@ -197,13 +201,20 @@ def _final(last: AnyMessage, text: str) -> dict[str, Any]:
 
 
 async def reply(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Close the turn and bound what the checkpoint keeps (oldest whole exchanges go first)."""
+    """Close a turn the guard did not see (a voice note that could not be heard)."""
+    return _close(state, runtime, {})
+
+
+def _close(state: AgentState, runtime: Runtime[TurnContext], update: dict[str, Any]
+           ) -> dict[str, Any]:
+    """The turn's last update, and a bound on what the checkpoint keeps (oldest whole exchanges
+    go first)."""
     keep = runtime.context.scope.tenant.model.max_stored_messages
     messages = state["messages"]
     if len(messages) <= keep:
-        return {"audio": []}
+        return {**update, "audio": []}
     cut = len(messages) - keep
     while cut < len(messages) and not isinstance(messages[cut], HumanMessage):
         cut += 1  # never keep a tool result without the call that asked for it
-    stale = [m.id for m in messages[:cut] if m.id is not None]
-    return {"audio": [], "messages": [RemoveMessage(id=i) for i in stale]}
+    stale = [RemoveMessage(id=m.id) for m in messages[:cut] if m.id is not None]
+    return {**update, "audio": [], "messages": [*update.get("messages", []), *stale]}

@@ -18,7 +18,7 @@ from atende.agent.models.factory import load_chat_model
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, SystemClock
 from atende.memory import open_store
-from atende.memory.checkpoint import open_checkpointer
+from atende.memory.checkpoint import open_checkpointer, share_loads
 from atende.memory.store import Store
 from atende.settings import Settings
 from atende.tenant import Tenant
@@ -40,6 +40,8 @@ class Atende:
     context: ContextFactory = TurnContext
     # the clinic's calendar backend for a turn (`tools/calendars.py`); the server sets Google's
     calendars: Callable[[Tenant], CalendarBackend] = local_calendars
+    # turns per thread since its checkpoints were last pruned (`agent/turn.py` `_prune`)
+    unpruned: dict[str, int] = field(default_factory=dict)
 
 
 def model_factory(spec: str, settings: Settings) -> ModelFactory:
@@ -72,16 +74,18 @@ async def open_atende(
 ) -> AsyncIterator[Atende]:
     """Open the store and checkpointer on `settings.database_url` and compile the graph."""
     clock = clock or SystemClock()
-    store = open_store(settings.database_url, clock=clock)  # rows stamped by the app's clock
+    store = open_store(settings.database_url, clock=clock,  # rows stamped by the app's clock
+                       pool_size=settings.postgres_pool_size)
     await store.setup()
     try:
-        async with open_checkpointer(settings.database_url) as saver:
+        async with open_checkpointer(settings.database_url,
+                                     pool_size=settings.postgres_checkpoint_pool_size) as saver:
             models = model if callable(model) else model_factory(
                 model or settings.default_model(), settings)
             yield Atende(
                 store=store,
                 checkpointer=saver,
-                graph=build_graph(saver),
+                graph=build_graph(share_loads(saver)),
                 models=models,
                 transcriber=transcriber or default_transcriber(settings),
                 clock=clock,

@@ -115,6 +115,29 @@ def _message_tokens(message: BaseMessage, enc: tiktoken.Encoding) -> int:
     return tokens
 
 
+# A message's count depends only on what `_message_tokens` reads; a stored conversation's
+# messages come back from the checkpoint as new objects every turn, so they are keyed by value.
+_COUNTED: dict[tuple[object, ...], int] = {}
+_COUNTED_MAX = 50_000
+
+
+def _cached_tokens(message: BaseMessage, enc: tiktoken.Encoding) -> int:
+    content = message.content
+    if not isinstance(content, str):  # media blocks: rare, and too big to keep as a key
+        return _message_tokens(message, enc)
+    calls = (tuple((c["name"], json.dumps(c["args"], ensure_ascii=False))
+                   for c in message.tool_calls)
+             if isinstance(message, AIMessage) and message.tool_calls else ())
+    key = (enc.name, message.type, message.name, content, calls)
+    tokens = _COUNTED.get(key)
+    if tokens is None:
+        tokens = _message_tokens(message, enc)
+        if len(_COUNTED) >= _COUNTED_MAX:
+            _COUNTED.pop(next(iter(_COUNTED)))  # the oldest entry: a bounded cache
+        _COUNTED[key] = tokens
+    return tokens
+
+
 def count_messages(messages: Sequence[BaseMessage], model: str | None = None) -> int:
     """Approximate prompt tokens for `messages` as OpenAI's chat API counts them.
 
@@ -148,8 +171,8 @@ def trim_to_budget(
         return kept
 
     enc = encoding_for(model)
-    sizes = [_message_tokens(message, enc) for message in body]
-    fixed = REPLY_PRIMING + sum(_message_tokens(message, enc) for message in head)
+    sizes = [_cached_tokens(message, enc) for message in body]
+    fixed = REPLY_PRIMING + sum(_cached_tokens(message, enc) for message in head)
     suffix = [0] * (len(body) + 1)
     for i in range(len(body) - 1, -1, -1):
         suffix[i] = suffix[i + 1] + sizes[i]

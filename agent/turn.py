@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,11 +13,17 @@ from typing import Any
 import structlog
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
+from atende.agent import nodes
 from atende.agent.nodes import AUDIO_MARK
 from atende.agent.runtime import Atende
 from atende.agent.state import AudioInput
 from atende.errors import AtendeError
-from atende.memory.checkpoint import discard_checkpoints_after, prune_checkpoints
+from atende.memory.checkpoint import (
+    discard_checkpoints_after,
+    load_latest,
+    prune_checkpoints,
+    reusing,
+)
 from atende.memory.records import Conversation
 from atende.memory.store import Store
 from atende.prompts.render import prompt_version
@@ -156,11 +163,12 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     now = app.clock.now()
     thread = thread_id(tenant.id, phone)
     config: Any = {"configurable": {"thread_id": thread}, "recursion_limit": 40}
-    snapshot = await app.graph.aget_state(config)
-    state = snapshot.values or {}
     models = app.models(tenant, now)
-    turn = await store.start_turn(conversation.id, tenant.id, model=models.name,
-                                  prompt_version=prompt_version(tenant))
+    loaded, turn = await asyncio.gather(
+        load_latest(app.checkpointer, thread),  # once: the graph reuses it
+        store.start_turn(conversation.id, tenant.id, model=models.name,
+                         prompt_version=prompt_version(tenant)))
+    state: dict[str, Any] = loaded.checkpoint["channel_values"] if loaded else {}
     human_id = _human_id(request.inbox_ids)
     done_before = _reply_after(state.get("messages", []), human_id)
     if done_before is not None:
@@ -171,16 +179,23 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     scope = Scope(tenant=tenant, store=store, patient_phone=phone,
                   conversation_id=conversation.id, turn_id=turn.id, now=now,
                   calendar=app.calendars(tenant))
-    team = await _team_messages(store, conversation, state.get("human_synced_at"))
     human = HumanMessage(content=(request.text or "").strip(), id=human_id)
+    context = app.context(scope=scope, models=models, transcriber=app.transcriber)
+    # both reads at once; a failure of the first is the caller's, of the second the turn's
+    team, opening = await asyncio.gather(
+        _team_messages(store, conversation, state.get("human_synced_at")),
+        nodes.context(context), return_exceptions=True)
+    if isinstance(team, BaseException):
+        raise team
     try:
-        final: dict[str, Any] = await app.graph.ainvoke(  # type: ignore[call-overload]
-            {"messages": [*team, human], "audio": list(request.audio),
-             "human_synced_at": now.isoformat()},
-            config,
-            context=app.context(scope=scope, models=models, transcriber=app.transcriber),
-            durability="exit",
-        )
+        if isinstance(opening, BaseException):
+            raise opening
+        with reusing(thread, loaded):
+            final: dict[str, Any] = await app.graph.ainvoke(  # type: ignore[call-overload]
+                {**opening, "messages": [*team, human], "audio": list(request.audio),
+                 "human_synced_at": now.isoformat()},
+                config, context=context, durability="exit",
+            )
     except (AtendeError, OSError) as exc:
         log.exception("turn_failed", tenant=tenant.id, turn=turn.id)
         await store.finish_turn(turn.id, outcome="error")
@@ -193,7 +208,7 @@ async def run_turn(app: Atende, request: TurnRequest, *,
     # muted with no reply, so it counts as a write like a booking does
     wrote = any(r.ok and (r.result or {}).get("action") in _KEEP_ACTIONS for r in records)
     if superseded is not None and not wrote and await superseded():
-        base = snapshot.config.get("configurable", {}).get("checkpoint_id")
+        base = loaded.config["configurable"].get("checkpoint_id") if loaded else None
         await discard_checkpoints_after(app.checkpointer, thread, base)
         await store.finish_turn(turn.id, outcome="superseded")
         return TurnResult(turn_id=turn.id, reply=None, tool_calls=records, superseded=True)
@@ -217,5 +232,22 @@ async def run_turn(app: Atende, request: TurnRequest, *,
                             tokens_in=tokens_in, tokens_out=tokens_out, reply=result.as_text(),
                             tool_calls=[{"name": r.name, "args": r.args, "ok": r.ok,
                                          "result": r.result} for r in records])
-    await prune_checkpoints(app.checkpointer, thread)
+    await _prune(app, thread)
     return result
+
+
+PRUNE_EVERY = 8  # turns: each adds one checkpoint, so a thread keeps at most this many
+_TRACKED_THREADS = 10_000
+
+
+async def _prune(app: Atende, thread: str) -> None:
+    """Prune a thread's old checkpoints every `PRUNE_EVERY` turns it has in this process rather
+    than after each one: the same bound on what a conversation stores (a constant number of
+    checkpoints, not one per turn), for an eighth of the write transactions."""
+    count = app.unpruned.pop(thread, 0) + 1
+    if count < PRUNE_EVERY:
+        if len(app.unpruned) >= _TRACKED_THREADS:
+            app.unpruned.clear()  # forgetting counts only delays some prunes
+        app.unpruned[thread] = count
+        return
+    await prune_checkpoints(app.checkpointer, thread)

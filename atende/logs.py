@@ -39,8 +39,10 @@ _SCAN = re.compile(
       | [0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}       # UUIDs
       | \d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?
     )
-  | (?P<secret>(?<![A-Za-z])(?:verify_|access_)?token[=/]|[Bb]earer[ ]+|/webhooks/zapi/[\w-]+/)
+  | (?P<secret>(?<![A-Za-z])(?:verify_|access_)?token/|/webhooks/zapi/[\w-]+/)
     [^\s&/"'<>,;?]+                                               # Z-API's secret sits in the path
+  | (?P<query>(?<![A-Za-z])(?:verify_|access_|refresh_)?token=|[?&]code=|[Bb]earer[ ]+)
+    [^\s&"'<>,;]+                  # a query value or bearer token, slashes and all ("1//0g…")
   | (?<![0-9A-Za-z])(?<!\d[.,])                                  # not inside a word or a decimal
     (?P<phone>
         \+?\d{10,15}                                               # 5511987654321, +5511987654321
@@ -56,14 +58,14 @@ _SCAN = re.compile(
 _NON_DIGIT = re.compile(r"\D")
 # Every phone format ends in 4 digits in a row; a C-speed search for that (or a token) lets most
 # strings skip the full scan.
-_HINT = re.compile(r"\d{4}|token[=/]|[Bb]earer |webhooks/zapi/")
+_HINT = re.compile(r"\d{4}|token[=/]|[Bb]earer |webhooks/zapi/|code=")
 
 
 def _masked(match: re.Match[str]) -> str:
     if match["keep"]:
         return match[0]
-    if match["secret"]:
-        return match["secret"] + "***"
+    if match["secret"] or match["query"]:
+        return (match["secret"] or match["query"]) + "***"
     found = match[0]
     digits = _NON_DIGIT.sub("", found)
     if len(digits) < 8:
@@ -211,6 +213,21 @@ def _http_access_fields(logger: WrappedLogger, method_name: str, event_dict: Eve
     return event_dict
 
 
+class AcknowledgedWebhooks(logging.Filter):
+    """Drops uvicorn's access line for a webhook POST answered 2xx/3xx: its `webhook_received`
+    line (`server/webhooks.py`) says the same and more, and one line per POST is what a busy
+    server can afford. Refused webhooks (4xx, 5xx) keep their access line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            _, method, path, _, status = args
+            if (method == "POST" and isinstance(path, str) and path.startswith("/webhooks/")
+                    and isinstance(status, int) and status < 400):
+                return False
+        return True
+
+
 class _StreamHandler(logging.StreamHandler[TextIO]):
     """A StreamHandler that, given no stream, writes to whatever `sys.stderr` is at the moment
     (pytest's capsys and typer's CliRunner swap it after set-up)."""
@@ -279,6 +296,10 @@ def configure_logging(
             routed.handlers.clear()
             routed.propagate = True
             routed.setLevel(logging.NOTSET)
+    access = logging.getLogger("uvicorn.access")
+    for old_filter in [f for f in access.filters if isinstance(f, AcknowledgedWebhooks)]:
+        access.removeFilter(old_filter)
+    access.addFilter(AcknowledgedWebhooks())
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         description="hosts Z-API media and its redirects may be downloaded from (JSON list, "
         "entries as in meta_media_hosts); never with credentials",
     )
+    # Postgres connections per process (each pool opens on demand, up to its size): a deployment
+    # with N `atende worker`s and the server holds at most (N + 1) x the sum, plus one LISTEN each
+    postgres_pool_size: int = Field(default=10, ge=1, le=100,
+                                    description="the store's connection pool, per process")
+    postgres_checkpoint_pool_size: int = Field(
+        default=10, ge=1, le=100, description="the LangGraph checkpointer's pool, per process")
+    postgres_queue_pool_size: int = Field(
+        default=4, ge=1, le=100, description="procrastinate's pool, per process")
     send_max_attempts: int = Field(default=6, ge=1, le=20)
     clock_file: str | None = Field(
         default=None, description="tests only: read 'now' from this file (see clock.FileClock)")
@@ -77,6 +85,31 @@ class Settings(BaseSettings):
         default=None, description="HMAC key of the phone pseudonyms in exported transcripts "
         "(unset: a random key per export)",
     )
+
+    # Google per clinic (integrations/google/): one OAuth client for the deployment; each
+    # clinic connects its own account. The endpoints are settings so tests point at a fake.
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_redirect_uri: str | None = Field(
+        default=None, description="the callback Google redirects to, exactly as registered: "
+        "https://<host>/api/google/oauth/callback")
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    google_scopes: list[str] = Field(
+        default=["https://www.googleapis.com/auth/calendar"],
+        description="what the consent screen asks for (JSON list)")
+    google_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    google_refresh_ahead_seconds: int = Field(
+        default=300, ge=0, le=3000, description="refresh an access token this long before it expires")
+    google_refresh_every_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="how often the background loop looks for "
+        "connections about to expire")
+    token_key: SecretStr | None = Field(
+        default=None, description="Fernet key(s) encrypting OAuth tokens at rest, comma-separated "
+        "(the first encrypts; the others still decrypt, for rotation); the OAuth `state` is "
+        "signed with a key derived from the first. Required when a clinic uses "
+        "calendar.backend: google")
 
     @property
     def has_openai_key(self) -> bool:

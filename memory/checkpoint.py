@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import aiosqlite
-from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -33,13 +34,14 @@ def _is_postgres_saver(saver: BaseCheckpointSaver[Any]) -> TypeGuard[AsyncPostgr
 
 
 @asynccontextmanager
-async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+async def open_checkpointer(url: str, *, pool_size: int = 10
+                            ) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """The checkpointer on the store's database: an `AsyncSqliteSaver` for `sqlite:///...`, the
     official `AsyncPostgresSaver` (on a connection pool) for `postgresql://...`; tables ready."""
     if _is_postgres(url):
         from atende.memory.postgres.checkpoint import open_postgres_checkpointer
 
-        async with open_postgres_checkpointer(url) as pg_saver:
+        async with open_postgres_checkpointer(url, max_size=pool_size) as pg_saver:
             yield pg_saver
         return
     path = sqlite_path(url)
@@ -49,6 +51,47 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
         yield saver
+
+
+# (thread, the tuple a turn loaded) until the graph of that turn asks for it
+_LOADED: ContextVar[list[tuple[str, CheckpointTuple | None]] | None] = ContextVar(
+    "atende_checkpoint_loaded", default=None)
+
+
+async def load_latest(saver: BaseCheckpointSaver[Any], thread_id: str) -> CheckpointTuple | None:
+    """The newest checkpoint of a thread, read once: the next `aget_tuple` for it in this
+    context (the graph's, in `reusing`) gets the same tuple instead of a second load."""
+    config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    return await saver.aget_tuple(config)
+
+
+@contextmanager
+def reusing(thread_id: str, loaded: CheckpointTuple | None) -> Iterator[None]:
+    """Within the block, the first read of `thread_id`'s newest checkpoint is answered with
+    `loaded` (see `share_loads`). Safe only while nothing else writes the thread: one turn
+    of a conversation runs at a time."""
+    token = _LOADED.set([(thread_id, loaded)])
+    try:
+        yield
+    finally:
+        _LOADED.reset(token)
+
+
+def share_loads(saver: BaseCheckpointSaver[Any]) -> BaseCheckpointSaver[Any]:
+    """`saver`, its `aget_tuple` answering once from what `reusing` holds: deserialising a
+    whole conversation twice a turn is a tenth of a turn. The saver's class is unchanged."""
+    load = saver.aget_tuple
+
+    async def aget_tuple(config: Any) -> CheckpointTuple | None:
+        held = _LOADED.get()
+        wanted = config.get("configurable", {})
+        if (held and not wanted.get("checkpoint_id") and not wanted.get("checkpoint_ns")
+                and held[0][0] == wanted.get("thread_id")):
+            return held.pop()[1]
+        return await load(config)
+
+    saver.aget_tuple = aget_tuple  # type: ignore[method-assign]
+    return saver
 
 
 async def prune_checkpoints(saver: BaseCheckpointSaver[Any], thread_id: str, keep: int = 1) -> int:

@@ -238,6 +238,39 @@ class WaitlistEntry:
     updated_at: datetime | None = None
 
 
+GoogleStatus = Literal["connected", "needs_reconnect"]
+GOOGLE_STATUSES: tuple[GoogleStatus, ...] = get_args(GoogleStatus)
+
+
+@dataclass(frozen=True)
+class GoogleConnection:
+    """A clinic's one Google OAuth connection. The tokens are ciphertext (the store never sees
+    them in the clear: `integrations/google/cipher.py`); `expires_at` is the access token's.
+    `lease_until`: a refresh is under way in some process until then (one at a time)."""
+
+    tenant_id: str
+    status: GoogleStatus
+    refresh_token_enc: str
+    scopes: str  # space-separated, as Google sends them
+    access_token_enc: str | None = None
+    expires_at: datetime | None = None
+    reason: str | None = None  # why it needs reconnecting (`invalid_grant: ...`)
+    lease_until: datetime | None = None
+    connected_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CalendarLink:
+    """One of the clinic's Google calendars, associated with one of its professionals."""
+
+    tenant_id: str
+    calendar_id: str
+    professional_id: str
+    summary: str | None = None
+    created_at: datetime | None = None
+
+
 # The clinic's calendars: conflicts with what staff wrote elsewhere, and blocked time.
 CalendarSource = Literal["google", "calendly"]
 CALENDAR_SOURCES: tuple[CalendarSource, ...] = get_args(CalendarSource)

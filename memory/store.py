@@ -19,11 +19,13 @@ from .records import (
     CalendarConflict,
     CalendarJob,
     CalendarJobAction,
+    CalendarLink,
     CalendarSyncState,
     Conversation,
     ConversationStatus,
     Direction,
     ExternalWrite,
+    GoogleConnection,
     LeadStage,
     Message,
     MessageStatus,
@@ -478,6 +480,62 @@ class Store(Protocol):
                            professional_id: str | None = None) -> Block:
         """Delete a block and return it; `NotFound` for an unknown id, another clinic's, or
         (when `professional_id` is given) another professional's."""
+
+    # Google per clinic (memory/shared/google.py; tokens arrive and leave encrypted)
+
+    async def google_state_open(self, tenant_id: str, state_id: str, expires_at: datetime) -> None:
+        """Record a consent flow's state, unused and valid until `expires_at`. The clinic's
+        earlier unused states are closed: one flow at a time (every consent issues a refresh
+        token, and Google silently invalidates old ones past a limit)."""
+
+    async def google_state_use(self, tenant_id: str, state_id: str) -> bool:
+        """Use a state once: True only for the first use of an unexpired state of this clinic
+        (a conditional update, so a replay in any process is refused)."""
+
+    async def google_connection(self, tenant_id: str) -> GoogleConnection | None:
+        """The clinic's Google connection, if it ever connected (and did not disconnect)."""
+
+    async def google_connect(self, tenant_id: str, *, refresh_token_enc: str | None,
+                             access_token_enc: str, expires_at: datetime, scopes: str
+                             ) -> GoogleConnection | None:
+        """Store what a code exchange gave: status `connected`, the reason and any refresh lease
+        cleared. Without a refresh token (Google did not send one) the stored one is kept; None
+        when there is none to keep (nothing is written)."""
+
+    async def google_refresh_claim(self, tenant_id: str, lease_until: datetime
+                                   ) -> GoogleConnection | None:
+        """Take the clinic's refresh lease until `lease_until`: the connection if this caller won
+        it (it is `connected` and no unexpired lease is held), None otherwise."""
+
+    async def google_refreshed(self, tenant_id: str, *, access_token_enc: str,
+                               refresh_token_enc: str | None, expires_at: datetime, scopes: str
+                               ) -> bool:
+        """Store a refreshed access token and release the lease; a None refresh token (Google
+        sends none on refresh) or empty scopes keep the stored ones. False if the connection is
+        gone or no longer `connected`."""
+
+    async def google_access_refused(self, tenant_id: str) -> None:
+        """Google refused the stored access token (401): it counts as expired now, so the next
+        caller refreshes it."""
+
+    async def google_refresh_release(self, tenant_id: str) -> None:
+        """Release the refresh lease after a refresh that failed for a passing reason."""
+
+    async def google_needs_reconnect(self, tenant_id: str, reason: str) -> bool:
+        """The grant is dead (`invalid_grant`): status `needs_reconnect` with `reason`, the access
+        token dropped, the lease released. True if it was `connected` until now."""
+
+    async def google_disconnect(self, tenant_id: str) -> GoogleConnection | None:
+        """Delete the clinic's connection, its calendar associations and its open states in one
+        transaction; the deleted connection (to revoke its token), or None if there was none."""
+
+    async def google_calendars_set(self, tenant_id: str, links: Sequence[CalendarLink]
+                                   ) -> list[CalendarLink]:
+        """Replace the clinic's calendar associations with `links` (one professional per
+        calendar); the associations now stored."""
+
+    async def google_calendars(self, tenant_id: str) -> list[CalendarLink]:
+        """The clinic's calendars associated with professionals, by professional."""
 
     # the clinic's external calendars (integrations/google/): busy time, sync state, channels
     async def calendar_apply(self, tenant_id: str, calendar_id: str, *, professional_id: str,

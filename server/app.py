@@ -1,5 +1,6 @@
-"""The FastAPI app: its lifespan owns the store, the graph, one HTTP client, the dispatcher and
-the outbox worker; routes live in `webhooks.py` and `ops.py`.
+"""The FastAPI app: its lifespan owns the store, the graph, one HTTP client, the dispatcher, the
+outbox worker and the Google token refresh; routes live in `webhooks.py`, `ops.py` and
+`integrations/google/routes.py`.
 
 On SQLite, turns run in this process (`Dispatcher`) and so do sends. On Postgres, webhooks queue
 a job per conversation (`server/queue.py`) and `atende worker` processes run the turns and the
@@ -24,6 +25,8 @@ from atende.agent.runtime import Atende, ModelFactory, open_atende
 from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, FileClock
 from atende.integrations.calendly.keys import calendly_accounts
+from atende.integrations.google.connections import open_google
+from atende.integrations.google.service import oauth_wiring
 from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server import http_errors
 from atende.server.channels import CHANNELS
@@ -39,6 +42,7 @@ from atende.settings import Settings
 from atende.tenant import TenantRegistry
 
 if TYPE_CHECKING:
+    from atende.integrations.google.connections import GoogleConnections
     from atende.integrations.google.service import GoogleCalendars, GoogleWiring
 
 
@@ -53,10 +57,13 @@ class Services:
     dispatcher: TurnScheduler  # the in-process Dispatcher, or the queue (`TurnQueue`)
     outbox: OutboxWorker
     senders: dict[tuple[str, str], Sender]
+    # each clinic's Google connection (None: not configured); `.tokens` is the TokenSource
+    google: GoogleConnections | None = None
     google_calendar: GoogleCalendars | None = None  # clinics on Google Calendar
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request
     services: Services = request.app.state.services
     return services
 
@@ -149,7 +156,8 @@ def create_app(
 
                 await ensure_schema(settings.database_url)
                 queue = await stack.enter_async_context(
-                    queue_app(settings.database_url).open_async())
+                    queue_app(settings.database_url,
+                              pool_size=settings.postgres_queue_pool_size).open_async())
                 # the turns and the sends run in `atende worker` processes
                 dispatcher = TurnQueue(queue, atende.store, tenants)
             else:
@@ -164,15 +172,23 @@ def create_app(
                     on_outbox=outbox.wake), every=settings.reminders_tick_seconds)
                 reminders_task = asyncio.create_task(reminders.run(), name="reminders")
                 stack.push_async_callback(_cancelled, reminders_task)
-            calendars = google_calendars(settings, tenants, atende, client, google_calendar,
+            google = open_google(settings, tenants, atende.store, client, atende.clock, metrics)
+            if google is not None:  # any process may refresh: the refresh lease is in the row
+                refresh_task = asyncio.create_task(google.refresh_loop().run(),
+                                                   name="google-refresh")
+                stack.push_async_callback(_cancelled, refresh_task)
+            calendars = google_calendars(settings, tenants, atende, client,
+                                         google_calendar or oauth_wiring(google, atende.store),
                                          outbox.wake)
             if calendars is not None:
+                if google is not None:  # disconnecting stops the channels while tokens work
+                    google.on_disconnect.append(calendars.disconnect)
                 # the Google loops (backstop sync, channel renewal, calendar jobs) run in this
                 # process on both backends: it is the one receiving the push notifications
                 calendars_task = asyncio.create_task(calendars.run(), name="google-calendar")
                 stack.push_async_callback(_cancelled, calendars_task)
             app.state.services = Services(settings, tenants, credentials, atende, client,
-                                          metrics, dispatcher, outbox, senders, calendars)
+                                          metrics, dispatcher, outbox, senders, google, calendars)
             await dispatcher.start()
             stack.push_async_callback(dispatcher.stop)
             # what start-up built lives as long as the process: out of the collector's sight,
@@ -184,6 +200,7 @@ def create_app(
     app = FastAPI(title="atende", version=__version__, lifespan=lifespan,
                   description="WhatsApp webhooks (Z-API, Meta Cloud API) for the atende agent.")
     http_errors.install(app)
+    from atende.integrations.google import routes as google_routes
     from atende.server import api, ops, webhooks
 
     app.include_router(webhooks.router())
@@ -192,6 +209,7 @@ def create_app(
     app.include_router(push.routes())
     app.include_router(ops.router)
     app.include_router(api.router)
+    app.include_router(google_routes.router)
     return app
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import structlog
@@ -33,8 +34,9 @@ class TurnScheduler(Protocol):
     async def start(self) -> int:
         """Pick up every conversation left with pending messages; returns how many."""
 
-    async def notify(self, conversation_id: str) -> None:
-        """A message arrived for this conversation (or it needs answering again)."""
+    async def notify(self, conversation_id: str, stored_at: datetime | None = None) -> None:
+        """A message arrived for this conversation (stored at `stored_at`), or it needs
+        answering again."""
 
     async def idle(self) -> None:
         """Wait until no turn is in progress here (tests, graceful shutdown)."""
@@ -66,14 +68,14 @@ class Dispatcher:
         log.info("dispatcher_started", pending_conversations=len(pending))
         return len(pending)
 
-    async def notify(self, conversation_id: str) -> None:
-        self.wake(conversation_id)
+    async def notify(self, conversation_id: str, stored_at: datetime | None = None) -> None:
+        self.wake(conversation_id, stored_at)
 
-    def wake(self, conversation_id: str) -> None:
+    def wake(self, conversation_id: str, stored_at: datetime | None = None) -> None:
         """A message arrived for this conversation: wake its worker, or start one."""
         if self._closing:
             return
-        self._bursts.grew(conversation_id, self.turns.wallclock())
+        self._bursts.grew(conversation_id, self.turns.wallclock(), stored_at)
         worker = self._workers.get(conversation_id)
         if worker is not None and not worker.task.done():
             worker.wake.set()

@@ -43,8 +43,7 @@ async def ingest(services: Services, events: list[WebhookEvent]) -> dict[str, in
         services.metrics.webhooks.labels(channel=channel, outcome=_metric(outcome)).inc()
         if outcome == "duplicate":
             services.metrics.duplicates.labels(channel=channel).inc()
-    log.info("webhook_received", **{k: v for k, v in counts.items() if v})
-    return counts
+    return counts  # the POST's log line is `accept`'s (`server/webhooks.py`)
 
 
 def _metric(outcome: str) -> str:
@@ -69,7 +68,7 @@ async def _message(services: Services, msg: InboundMessage) -> str:
             raise exc from poison_exc
     if stored is None:
         return "duplicate"
-    await services.dispatcher.notify(stored.conversation_id)
+    await services.dispatcher.notify(stored.conversation_id, stored.created_at)
     # one INFO line per POST (`webhook_received`); each message's at DEBUG
     log.debug("inbox_added", tenant=msg.tenant_id, conversation_id=stored.conversation_id,
               kind=msg.kind, phone=msg.phone, text=msg.text)

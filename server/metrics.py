@@ -28,6 +28,7 @@ TOKEN_DIRECTIONS = frozenset({"in", "out"})
 PROACTIVE_EVENTS = frozenset({"queued", "sent", "failed", "skipped", "cancelled", "delivered",
                               "read", "confirmed", "patient_cancelled", "no_answer",
                               "waitlist_offered", "waitlist_rebooked", "opted_out"})
+GOOGLE_STATUSES = frozenset({"connected", "needs_reconnect", "not_connected"})
 
 # seconds; a turn waits on the model (fallback included), an ack must beat the provider's timeout
 TURN_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0)
@@ -36,7 +37,7 @@ ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _CONFIG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DIGIT_RUN = re.compile(r"\d{8}")
 
-M = TypeVar("M", Counter, Histogram)
+M = TypeVar("M", Counter, Histogram, Gauge)
 
 
 class Family(Generic[M]):
@@ -112,6 +113,16 @@ class Metrics:
             Counter, "proactive_messages",
             "Reminders, confirmations and waitlist offers, and the answers to them, by tenant.",
             {**by_tenant, "event": PROACTIVE_EVENTS}, registry=reg,
+        )  # fmt: skip
+        self.google_connection = Family(
+            Gauge, "google_connection_status",
+            "Each clinic's Google connection: 1 for its status, 0 for the others.",
+            {**by_tenant, "status": GOOGLE_STATUSES}, registry=reg,
+        )  # fmt: skip
+        self.google_invalid_grant = Family(
+            Counter, "google_invalid_grant",
+            "Refreshes Google refused with invalid_grant (the clinic must reconnect).",
+            by_tenant, registry=reg,
         )  # fmt: skip
         self.inbox_pending = Gauge(
             "inbox_pending", "Inbound messages stored and not yet answered.", registry=reg

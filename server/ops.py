@@ -52,6 +52,10 @@ async def health(services: ServicesDep,
                 states[f"template {key.removeprefix(TEMPLATE_FAILING)}"] = f"failing: {value}"
             elif key.startswith(PAUSED):
                 states["proactive"] = f"failing: paused ({value})"
+        google = services.google.health(tenant) if services.google and database == "connected" \
+            else None
+        if google is not None and (shown := await google) is not None:
+            states["google"] = shown  # connected, or failing: needs_reconnect / not connected
         tenants[tenant.id] = states
     settings = services.settings
     model = "configured" if settings.has_openai_key else "not configured (offline model)"

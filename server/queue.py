@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -201,7 +202,7 @@ class TurnQueue:
     async def start(self) -> int:
         return 0  # workers queue the pending conversations when they start
 
-    async def notify(self, conversation_id: str) -> None:
+    async def notify(self, conversation_id: str, stored_at: datetime | None = None) -> None:
         conversation = await self.store.get_conversation(conversation_id)
         if conversation is None:
             return

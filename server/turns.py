@@ -64,31 +64,47 @@ def channel_media(credentials: Credentials, fetcher: MediaFetcher) -> MediaSourc
 
 
 class Bursts:
-    """When this process saw each conversation's pending burst start and last grow.
+    """When this process saw each conversation's pending burst start and last grow, and the
+    newest stored arrival time among the messages it was told about.
 
     Stored arrival times may be whole seconds (SQLite); a process that receives the webhooks
-    itself knows better, and its sub-second times take over. A worker in another process has
-    only the stored times (Postgres keeps microseconds).
+    itself knows better, and its sub-second times take over. Knowing the newest stored time too,
+    its debounce never re-reads the inbox when a message arrives. A worker in another process
+    has only the stored times (Postgres keeps microseconds).
     """
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[datetime, datetime]] = {}
+        self._stored: dict[str, datetime] = {}
 
-    def grew(self, conversation_id: str, now: datetime) -> None:
+    def grew(self, conversation_id: str, now: datetime, stored_at: datetime | None = None) -> None:
         first, _ = self._seen.get(conversation_id, (now, now))
         self._seen[conversation_id] = (first, now)
+        if stored_at is not None:
+            newest = self._stored.get(conversation_id)
+            self._stored[conversation_id] = stored_at if newest is None else max(newest, stored_at)
 
     def seen(self, conversation_id: str) -> tuple[datetime, datetime] | None:
         return self._seen.get(conversation_id)
 
-    def take(self, conversation_id: str) -> tuple[datetime, datetime] | None:
-        """The burst about to be answered: later messages start a new one."""
-        return self._seen.pop(conversation_id, None)
+    def stored(self, conversation_id: str) -> datetime | None:
+        """The newest stored arrival time this process was told about in the open burst."""
+        return self._stored.get(conversation_id)
 
-    def restore(self, conversation_id: str, taken: tuple[datetime, datetime] | None) -> None:
+    def take(self, conversation_id: str) -> Taken:
+        """The burst about to be answered: later messages start a new one."""
+        return (self._seen.pop(conversation_id, None), self._stored.pop(conversation_id, None))
+
+    def restore(self, conversation_id: str, taken: Taken) -> None:
         """The answer failed: the burst is still open."""
-        if taken is not None:
-            self._seen.setdefault(conversation_id, taken)
+        seen, stored = taken
+        if seen is not None:
+            self._seen.setdefault(conversation_id, seen)
+        if stored is not None:
+            self._stored.setdefault(conversation_id, stored)
+
+
+Taken = tuple[tuple[datetime, datetime] | None, datetime | None]
 
 
 class ConversationTurns:
@@ -123,7 +139,7 @@ class ConversationTurns:
                 return answered
             structlog.contextvars.bind_contextvars(tenant=conversation.tenant_id)
             await self.debounce(conversation, wake=wake, bursts=bursts)
-            taken = bursts.take(conversation_id) if bursts is not None else None
+            taken = bursts.take(conversation_id) if bursts is not None else (None, None)
             try:
                 result = await self.answer(conversation)
                 if result is not None and not result.superseded:
@@ -135,21 +151,31 @@ class ConversationTurns:
 
     async def debounce(self, conversation: Conversation, *, wake: asyncio.Event | None = None,
                        bursts: Bursts | None = None) -> None:
-        """Wait until the burst is quiet for `window` seconds, or `max` after its first message."""
+        """Wait until the burst is quiet for `window` seconds, or `max` after its first message.
+
+        In-process (`wake` and `bursts` given) the inbox is read once: each later message
+        wakes the wait with its times already in `bursts`. Otherwise the inbox is re-read when
+        the deadline comes (a newer message moves it)."""
         tenant = self.tenants.get(conversation.tenant_id)
         window = timedelta(seconds=tenant.debounce.window_seconds)
         cap = timedelta(seconds=tenant.debounce.max_seconds)
+        in_memory = wake is not None and bursts is not None
+        pending: list[Message] = []
         while True:
             if wake is not None:
                 wake.clear()
-            pending = await self.app.store.inbox_pending(conversation.id)
-            if not pending:
-                return
+            if not in_memory or not pending:
+                pending = await self.app.store.inbox_pending(conversation.id)
+                if not pending:
+                    return
             first = min(m.created_at for m in pending)
             last = max(m.created_at for m in pending)
             seen = bursts.seen(conversation.id) if bursts is not None else None
             if seen is not None:
                 first, last = max(first, seen[0]), max(last, seen[1])
+            stored = bursts.stored(conversation.id) if bursts is not None else None
+            if stored is not None:
+                last = max(last, stored)
             deadline = min(last + window, first + cap)
             delay = (deadline - self.wallclock()).total_seconds()
             if delay <= 0:
@@ -170,12 +196,13 @@ class ConversationTurns:
         marked handled without one); None when nothing was pending. A `superseded` result
         answered nothing: the caller re-reads the inbox and answers the whole burst."""
         store = self.app.store
-        pending = await store.inbox_pending(conversation.id)
+        pending, stored = await asyncio.gather(store.inbox_pending(conversation.id),
+                                               store.get_conversation(conversation.id))
         if not pending:
             return None
         ids = [m.id for m in pending]
         tenant = self.tenants.get(conversation.tenant_id)
-        fresh = await store.get_conversation(conversation.id) or conversation
+        fresh = stored or conversation
         if not bot_may_speak(fresh, self.app.clock.now()):
             await store.inbox_ignore(ids, reason="human_takeover")
             self.metrics.turns.labels(tenant=tenant.id, outcome="skipped").inc()

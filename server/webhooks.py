@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import structlog
 from fastapi import APIRouter
 
 from atende.server.app import Services
@@ -15,12 +16,18 @@ from atende.server.channels import CHANNELS
 from atende.server.inbound import WebhookEvent
 from atende.server.ingest import ingest
 
+log = structlog.get_logger(__name__)
+
 
 async def accept(services: Services, channel: str, events: list[WebhookEvent],
                  started: float) -> dict[str, Any]:
     """Store a verified webhook's events; the answer the provider gets."""
     counts = await ingest(services, events)
-    services.metrics.webhook_ack.labels(channel=channel).observe(time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    services.metrics.webhook_ack.labels(channel=channel).observe(seconds)
+    # the POST's one line (uvicorn's access line for it is dropped: `logs.AcknowledgedWebhooks`)
+    log.info("webhook_received", channel=channel, ms=round(seconds * 1000, 2),
+             **{k: v for k, v in counts.items() if v})
     return {"ok": True, **counts}
 
 

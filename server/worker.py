@@ -28,6 +28,8 @@ import structlog
 from atende.agent.runtime import ModelFactory, open_atende
 from atende.clock import FileClock
 from atende.errors import ConfigError
+from atende.integrations.google.connections import open_google
+from atende.integrations.google.service import oauth_wiring
 from atende.memory.records import OUTBOX_LEASE
 from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server.app import channel_senders, conversation_turns, google_calendars, queued_turns
@@ -43,9 +45,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# procrastinate's own connections: fetching, finishing, heartbeats, the periodic deferrer (the
-# LISTEN connection comes on top). Jobs do their work on the store's and checkpointer's pools.
-QUEUE_POOL = 4
+# procrastinate's own connections (`Settings.postgres_queue_pool_size`): fetching, finishing,
+# heartbeats, the periodic deferrer (the LISTEN connection comes on top). Jobs do their work on
+# the store's and checkpointer's pools.
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,12 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
                               lease=options.send_lease)
         turns = conversation_turns(settings, tenants, credentials, atende, client, metrics,
                                    outbox.wake)
-        google_calendars(settings, tenants, atende, client, google_calendar, outbox.wake)
+        connections = open_google(settings, tenants, atende.store, client, atende.clock, metrics)
+        google_calendars(settings, tenants, atende, client,
+                         google_calendar or oauth_wiring(connections, atende.store), outbox.wake)
         queue = await stack.enter_async_context(
-            queue_app(settings.database_url, pool_size=QUEUE_POOL).open_async())
+            queue_app(settings.database_url,
+                      pool_size=settings.postgres_queue_pool_size).open_async())
         reminders = ReminderRunner(atende.store, tenants, clock=atende.clock, metrics=metrics,
                                    on_outbox=outbox.wake)
         side = [asyncio.create_task(outbox.run(), name="outbox"),

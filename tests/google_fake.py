@@ -1,191 +1,121 @@
-"""A fake of the Google Calendar API v3 (`httpx.MockTransport` handler) answering with the
-shapes of ../shared/corpora/google_calendar/: events list with pages and sync tokens (410
-fullSyncRequired for a token it no longer knows), insert with client ids (409 duplicate),
-patch, delete (410 deleted), watch, channels.stop, freeBusy (busy in +02:00, `errors` for a
-calendar it cannot read). Staff edits go through `put`/`move`/`remove`."""
+"""A loopback Google for tests (an `httpx.MockTransport` handler): the token endpoint, the revoke
+endpoint and calendarList, answering with the corpora's shapes (tests/corpora/google_oauth/,
+google_calendar/calendar_list_*). Tokens it issues are fresh and distinctive per answer, so a
+test can grep logs and rows for them; it records every request and every token it revoked."""
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs
 
 import httpx
 
-from atende.integrations.google.base import NeedsReconnect
-
-CORPUS = Path(__file__).resolve().parent / "corpora" / "google_calendar"
-PLUS2 = timezone(timedelta(hours=2))
-
-
-def corpus(name: str) -> Any:
-    return json.loads((CORPUS / name).read_text())
+CORPORA = Path(__file__).resolve().parent / "corpora"
+ORIGIN = "http://google.test"
+CLIENT_ID = "1234567890-atende.apps.googleusercontent.com"
+CLIENT_SECRET = "GOCSPX-client-secret-never-logged"
+REDIRECT_URI = "https://atende.test/api/google/oauth/callback"
 
 
-class FakeTokens:
-    """A `TokenSource`: a new token after each `invalidate`; `gone` → NeedsReconnect."""
-
-    def __init__(self) -> None:
-        self.issued = 0
-        self.gone = False
-
-    async def access_token(self, tenant_id: str) -> str:
-        if self.gone:
-            raise NeedsReconnect(tenant_id, "invalid_grant")
-        return f"ya29.fake-{self.issued}"
-
-    async def invalidate(self, tenant_id: str) -> None:
-        self.issued += 1
+def corpus(path: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((CORPORA / path).read_text("utf-8"))
+    return data
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json=body, headers=headers)
+def google_settings(token_key: str) -> dict[str, Any]:
+    """The settings that point atende at this fake."""
+    return {"token_key": token_key, "google_client_id": CLIENT_ID,
+            "google_client_secret": CLIENT_SECRET, "google_redirect_uri": REDIRECT_URI,
+            "google_auth_url": "https://accounts.google.test/o/oauth2/v2/auth",
+            "google_token_url": f"{ORIGIN}/token", "google_revoke_url": f"{ORIGIN}/revoke",
+            "google_api_url": f"{ORIGIN}/calendar/v3"}
 
 
+@dataclass
 class FakeGoogle:
-    def __init__(self, now: Callable[[], datetime], *, page_size: int = 2) -> None:
-        self.now = now
-        self.page_size = page_size
-        self.events: dict[str, dict[str, dict[str, Any]]] = {}
-        self.seq = 0
-        self.changed: dict[tuple[str, str], int] = {}
-        self.forgotten_before = 0  # sync tokens older than this answer 410
-        self.unreadable: set[str] = set()
-        self.forced: list[httpx.Response] = []  # answered first, whatever was asked
-        self.requests: list[httpx.Request] = []
-        self.channels: dict[str, dict[str, Any]] = {}
-        self.stopped: list[str] = []
+    expires_in: int = 3920  # as the corpus; a test makes it short to see a refresh
+    scripted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # next token answers
+    refresh_scripted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # refreshes
+    codes: dict[str, str] = field(default_factory=dict)  # code → "fresh" | "used"
+    refresh_tokens: set[str] = field(default_factory=set)  # valid refresh tokens
+    access_tokens: set[str] = field(default_factory=set)  # valid access tokens
+    revoked: list[str] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+    grants: list[str] = field(default_factory=list)  # grant_type of each token request
+    secrets_seen: set[str] = field(default_factory=set)  # every token and code it handled
 
-    # staff's edits
+    def new_code(self) -> str:
+        code = f"4/0Afake-code-{uuid.uuid4().hex}"
+        self.codes[code] = "fresh"
+        self.secrets_seen.add(code)
+        return code
 
-    def put(self, calendar: str, event: dict[str, Any]) -> None:
-        self.seq += 1
-        self.events.setdefault(calendar, {})[event["id"]] = {
-            "kind": "calendar#event", "status": "confirmed", **event}
-        self.changed[(calendar, event["id"])] = self.seq
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
 
-    def move(self, calendar: str, event_id: str, start: datetime, end: datetime) -> None:
-        event = dict(self.events[calendar][event_id])
-        event["start"] = {"dateTime": start.isoformat(), "timeZone": "America/Sao_Paulo"}
-        event["end"] = {"dateTime": end.isoformat(), "timeZone": "America/Sao_Paulo"}
-        self.put(calendar, event)
-
-    def remove(self, calendar: str, event_id: str) -> None:
-        self.seq += 1
-        # a deleted event comes back in a list as id/etag/status only (corpus: cancelled items)
-        self.events[calendar][event_id] = {"kind": "calendar#event", "id": event_id,
-                                           "etag": f'"{self.seq}"', "status": "cancelled"}
-        self.changed[(calendar, event_id)] = self.seq
-
-    def live(self, calendar: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.events.get(calendar, {}).items()
-                if v.get("status") != "cancelled"}
-
-    def calls(self, method: str, fragment: str) -> list[httpx.Request]:
-        return [r for r in self.requests if r.method == method and fragment in r.url.path]
-
-    # the API
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        assert request.headers["Authorization"].startswith("Bearer ya29.")
-        if self.forced:
-            return self.forced.pop(0)
-        path = unquote(request.url.path).removeprefix("/calendar/v3")  # base URL as in settings
-        body = json.loads(request.content) if request.content else {}
-        if path == "/freeBusy":
-            return self._freebusy(body)
-        if path == "/channels/stop":
-            self.stopped.append(body["id"])
-            return httpx.Response(204)
-        parts = path.split("/")  # ['', 'calendars', id, 'events', ...]
-        calendar = parts[2]
-        rest = parts[4:]
-        if rest == ["watch"]:
-            return self._watch(calendar, body)
-        if not rest:
-            if request.method == "GET":
-                return self._list(calendar, request.url.params)
-            return self._insert(calendar, body)
-        event_id = rest[0]
-        existing = self.events.get(calendar, {}).get(event_id)
-        if request.method == "DELETE":
-            if existing is None:
-                return _json(404, {"error": {"errors": [{"reason": "notFound"}], "code": 404}})
-            if existing.get("status") == "cancelled":
-                return _json(410, corpus("error_410_deleted_docs.json"))
-            self.remove(calendar, event_id)
-            return httpx.Response(204)
-        if existing is None or existing.get("status") == "cancelled":
-            return _json(404, {"error": {"errors": [{"reason": "notFound"}], "code": 404}})
-        if request.method == "PATCH":
-            self.put(calendar, {**existing, **body})
-        return _json(200, self.events[calendar][event_id])
+        path = request.url.path
+        if path == "/token":
+            return self._token(parse_qs(request.content.decode()))
+        if path == "/revoke":
+            token = parse_qs(request.content.decode())["token"][0]
+            self.revoked.append(token)
+            known = token in self.refresh_tokens or token in self.access_tokens
+            self.refresh_tokens.discard(token)
+            self.access_tokens.discard(token)
+            return httpx.Response(200 if known else 400, json={} if known else {
+                "error": "invalid_token", "error_description": "Token expired or revoked"})
+        if path == "/calendar/v3/users/me/calendarList":
+            bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+            if bearer not in self.access_tokens:
+                return httpx.Response(401, json=corpus("google_calendar/error_401_authError_docs.json"))
+            page = ("calendar_list_page2_last_page_primary.json"
+                    if request.url.params.get("pageToken") else
+                    "calendar_list_page1_with_nextPageToken.json")
+            return httpx.Response(200, json=corpus(f"google_calendar/{page}"))
+        return httpx.Response(404, json={"error": "not_found"})
 
-    def _insert(self, calendar: str, body: dict[str, Any]) -> httpx.Response:
-        if body.get("id") in self.events.get(calendar, {}):
-            return _json(409, corpus("error_409_duplicate_event_id_docs.json"))
-        self.put(calendar, {**body, "etag": f'"{self.seq + 1}"'})
-        answer = dict(corpus("event_insert_response.json"))
-        answer.update(id=body["id"], start=body["start"], end=body["end"],
-                      summary=body.get("summary"))
-        return _json(200, answer)
+    def _token(self, form: dict[str, list[str]]) -> httpx.Response:
+        one = {k: v[0] for k, v in form.items()}
+        self.grants.append(one.get("grant_type", ""))
+        if (one.get("client_id"), one.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+            return httpx.Response(401, json={"error": "invalid_client",
+                                             "error_description": "Unauthorized"})
+        if self.scripted:
+            status, body = self.scripted.pop(0)
+            return httpx.Response(status, json=body)
+        dead = corpus("google_oauth/error_invalid_grant_expired_or_revoked_capture.json")
+        if one["grant_type"] == "authorization_code":
+            if self.codes.get(one.get("code", "")) != "fresh" or one.get("redirect_uri") != REDIRECT_URI:
+                return httpx.Response(400, json=corpus(
+                    "google_oauth/error_invalid_grant_bad_request_compass.json"))
+            self.codes[one["code"]] = "used"
+            return httpx.Response(200, json=self.issue("token_response_authorization_code_docs.json"))
+        if one["grant_type"] == "refresh_token":
+            if self.refresh_scripted:
+                status, body = self.refresh_scripted.pop(0)
+                return httpx.Response(status, json=body)
+            if one.get("refresh_token") not in self.refresh_tokens:
+                return httpx.Response(400, json=dead)
+            return httpx.Response(200, json=self.issue("token_response_refresh_grant_docs.json"))
+        return httpx.Response(400, json={"error": "unsupported_grant_type"})
 
-    def _list(self, calendar: str, params: httpx.QueryParams) -> httpx.Response:
-        token, page = params.get("syncToken"), params.get("pageToken")
-        if token is not None:
-            since = int(token.removeprefix("s"))
-            if since < self.forgotten_before:
-                return _json(410, corpus("error_410_fullSyncRequired_docs.json"))
-            ids = [e for (c, e), seq in sorted(self.changed.items(), key=lambda kv: kv[1])
-                   if c == calendar and seq > since]
-            items = [self.events[calendar][e] for e in ids]
-        else:
-            items = list(self.live(calendar).values())
-        offset = int(page or 0)
-        chunk = items[offset:offset + self.page_size]
-        answer: dict[str, Any] = {"kind": "calendar#events", "timeZone": "America/Sao_Paulo",
-                                  "items": chunk}
-        if offset + self.page_size < len(items):
-            answer["nextPageToken"] = str(offset + self.page_size)
-        else:
-            answer["nextSyncToken"] = f"s{self.seq}"
-        return _json(200, answer)
-
-    def _watch(self, calendar: str, body: dict[str, Any]) -> httpx.Response:
-        ttl = int(body.get("params", {}).get("ttl", 3600))
-        expires = self.now() + timedelta(seconds=ttl)
-        channel = {**corpus("events_watch_response.json"), "id": body["id"],
-                   "resourceId": f"res-{body['id'][-8:]}", "token": body.get("token"),
-                   # the real API answers int64 as a string of milliseconds
-                   "expiration": str(int(expires.timestamp() * 1000))}
-        self.channels[body["id"]] = {**channel, "calendar": calendar}
-        return _json(200, channel)
-
-    def _freebusy(self, body: dict[str, Any]) -> httpx.Response:
-        start = datetime.fromisoformat(body["timeMin"].replace("Z", "+00:00"))
-        end = datetime.fromisoformat(body["timeMax"].replace("Z", "+00:00"))
-        calendars: dict[str, Any] = {}
-        for item in body["items"]:
-            calendar = item["id"]
-            if calendar in self.unreadable:
-                calendars[calendar] = {"errors": [{"domain": "global", "reason": "notFound"}],
-                                       "busy": []}
-                continue
-            busy = []
-            for event in self.live(calendar).values():
-                if event.get("transparency") == "transparent" or "dateTime" not in event["start"]:
-                    continue
-                s = datetime.fromisoformat(event["start"]["dateTime"])
-                e = datetime.fromisoformat(event["end"]["dateTime"])
-                if s < end and e > start:
-                    busy.append({"start": s.astimezone(PLUS2).isoformat(),
-                                 "end": e.astimezone(PLUS2).isoformat()})
-            calendars[calendar] = {"busy": busy}
-        return _json(200, {"kind": "calendar#freeBusy",
-                           "timeMin": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                           "timeMax": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                           "calendars": calendars})
+    def issue(self, file: str) -> dict[str, Any]:
+        """The corpus answer with fresh tokens (a refresh answer has no refresh token, as the
+        corpus)."""
+        body = copy.deepcopy(corpus(f"google_oauth/{file}"))
+        body["access_token"] = f"ya29.fake-access-{uuid.uuid4().hex}"
+        body["expires_in"] = self.expires_in
+        self.access_tokens.add(body["access_token"])
+        self.secrets_seen.add(body["access_token"])
+        if "refresh_token" in body:
+            body["refresh_token"] = f"1//0fake-refresh-{uuid.uuid4().hex}"
+            self.refresh_tokens.add(body["refresh_token"])
+            self.secrets_seen.add(body["refresh_token"])
+        return body

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from google_fake import FakeGoogle, FakeTokens
+from google_calendar_fake import FakeGoogle, FakeTokens
 
 from atende.agent.runtime import Atende, open_atende
 from atende.clock import FrozenClock

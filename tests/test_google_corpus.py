@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from google_fake import CORPUS, FakeTokens, corpus
+from google_calendar_fake import CORPUS, FakeTokens, corpus
 
 from atende.integrations.google import errors
 from atende.integrations.google.base import NeedsReconnect

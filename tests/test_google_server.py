@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import yaml
-from google_fake import FakeGoogle, FakeTokens
+from cryptography.fernet import Fernet
+from google_calendar_fake import FakeGoogle, FakeTokens
 from google_harness import ASSOCIATIONS, CAL_ANA
 from server_harness import ENV, FakeProviders, make_tenants_dir
 from test_logs import out  # noqa: F401 - the fixture that restores logging afterwards
@@ -40,7 +41,11 @@ async def test_the_server_runs_google_and_keeps_tokens_out_of_logs(tmp_path, out
     settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'atende.db'}",
                         tenants_dir=tenants, zapi_base_url="http://zapi.test",
                         meta_graph_url="http://graph.test", google_api_url="http://google.test/calendar/v3",
-                        google_calendar_webhook_url="https://atende.test/webhooks/google/calendar")
+                        google_calendar_webhook_url="https://atende.test/webhooks/google/calendar",
+                        # the OAuth side's settings a Google clinic needs at start-up
+                        token_key=Fernet.generate_key().decode(), google_client_id="client-id",
+                        google_client_secret="client-secret",
+                        google_redirect_uri="https://atende.test/api/google/oauth/callback")
     fake = FakeGoogle(lambda: datetime.now(UTC))
     providers = FakeProviders()
     tokens = FakeTokens()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import structlog
@@ -43,6 +44,19 @@ class GoogleWiring:
 
     tokens: TokenSource
     calendars: Calendars
+
+
+def oauth_wiring(connections: Any, store: Store) -> GoogleWiring | None:
+    """The OAuth side's wiring (`integrations/google/connections.GoogleConnections`): its
+    `TokenSource`, and the associations it stores (`Store.google_calendars`)."""
+    if connections is None:
+        return None
+
+    async def calendars(tenant_id: str) -> list[tuple[str, str]]:
+        return [(link.calendar_id, link.professional_id)
+                for link in await store.google_calendars(tenant_id)]
+
+    return GoogleWiring(connections.tokens, calendars)
 
 
 class GoogleCalendars:

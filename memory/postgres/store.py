@@ -38,6 +38,7 @@ from __future__ import annotations
 from ..shared.calendar import CalendarCore
 from ..shared.calendar_sync import CalendarSync
 from ..shared.external import ExternalBookings
+from ..shared.google import Google
 from .appointments import AppointmentsMixin
 from .base import POOLER_PORT, pg_conninfo
 from .conversations import ConversationsMixin
@@ -49,7 +50,7 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, ExternalBookings,
+                  ProactiveMixin, CalendarCore, ExternalBookings, Google,
                   CalendarSync):
     """`Store` on a Postgres database, safe for many processes at once.
 
@@ -67,8 +68,9 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         poison         messages the webhooks set aside (→ ops)
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
                        its `_script` also runs shared/calendar.py (conflicts, blocks) and
-                       shared/external.py (appointments Calendly booked) and shared/calendar_sync.py
-                       (Google busy time, push channels, calendar jobs)
+                       shared/external.py (appointments Calendly booked)
+        (shared/google.py, Google connections and calendars: scripts only, no module here)
+        (shared/calendar_sync.py, Google busy time, push channels, calendar jobs: the same)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

@@ -18,6 +18,7 @@ from ..contention import Contention, retrying
 from ..records import SLOT_TAKEN
 from ..shared.base import Backend
 from ..shared.rows import R
+from .group import GroupCommit
 from .migrations import BOOTSTRAP, MIGRATIONS
 from .rows import insert, record, select, statements, to_db, transaction
 
@@ -65,6 +66,7 @@ class SQLiteBase(Backend):
         self._busy_timeout = busy_timeout
         self._idle: list[sqlite3.Connection] = []
         self._idle_lock = threading.Lock()
+        self._group = GroupCommit(self._connection, database_error)
 
     async def setup(self) -> None:
         """Create the file and apply pending `MIGRATIONS`; idempotent, safe across processes."""
@@ -116,6 +118,12 @@ class SQLiteBase(Backend):
 
     async def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._call, op)
+
+    async def _run_grouped(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """`_run` for a write whose `transaction` may share its commit with concurrent ones
+        (`group.py`): it returns once that commit is on disk."""
+        result: T = await self._group.run(op)
+        return result
 
     def _call(self, op: Callable[[sqlite3.Connection], T]) -> T:
         try:

@@ -50,7 +50,7 @@ class InboxMixin(Inbox, SQLiteBase):
                 )
                 return fetch(Message, conn, "messages", id=message_id), True
 
-        return await self._run(op)
+        return await self._run_grouped(op)  # concurrent webhooks share one commit
 
     async def inbox_pending(self, conversation_id: str) -> list[Message]:
         return await self._list(

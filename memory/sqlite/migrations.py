@@ -310,7 +310,42 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX appointments_external_ref ON appointments (tenant_id, external_ref)
         WHERE external_ref IS NOT NULL;
     """,
-    # v8: the clinic's Google Calendars: busy time mirrored from them, each calendar's sync
+    # v8: Google per clinic — one OAuth connection (tokens encrypted by the app), the states
+    # of consent flows (single use), the calendars associated with professionals
+    f"""
+    CREATE TABLE google_connections (
+        tenant_id         TEXT PRIMARY KEY CHECK (tenant_id <> ''),
+        status            TEXT NOT NULL DEFAULT 'connected' CHECK (
+            status IN ('connected', 'needs_reconnect')),
+        refresh_token_enc TEXT NOT NULL CHECK (refresh_token_enc <> ''),
+        access_token_enc  TEXT,
+        expires_at        TEXT CHECK (expires_at {_TS}),
+        scopes            TEXT NOT NULL DEFAULT '',
+        reason            TEXT,
+        lease_until       TEXT CHECK (lease_until {_TS}),
+        connected_at      TEXT NOT NULL CHECK (connected_at {_TS}),
+        updated_at        TEXT NOT NULL CHECK (updated_at {_TS})
+    );
+
+    CREATE TABLE google_oauth_states (
+        id         TEXT PRIMARY KEY,
+        tenant_id  TEXT NOT NULL CHECK (tenant_id <> ''),
+        expires_at TEXT NOT NULL CHECK (expires_at {_TS}),
+        used_at    TEXT CHECK (used_at {_TS}),
+        created_at TEXT NOT NULL CHECK (created_at {_TS})
+    );
+    CREATE INDEX google_oauth_states_by_tenant ON google_oauth_states (tenant_id, expires_at);
+
+    CREATE TABLE google_calendars (
+        tenant_id       TEXT NOT NULL CHECK (tenant_id <> ''),
+        calendar_id     TEXT NOT NULL CHECK (calendar_id <> ''),
+        professional_id TEXT NOT NULL CHECK (professional_id <> ''),
+        summary         TEXT,
+        created_at      TEXT NOT NULL CHECK (created_at {_TS}),
+        PRIMARY KEY (tenant_id, calendar_id)
+    );
+    """,
+    # v9: the clinic's Google Calendars: busy time mirrored from them, each calendar's sync
     # state, the push channels watching them, and the jobs writing bookings there
     f"""
     CREATE TABLE calendar_busy (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,19 +19,37 @@ from ..shared.rows import R
 _INSTANTS = ("_at", "_utc", "_ts", "_until")  # column suffixes of timestamps
 _JSON = ("meta", "tool_calls")
 _BOOL = ("proactive_opt_out",)
+# This process's write transactions take turns here rather than in SQLite's busy handler, which
+# sleeps in steps of up to 100 ms before trying again: a webhook's commit queued behind a turn's
+# waits for that commit, not for the next poll. Other processes still meet the busy timeout.
+_WRITER = threading.Lock()
 
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """Hold the write lock from the first statement, so read-then-write cannot deadlock."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    """Hold the write lock from the first statement, so read-then-write cannot deadlock.
+
+    Inside a transaction already open (a group commit, `memory/sqlite/group.py`) it is a
+    savepoint: its statements stand or fall together, and the group commits them."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT atende_op")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO atende_op")
+            conn.execute("RELEASE atende_op")
+            raise
+        conn.execute("RELEASE atende_op")
+        return
+    with _WRITER:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def statements(script: str) -> Iterator[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..shared.calendar import CalendarCore
 from ..shared.calendar_sync import CalendarSync
 from ..shared.external import ExternalBookings
+from ..shared.google import Google
 from .appointments import AppointmentsMixin
 from .base import BUSY_TIMEOUT_S, sqlite_path
 from .conversations import ConversationsMixin
@@ -16,7 +17,7 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, ExternalBookings,
+                  ProactiveMixin, CalendarCore, ExternalBookings, Google,
                   CalendarSync):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
@@ -34,6 +35,7 @@ checks and error choices) and supplies the SQL behind it:
         poison         messages the webhooks set aside (→ ops)
         proactive      reminders, the waitlist, clinic flags (scripts of shared/proactive.py);
                        its `_script` also runs shared/calendar.py (conflicts, blocks) and
-                       shared/external.py (appointments Calendly booked) and shared/calendar_sync.py
-                       (Google busy time, push channels, calendar jobs)
+                       shared/external.py (appointments Calendly booked)
+        (shared/google.py, Google connections and calendars: scripts only, no module here)
+        (shared/calendar_sync.py, Google busy time, push channels, calendar jobs: the same)
     """
