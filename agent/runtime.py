@@ -22,6 +22,7 @@ from atende.memory.checkpoint import open_checkpointer, share_loads
 from atende.memory.store import Store
 from atende.settings import Settings
 from atende.tenant import Tenant
+from atende.tools.calendars import CalendarBackend, local_calendars
 
 ModelFactory = Callable[[Tenant, datetime], ModelChain]
 # builds each turn's context from (scope=, models=, transcriber=); replay adds its recorded tools
@@ -37,6 +38,8 @@ class Atende:
     transcriber: Transcriber | None = None
     clock: Clock = field(default_factory=SystemClock)
     context: ContextFactory = TurnContext
+    # the clinic's calendar backend for a turn (`tools/calendars.py`); the server sets Google's
+    calendars: Callable[[Tenant], CalendarBackend] = local_calendars
     # turns per thread since its checkpoints were last pruned (`agent/turn.py` `_prune`)
     unpruned: dict[str, int] = field(default_factory=dict)
 

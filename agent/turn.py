@@ -179,7 +179,8 @@ async def run_turn(app: Atende, request: TurnRequest, *,
                           choices=choices_of(state.get("choices")))
 
     scope = Scope(tenant=tenant, store=store, patient_phone=phone,
-                  conversation_id=conversation.id, turn_id=turn.id, now=now)
+                  conversation_id=conversation.id, turn_id=turn.id, now=now,
+                  calendar=app.calendars(tenant))
     human = HumanMessage(content=(request.text or "").strip(), id=human_id)
     context = app.context(scope=scope, models=models, transcriber=app.transcriber)
     # both reads at once; a failure of the first is the caller's, of the second the turn's

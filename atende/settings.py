@@ -77,6 +77,17 @@ class Settings(BaseSettings):
                                  description="how long a staff login session lasts")
     cookie_secure: bool = Field(default=True, description="the session cookie only over HTTPS "
                                 "(off only for local http development)")
+    google_api_url: str = "https://www.googleapis.com/calendar/v3"
+    google_calendar_webhook_url: str | None = Field(
+        default=None, description="public https URL of POST /webhooks/google/calendar that push "
+        "channels deliver to (unset: no channels; the periodic sync alone keeps calendars fresh)")
+    google_sync_every_seconds: float = Field(
+        default=300.0, gt=0, le=24 * 3600,
+        description="the backstop: every calendar synced incrementally this often (push "
+                    "notifications are not guaranteed); channels renewed on the same tick")
+    google_jobs_every_seconds: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="how often pending calendar writes (events of bookings) are retried")
     pseudonym_key: SecretStr | None = Field(
         default=None, description="HMAC key of the phone pseudonyms in exported transcripts "
         "(unset: a random key per export)",
@@ -92,7 +103,6 @@ class Settings(BaseSettings):
     google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_token_url: str = "https://oauth2.googleapis.com/token"
     google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
-    google_api_url: str = "https://www.googleapis.com/calendar/v3"
     google_scopes: list[str] = Field(
         default=["https://www.googleapis.com/auth/calendar"],
         description="what the consent screen asks for (JSON list)")

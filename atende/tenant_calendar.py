@@ -26,6 +26,14 @@ class GoogleCalendar(_Model):
     event_details: list[EventDetail] = Field(
         default_factory=lambda: ["first_name", "phone_last4"],
         description="what of the patient an event atende creates may show")
+    push_debounce_seconds: float = Field(
+        default=3.0, ge=0, le=300,
+        description="a burst of push notifications for one calendar becomes one sync this long "
+                    "after the first")
+    channel_ttl_hours: int = Field(
+        default=7 * 24, ge=1, le=30 * 24,
+        description="how long a push channel is asked to live (Google may grant less); it is "
+                    "replaced a day (or a quarter of its life) before it expires")
 
 
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"

@@ -202,8 +202,10 @@ def _overlaps(specs: Sequence[AppointmentSpec], known: dict[str, Tenant], main: 
 
 def _blocks(scenario: Scenario, tenant: Tenant, errors: Problems) -> None:
     pros = {p.id for p in tenant.professionals}
-    for i, block in enumerate(scenario.given.blocks):
-        where = scenario.path("given", "blocks", i)
+    spans = [("blocks", i, b) for i, b in enumerate(scenario.given.blocks)]
+    spans += [("calendar_busy", i, b) for i, b in enumerate(scenario.given.calendar_busy)]
+    for key, i, block in spans:
+        where = scenario.path("given", key, i)
         if block.professional not in pros:
             errors.add(f"{where}.professional", f"unknown professional {block.professional!r} "
                           f"of {tenant.id} (known: {', '.join(sorted(pros))})")
@@ -296,6 +298,9 @@ def check_scenario(scenario: Scenario, tenants: _Tenants) -> tuple[Loaded | None
     if not scenario.turns and scenario.user is None:
         errors.add(scenario.path("turns"), "no turns and no simulated user: nothing to run")
     others = tuple(t for tid, t in known.items() if tid != main.id)
+    if scenario.given.calendar_busy:  # the clinic's agenda is also its Google Calendars
+        main = main.model_copy(update={
+            "calendar": main.calendar.model_copy(update={"backend": "google"})})
     return Loaded(scenario, main, others, markers), errors
 
 

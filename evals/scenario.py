@@ -67,9 +67,22 @@ class BlockSpec:
 
 
 @dataclass(frozen=True)
+class CalendarBusySpec:
+    """Busy time in a professional's Google Calendar as last mirrored (an event staff created
+    there); ISO, local unless it has an offset. A scenario with any puts its clinic on
+    `calendar.backend: google` (the copy fresh, Google itself not reached)."""
+
+    professional: str
+    start: str
+    end: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
 class Given:
     waitlist: tuple[WaitlistSpec, ...] = ()
     blocks: tuple[BlockSpec, ...] = ()
+    calendar_busy: tuple[CalendarBusySpec, ...] = ()
     appointments: tuple[AppointmentSpec, ...] = ()
     patients: tuple[PatientSpec, ...] = ()
     conversation_status: str | None = None
@@ -261,6 +274,9 @@ def _given(raw: dict[str, Any]) -> Given:
                                     w.get("period")) for w in raw.get("waitlist") or ()),
         blocks=tuple(BlockSpec(b["professional"], str(b["start"]), str(b["end"]),
                                b.get("reason") or "") for b in raw.get("blocks") or ()),
+        calendar_busy=tuple(CalendarBusySpec(b["professional"], str(b["start"]), str(b["end"]),
+                                             b.get("summary") or "")
+                            for b in raw.get("calendar_busy") or ()),
         appointments=tuple(_appointment(a) for a in raw.get("appointments") or ()),
         patients=tuple(_patient(p) for p in raw.get("patients") or ()),
         conversation_status=(raw.get("conversation") or {}).get("status"),

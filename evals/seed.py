@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from atende.evals.lint import Loaded
 from atende.evals.scenario import SELF, AppointmentSpec, local_start
-from atende.memory.records import ACTIVE_STATUSES, NewAppointment
+from atende.memory.records import ACTIVE_STATUSES, CalendarBusy, NewAppointment
 from atende.memory.sqlite import sqlite_path
 from atende.memory.store import Store
 from atende.phones import normalize_phone
@@ -117,6 +117,16 @@ async def seed(store: Store, loaded: Loaded, database_url: str) -> None:
                               starts_at=local_start(block.start, tz),
                               ends_at=local_start(block.end, tz), reason=block.reason,
                               created_by="eval")
+    for n, busy in enumerate(scenario.given.calendar_busy):  # a fresh copy, a calendar each
+        tz = loaded.tenant.tz
+        calendar = f"eval-{busy.professional}@calendar.test"
+        event = f"eval{n}"
+        await store.calendar_apply(loaded.tenant.id, calendar, professional_id=busy.professional,
+                                   busy=[CalendarBusy(loaded.tenant.id, busy.professional,
+                                                      calendar, event,
+                                                      local_start(busy.start, tz),
+                                                      local_start(busy.end, tz), busy.summary)],
+                                   sync_token="eval")
     for wanted in scenario.given.waitlist:  # first listed, first offered
         phone = normalize_phone(wanted.patient)
         await store.upsert_patient(loaded.tenant.id, phone, source="eval")

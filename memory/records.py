@@ -439,3 +439,67 @@ def own_active(found: Appointment | None) -> Appointment:
     if found.status not in ACTIVE_STATUSES:
         raise NotFound(NOT_ACTIVE.get(found.status, APPOINTMENT_NOT_FOUND))
     return found
+
+
+# The clinic's Google Calendars (`integrations/google/`): busy time mirrored from them, how far
+# each calendar is synced, the push channels watching them, and the jobs writing bookings there.
+CalendarJobAction = Literal["create", "update", "delete"]
+CALENDAR_JOB_ACTIONS: tuple[CalendarJobAction, ...] = get_args(CalendarJobAction)
+
+
+@dataclass(frozen=True)
+class CalendarBusy:
+    """Time a professional is busy in one of their calendars (an event staff created there):
+    availability offers nothing that overlaps it. Unique per (tenant, calendar, event)."""
+
+    tenant_id: str
+    professional_id: str
+    calendar_id: str
+    event_id: str
+    starts_at: datetime
+    ends_at: datetime
+    summary: str = ""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CalendarSyncState:
+    """How far one calendar is mirrored: the provider's sync token for the next incremental
+    sync (None: the next one is a full sync) and when a sync last finished."""
+
+    tenant_id: str
+    calendar_id: str
+    sync_token: str | None = None
+    synced_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CalendarChannel:
+    """A push channel watching a calendar: notifications name `channel_id` and `resource_id`
+    and carry the per-channel token, kept here only as its SHA-256 (`token_hash`)."""
+
+    tenant_id: str
+    channel_id: str
+    calendar_id: str
+    resource_id: str
+    token_hash: str
+    expires_at: datetime
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CalendarJob:
+    """Writing an appointment to the clinic's calendar, durably, after the booking committed:
+    retried with backoff (`next_at`) until `done_at`. Unique per (appointment, action, version)."""
+
+    id: str
+    tenant_id: str
+    appointment_id: str
+    action: CalendarJobAction
+    version: str
+    attempts: int
+    next_at: datetime
+    created_at: datetime
+    last_error: str | None = None
+    done_at: datetime | None = None

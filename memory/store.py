@@ -14,8 +14,13 @@ from .records import (
     AppointmentStatus,
     Block,
     BusySpan,
+    CalendarBusy,
+    CalendarChannel,
     CalendarConflict,
+    CalendarJob,
+    CalendarJobAction,
     CalendarLink,
+    CalendarSyncState,
     Conversation,
     ConversationStatus,
     Direction,
@@ -601,3 +606,61 @@ class Store(Protocol):
 
     async def google_calendars(self, tenant_id: str) -> list[CalendarLink]:
         """The clinic's calendars associated with professionals, by professional."""
+
+    # the clinic's external calendars (integrations/google/): busy time, sync state, channels
+    async def calendar_apply(self, tenant_id: str, calendar_id: str, *, professional_id: str,
+                             busy: Sequence[CalendarBusy] = (), removed: Sequence[str] = (),
+                             reset: bool = False, sync_token: str | None = None) -> None:
+        """Apply one page of a calendar's sync in one transaction: `reset` (a full sync
+        starting, e.g. after 410, or a calendar no longer associated) first drops the
+        calendar's busy rows and its sync state (token and `synced_at`: the copy is not whole);
+        then the events in `removed` are dropped and `busy` rows upserted on (tenant, calendar,
+        event) for `professional_id` (their own tenant and calendar fields are ignored); a
+        `sync_token` (the last page) is stored with `synced_at` now. `ValueError` for a busy
+        row that ends before it starts."""
+
+    async def calendar_busy(self, tenant_id: str, *, start: datetime, end: datetime,
+                            professional_ids: Sequence[str] | None = None
+                            ) -> list[CalendarBusy]:
+        """Busy rows overlapping [start, end) (of these professionals; None: all), by start."""
+
+    async def calendar_sync_states(self, tenant_id: str) -> list[CalendarSyncState]:
+        """Each synced calendar's token and last finished sync, by calendar id."""
+
+    async def calendar_channel_add(self, tenant_id: str, *, channel_id: str, calendar_id: str,
+                                   resource_id: str, token_hash: str, expires_at: datetime
+                                   ) -> CalendarChannel:
+        """Record a push channel (the token only as its hash); channel ids are unique per
+        tenant (a duplicate raises the backend's integrity error)."""
+
+    async def calendar_channels(self, tenant_id: str, *, channel_id: str | None = None,
+                                expiring_before: datetime | None = None
+                                ) -> list[CalendarChannel]:
+        """The clinic's push channels (one, by id; or those expiring before a time), soonest
+        to expire first."""
+
+    async def calendar_channel_remove(self, tenant_id: str, channel_id: str) -> bool:
+        """Forget a channel (stopped or replaced); False if it was not there."""
+
+    async def calendar_job_add(self, tenant_id: str, appointment_id: str,
+                               action: CalendarJobAction, *, version: str, due_at: datetime
+                               ) -> CalendarJob | None:
+        """Queue writing the clinic's appointment to its calendar (`create`, `update` or
+        `delete`), due at `due_at`; idempotent on (appointment, action, version): None when
+        that job exists already or the appointment is not the clinic's."""
+
+    async def calendar_jobs_claim(self, tenant_id: str, now: datetime, *, lease_until: datetime,
+                                  limit: int = 20) -> list[CalendarJob]:
+        """Take up to `limit` unfinished jobs due at `now`, oldest first: each one's `attempts`
+        goes up and its `next_at` moves to `lease_until`, atomically, so another loop does not
+        take it meanwhile (a job whose runner died is due again after the lease)."""
+
+    async def calendar_job_settle(self, tenant_id: str, job_id: str, *,
+                                  retry_at: datetime | None = None, error: str | None = None
+                                  ) -> bool:
+        """A job done (`retry_at` None: `done_at` now) or to be retried at `retry_at`, with
+        the last error; False if it is unknown or already done."""
+
+    async def calendar_jobs(self, tenant_id: str, *, appointment_id: str | None = None
+                            ) -> list[CalendarJob]:
+        """The clinic's calendar jobs (of one appointment), oldest first."""

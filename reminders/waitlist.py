@@ -51,7 +51,8 @@ async def _bookable(store: Store, tenant: Tenant, slot: Slot, now: datetime, pho
     if any(a.start < slot.end and a.end > slot.start for a in mine):
         return False  # they already have something then
     busy = await busy_between(store, tenant.id, slot.start, slot.end,
-                              professional_ids=[slot.professional_id])
+                              professional_ids=[slot.professional_id],
+                              outside=tenant.calendar.backend != "local")
     try:
         check_bookable(tenant, slot, now=now, busy=busy)
     except DomainError:

@@ -26,6 +26,7 @@ from atende.agent.transcribe import Transcriber
 from atende.clock import Clock, FileClock
 from atende.integrations.calendly.keys import calendly_accounts
 from atende.integrations.google.connections import open_google
+from atende.integrations.google.service import oauth_wiring
 from atende.reminders.runner import ReminderLoop, ReminderRunner
 from atende.server import http_errors
 from atende.server.channels import CHANNELS
@@ -43,6 +44,7 @@ from atende.tenant_db import TenantWatcher, load_registry
 
 if TYPE_CHECKING:
     from atende.integrations.google.connections import GoogleConnections
+    from atende.integrations.google.service import GoogleCalendars, GoogleWiring
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Services:
     senders: dict[tuple[str, str], Sender]
     # each clinic's Google connection (None: not configured); `.tokens` is the TokenSource
     google: GoogleConnections | None = None
+    google_calendar: GoogleCalendars | None = None  # clinics on Google Calendar
 
 
 async def get_services(request: Request) -> Services:
@@ -98,6 +101,21 @@ def conversation_turns(settings: Settings, tenants: TenantRegistry, credentials:
                              metrics=metrics, on_outbox=on_outbox)
 
 
+def google_calendars(settings: Settings, tenants: TenantRegistry, atende: Atende,
+                     http: httpx.AsyncClient, google: GoogleWiring | None,
+                     on_outbox: Callable[[], None]) -> GoogleCalendars | None:
+    """Google Calendar for the clinics on it (None when none is, or nothing is wired); the
+    turns' calendar backend is set on `atende`."""
+    if google is None or not any(t.calendar.backend == "google" for t in tenants):
+        return None
+    from atende.integrations.google.service import GoogleCalendars
+
+    calendars = GoogleCalendars(atende.store, tenants, http, google.tokens, google.calendars,
+                                atende.clock, settings=settings, on_outbox=on_outbox)
+    atende.calendars = calendars.for_tenant
+    return calendars
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -107,9 +125,11 @@ def create_app(
     transcriber: Transcriber | None = None,
     http: httpx.AsyncClient | None = None,
     resolve: Resolve | None = None,
+    google_calendar: GoogleWiring | None = None,
 ) -> FastAPI:
     """The webhook server. Tests inject a model, a clock, a transcriber, an HTTP client and the
-    host-name resolver media downloads are checked with."""
+    host-name resolver media downloads are checked with; `google_calendar` (the OAuth side's tokens
+    and calendar associations) turns on Google Calendar for clinics whose backend is google."""
     settings = settings or Settings()
     environ = env if env is not None else os.environ
     if clock is None and settings.clock_file:
@@ -163,8 +183,18 @@ def create_app(
                 refresh_task = asyncio.create_task(google.refresh_loop().run(),
                                                    name="google-refresh")
                 stack.push_async_callback(_cancelled, refresh_task)
+            calendars = google_calendars(settings, tenants, atende, client,
+                                         google_calendar or oauth_wiring(google, atende.store),
+                                         outbox.wake)
+            if calendars is not None:
+                if google is not None:  # disconnecting stops the channels while tokens work
+                    google.on_disconnect.append(calendars.disconnect)
+                # the Google loops (backstop sync, channel renewal, calendar jobs) run in this
+                # process on both backends: it is the one receiving the push notifications
+                calendars_task = asyncio.create_task(calendars.run(), name="google-calendar")
+                stack.push_async_callback(_cancelled, calendars_task)
             app.state.services = Services(settings, tenants, credentials, atende, client,
-                                          metrics, dispatcher, outbox, senders, google)
+                                          metrics, dispatcher, outbox, senders, google, calendars)
             await dispatcher.start()
             stack.push_async_callback(dispatcher.stop)
             # what start-up built lives as long as the process: out of the collector's sight,
@@ -182,6 +212,9 @@ def create_app(
     from atende.server.api import session as session_api
 
     app.include_router(webhooks.router())
+    from atende.integrations.google import push
+
+    app.include_router(push.routes())
     app.include_router(ops.router)
     app.include_router(api.router)
     app.include_router(google_routes.router)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import structlog
@@ -27,15 +28,20 @@ import structlog
 from atende.agent.runtime import ModelFactory, open_atende
 from atende.clock import FileClock
 from atende.errors import ConfigError
+from atende.integrations.google.connections import open_google
+from atende.integrations.google.service import oauth_wiring
 from atende.memory.records import OUTBOX_LEASE
 from atende.reminders.runner import ReminderLoop, ReminderRunner
-from atende.server.app import channel_senders, conversation_turns, queued_turns
+from atende.server.app import channel_senders, conversation_turns, google_calendars, queued_turns
 from atende.server.credentials import Credentials
 from atende.server.metrics import Metrics
 from atende.server.outbox import OutboxWorker
 from atende.server.queue import ensure_schema, queue_app, requeue_conversations, retry_stalled_forever
 from atende.settings import Settings
 from atende.tenant_db import TenantWatcher, load_registry
+
+if TYPE_CHECKING:
+    from atende.integrations.google.service import GoogleWiring
 
 log = structlog.get_logger(__name__)
 
@@ -55,8 +61,10 @@ class WorkerOptions:
 
 async def run_worker(settings: Settings, options: WorkerOptions, *,
                      model: str | ModelFactory | None = None,
-                     env: Mapping[str, str] | None = None) -> None:
-    """Run until SIGINT/SIGTERM (then finish the jobs in hand) or cancellation."""
+                     env: Mapping[str, str] | None = None,
+                     google_calendar: GoogleWiring | None = None) -> None:
+    """Run until SIGINT/SIGTERM (then finish the jobs in hand) or cancellation. `google_calendar`:
+    the turns here see Google Calendar (its loops run in `atende serve`, which gets the pushes)."""
     if not queued_turns(settings.database_url):
         raise ConfigError("atende worker needs a postgresql:// database (SQLite turns run in "
                           "`atende serve` itself)", field="ATENDE_DATABASE_URL")
@@ -75,6 +83,9 @@ async def run_worker(settings: Settings, options: WorkerOptions, *,
                               lease=options.send_lease)
         turns = conversation_turns(settings, tenants, credentials, atende, client, metrics,
                                    outbox.wake)
+        connections = open_google(settings, tenants, atende.store, client, atende.clock, metrics)
+        google_calendars(settings, tenants, atende, client,
+                         google_calendar or oauth_wiring(connections, atende.store), outbox.wake)
         queue = await stack.enter_async_context(
             queue_app(settings.database_url,
                       pool_size=settings.postgres_queue_pool_size).open_async())

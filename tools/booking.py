@@ -7,14 +7,18 @@ the patient can fix; the store enforces no double booking, these functions re-va
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from datetime import date, datetime, time, timedelta
 from typing import Any
+
+import structlog
 
 from atende.errors import NotFound, PolicyViolation, SlotUnavailable
 from atende.memory.records import Appointment, NewAppointment
 from atende.reminders.plan import plan
 from atende.tenant import WEEKDAYS, Service, Tenant, fold
 from atende.tools.busy import busy_between
+from atende.tools.calendars import unreadable_note
 from atende.tools.catalog import find_professional, find_service
 from atende.tools.choices import Choice
 from atende.tools.dates import DateQuery, parse_when
@@ -31,6 +35,7 @@ from atende.tools.scheduling import (
 from atende.tools.scope import Scope
 from atende.tools.when import NOTHING_ASKED, Asked, refine
 
+log = structlog.get_logger(__name__)
 _STAGES_BEFORE_SCHEDULED = ("new", "engaged", "qualified")
 OFFER_MARGIN = timedelta(minutes=5)
 # availability reads busy time a window at a time, soonest first, until it has enough slots:
@@ -57,13 +62,19 @@ def appointment_view(appt: Appointment, tenant: Tenant) -> dict[str, Any]:
 
 
 async def _busy(scope: Scope, day_from: date, day_to: date, professional_ids: list[str], *,
-                exclude: str | None = None) -> list[Busy]:
-    """What takes those local days of `professional_ids`: appointments (but `exclude`), blocks."""
+                exclude: str | None = None) -> tuple[list[Busy], dict[str, str]]:
+    """What takes those local days of `professional_ids`: appointments (but `exclude`), blocks,
+    the clinic's calendars; and the professionals whose calendar cannot be read (blocked for
+    the whole range: an unreadable calendar is not "free")."""
     tz = scope.tenant.tz
     start = datetime.combine(day_from, time.min, tzinfo=tz)
     end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=tz)
-    return await busy_between(scope.store, scope.tenant.id, start, end,
-                              professional_ids=professional_ids, exclude=exclude)
+    busy = await busy_between(scope.store, scope.tenant.id, start, end,
+                              professional_ids=professional_ids, exclude=exclude,
+                              outside=scope.tenant.calendar.backend != "local")
+    calendars = await scope.calendar.busy(scope, start, end, professional_ids)
+    blocked = [Busy(p, start, end) for p in calendars.unreadable]
+    return busy + calendars.busy + blocked, calendars.unreadable
 
 
 _HOLIDAY_ARTICLE = re.compile(r"^dia d[aeo]s? ")
@@ -186,6 +197,7 @@ async def check_availability(scope: Scope, service: str, when: str | None,
     # offers keep a margin over the minimum notice, so a slot offered now is still bookable
     # when the patient answers a few minutes later
     offer_now = scope.now + OFFER_MARGIN
+    unreadable: dict[str, str] = {}  # professionals whose calendar cannot be read
 
     async def search(first: date | None, last: date | None, want: int = limit,
                      **kw: Any) -> list[Slot]:
@@ -196,7 +208,8 @@ async def check_availability(scope: Scope, service: str, when: str | None,
         while day <= end and len(found) < want:
             stop = min(day + timedelta(days=days - 1), end)
             days *= 2
-            busy = await _busy(scope, day, stop, pro_ids)
+            busy, unread = await _busy(scope, day, stop, pro_ids)
+            unreadable.update(unread)
             found += free_slots(tenant, svc.id, now=offer_now, busy=busy,
                                 professional_id=pro_id, day_from=day, day_to=stop,
                                 limit=want - len(found), **kw)
@@ -230,8 +243,13 @@ async def check_availability(scope: Scope, service: str, when: str | None,
         else:
             note += " Estes são os próximos horários livres."
     views = [_slot_view(i, s, tenant) for i, s in enumerate(slots, start=1)]
+    # a professional whose calendar cannot be read is offered nothing, and the patient is told
+    if unreadable:
+        note = " ".join(filter(None, [unreadable_note(tenant, unreadable), note]))
     return {
         "ok": True,
+        **({"calendar_unreadable": [tenant.professional_name(p) for p in sorted(unreadable)]}
+           if unreadable else {}),
         "service_id": svc.id,
         "service": svc.name,
         "slots": views,
@@ -245,10 +263,22 @@ async def check_availability(scope: Scope, service: str, when: str | None,
 
 async def _validate_slot(scope: Scope, slot_id: str, *, exclude: str | None = None) -> Slot:
     slot = parse_slot_id(slot_id, scope.tenant)
-    day = slot.start.date()
-    busy = await _busy(scope, day, day, [slot.professional_id], exclude=exclude)
+    day = slot.start.astimezone(scope.tenant.tz).date()
+    busy, unreadable = await _busy(scope, day, day, [slot.professional_id], exclude=exclude)
+    if slot.professional_id in unreadable:
+        raise SlotUnavailable(unreadable_note(scope.tenant, {
+            slot.professional_id: unreadable[slot.professional_id]}))
     check_bookable(scope.tenant, slot, now=scope.now, busy=busy)
     return slot
+
+
+async def _after(hook: Awaitable[None], what: str) -> None:
+    """An after-commit calendar hook: what it fails to queue never undoes the committed write
+    nor the patient's reply (the calendar's backstop sync shows the difference)."""
+    try:
+        await hook
+    except Exception:
+        log.exception("calendar_hook_failed", hook=what)
 
 
 async def _own_overlap(scope: Scope, slot: Slot, *, exclude: str | None = None) -> None:
@@ -265,11 +295,13 @@ async def _own_overlap(scope: Scope, slot: Slot, *, exclude: str | None = None) 
 async def book(scope: Scope, slot_id: str) -> dict[str, Any]:
     slot = await _validate_slot(scope, slot_id)
     await _own_overlap(scope, slot)
+    await scope.calendar.check_slot(scope, slot.professional_id, slot.start, slot.end)
     appt = await scope.store.book_appointment(NewAppointment(
         tenant_id=scope.tenant.id, professional_id=slot.professional_id,
         service_id=slot.service_id, patient_phone=scope.patient_phone,
         start=slot.start, end=slot.end, created_by_turn=scope.turn_id,
     ), reminders=plan(scope.tenant, slot.start, scope.now))  # in the booking's transaction
+    await _after(scope.calendar.booked(scope, appt), "booked")
     patient = await scope.store.get_patient(scope.tenant.id, scope.patient_phone)
     if patient is None or patient.stage in _STAGES_BEFORE_SCHEDULED:
         await scope.store.update_patient(scope.tenant.id, scope.patient_phone, stage="scheduled")
@@ -303,6 +335,7 @@ async def cancel(scope: Scope, appointment_id: str) -> dict[str, Any]:
         scope.tenant.id, appt.id, patient_phone=scope.patient_phone, turn_id=scope.turn_id,
         reason=late,
     )
+    await _after(scope.calendar.cancelled(scope, done), "cancelled")
     offered = await waitlist.slot_freed(scope.store, scope.tenant, done, scope.now)
     return {"ok": True, "action": "cancelled", "appointment": appointment_view(done, scope.tenant),
             **({"late": True} if late else {}), **({"answering_reminder": True} if answering else {}),
@@ -319,12 +352,14 @@ async def reschedule(scope: Scope, appointment_id: str, slot_id: str) -> dict[st
             f"{scope.tenant.service_name(appt.service_id)}."
         )
     await _own_overlap(scope, slot, exclude=appt.id)
+    await scope.calendar.check_slot(scope, slot.professional_id, slot.start, slot.end)
     moved = await scope.store.reschedule_appointment(
         scope.tenant.id, appt.id, patient_phone=scope.patient_phone,
         professional_id=slot.professional_id, start=slot.start, end=slot.end,
         turn_id=scope.turn_id, reminders=plan(scope.tenant, slot.start, scope.now,
                                               confirmation=False),
     )
+    await _after(scope.calendar.rescheduled(scope, moved, appt), "rescheduled")
     from atende.reminders import waitlist
 
     offered = await waitlist.slot_freed(scope.store, scope.tenant, appt, scope.now)  # old time

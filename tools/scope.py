@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from atende.memory.store import Store
 from atende.tenant import Tenant
+from atende.tools.calendars import LOCAL, CalendarBackend
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Scope:
     conversation_id: str
     turn_id: str
     now: datetime  # aware; the turn's frozen "now"
+    calendar: CalendarBackend = LOCAL  # the clinic's calendars besides the database
 
     @property
     def local_now(self) -> datetime:

@@ -24,3 +24,6 @@ class TokenSource(Protocol):
     transient failure of Google's token endpoint raises something else (retry later)."""
 
     async def access_token(self, tenant_id: str) -> str: ...
+
+    async def refused(self, tenant_id: str) -> None:
+        """Google answered 401 to the token `access_token` gave: the next call refreshes it."""

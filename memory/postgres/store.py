@@ -36,6 +36,7 @@ policy; `atende_outbox_due`, `atende_pending_conversations`, `atende_dead_letter
 from __future__ import annotations
 
 from ..shared.calendar import CalendarCore
+from ..shared.calendar_sync import CalendarSync
 from ..shared.external import ExternalBookings
 from ..shared.google import Google
 from .appointments import AppointmentsMixin
@@ -50,7 +51,8 @@ __all__ = ["POOLER_PORT", "PostgresStore", "pg_conninfo"]
 
 
 class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, ExternalBookings, Google, StaffMixin):
+                  ProactiveMixin, CalendarCore, ExternalBookings, Google, StaffMixin,
+                  CalendarSync):
     """`Store` on a Postgres database, safe for many processes at once.
 
     Each call is one transaction on a pooled connection (psycopg `AsyncConnectionPool`, opened
@@ -71,6 +73,7 @@ class PostgresStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMix
         (shared/google.py, Google connections and calendars: scripts only, no module here)
         staff          clinic configuration versions, staff, tokens, login attempts (scripts
                        of shared/tenant_config.py and shared/staff.py)
+        (shared/calendar_sync.py, Google busy time, push channels, calendar jobs: the same)
 
     Beside the store: `checkpoint.py` (LangGraph's saver, pruning) and `admin.py` (`atende db`).
     """

@@ -403,4 +403,55 @@ MIGRATIONS: list[str] = [
 
     ALTER TABLE turns ADD COLUMN config_version INTEGER;
     """,
+    # v10: the clinic's Google Calendars: busy time mirrored from them, each calendar's sync
+    # state, the push channels watching them, and the jobs writing bookings there
+    f"""
+    CREATE TABLE calendar_busy (
+        tenant_id       TEXT NOT NULL CHECK (tenant_id <> ''),
+        professional_id TEXT NOT NULL,
+        calendar_id     TEXT NOT NULL,
+        event_id        TEXT NOT NULL,
+        starts_at       TEXT NOT NULL CHECK (starts_at {_TS}),
+        ends_at         TEXT NOT NULL CHECK (ends_at {_TS}),
+        summary         TEXT NOT NULL DEFAULT '',
+        updated_at      TEXT NOT NULL CHECK (updated_at {_TS}),
+        PRIMARY KEY (tenant_id, calendar_id, event_id)
+    );
+    CREATE INDEX calendar_busy_by_time ON calendar_busy (tenant_id, starts_at);
+
+    CREATE TABLE calendar_sync (
+        tenant_id   TEXT NOT NULL CHECK (tenant_id <> ''),
+        calendar_id TEXT NOT NULL,
+        sync_token  TEXT,
+        synced_at   TEXT CHECK (synced_at {_TS}),
+        updated_at  TEXT NOT NULL CHECK (updated_at {_TS}),
+        PRIMARY KEY (tenant_id, calendar_id)
+    );
+
+    CREATE TABLE calendar_channels (
+        tenant_id   TEXT NOT NULL CHECK (tenant_id <> ''),
+        channel_id  TEXT NOT NULL,
+        calendar_id TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        token_hash  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL CHECK (expires_at {_TS}),
+        created_at  TEXT NOT NULL CHECK (created_at {_TS}),
+        PRIMARY KEY (tenant_id, channel_id)
+    );
+
+    CREATE TABLE calendar_jobs (
+        id             TEXT PRIMARY KEY,
+        tenant_id      TEXT NOT NULL CHECK (tenant_id <> ''),
+        appointment_id TEXT NOT NULL REFERENCES appointments (id),
+        action         TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+        version        TEXT NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        next_at        TEXT NOT NULL CHECK (next_at {_TS}),
+        last_error     TEXT,
+        done_at        TEXT CHECK (done_at {_TS}),
+        created_at     TEXT NOT NULL CHECK (created_at {_TS}),
+        UNIQUE (appointment_id, action, version)
+    );
+    CREATE INDEX calendar_jobs_due ON calendar_jobs (tenant_id, next_at) WHERE done_at IS NULL;
+    """,
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..shared.calendar import CalendarCore
+from ..shared.calendar_sync import CalendarSync
 from ..shared.external import ExternalBookings
 from ..shared.google import Google
 from .appointments import AppointmentsMixin
@@ -17,7 +18,8 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore", "sqlite_path"]
 
 
 class SQLiteStore(ConversationsMixin, AppointmentsMixin, InboxMixin, PoisonMixin,
-                  ProactiveMixin, CalendarCore, ExternalBookings, Google, StaffMixin):
+                  ProactiveMixin, CalendarCore, ExternalBookings, Google, StaffMixin,
+                  CalendarSync):
     """`Store` on one SQLite file in WAL mode, safe for many threads and processes at once.
 
     Each call runs in a worker thread on a pooled connection used by that thread alone; writes
@@ -38,4 +40,5 @@ checks and error choices) and supplies the SQL behind it:
         (shared/google.py, Google connections and calendars: scripts only, no module here)
         staff          clinic configuration versions, staff, tokens, login attempts (scripts
                        of shared/tenant_config.py and shared/staff.py)
+        (shared/calendar_sync.py, Google busy time, push channels, calendar jobs: the same)
     """
