@@ -36,12 +36,15 @@ CREATE INDEX IF NOT EXISTS blocks_by_professional
     ON public.blocks (tenant_id, professional_id, starts_at);
 
 -- atende_app exists: 20261122000100_rls.sql made it
-DO $$
+-- One place for what every clinic table gets: atende_app may use it, each row only under its own
+-- clinic (`app.tenant_id`), and Supabase's Data API roles get nothing. Later migrations call it.
+CREATE OR REPLACE FUNCTION public.atende_isolate(VARIADIC tables text[]) RETURNS void
+LANGUAGE plpgsql AS $fn$
 DECLARE
     t text;
     api_role text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['calendar_conflicts', 'blocks'] LOOP
+    FOREACH t IN ARRAY tables LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON public.%I TO atende_app', t);
         EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE public.%I FORCE ROW LEVEL SECURITY', t);
@@ -49,7 +52,6 @@ BEGIN
         EXECUTE format('CREATE POLICY tenant_isolation ON public.%I FOR ALL TO atende_app '
                        'USING (tenant_id = (SELECT current_setting(''app.tenant_id'', true))) '
                        'WITH CHECK (tenant_id = (SELECT current_setting(''app.tenant_id'', true)))', t);
-        -- not for Supabase's Data API roles (as every tenant table)
         FOREACH api_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
             IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = api_role) THEN
                 EXECUTE format('REVOKE ALL ON public.%I FROM %I', t, api_role);
@@ -57,4 +59,7 @@ BEGIN
         END LOOP;
     END LOOP;
 END
-$$;
+$fn$;
+REVOKE ALL ON FUNCTION public.atende_isolate(text[]) FROM PUBLIC;
+
+SELECT public.atende_isolate('calendar_conflicts', 'blocks');

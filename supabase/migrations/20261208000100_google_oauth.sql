@@ -38,25 +38,5 @@ CREATE TABLE IF NOT EXISTS public.google_calendars (
 );
 
 -- atende_app exists: 20261122000100_rls.sql made it
-DO $$
-DECLARE
-    t text;
-    api_role text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['google_connections', 'google_oauth_states', 'google_calendars'] LOOP
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON public.%I TO atende_app', t);
-        EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE public.%I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON public.%I', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON public.%I FOR ALL TO atende_app '
-                       'USING (tenant_id = (SELECT current_setting(''app.tenant_id'', true))) '
-                       'WITH CHECK (tenant_id = (SELECT current_setting(''app.tenant_id'', true)))', t);
-        -- not for Supabase's Data API roles (as every tenant table): tokens never leave the server
-        FOREACH api_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = api_role) THEN
-                EXECUTE format('REVOKE ALL ON public.%I FROM %I', t, api_role);
-            END IF;
-        END LOOP;
-    END LOOP;
-END
-$$;
+-- tokens never leave the server: not even Supabase's Data API roles may read these
+SELECT public.atende_isolate('google_connections', 'google_oauth_states', 'google_calendars');
