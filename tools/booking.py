@@ -227,7 +227,7 @@ async def check_availability(scope: Scope, service: str, when: str | None,
             slots = nearest(around, query.at, limit)
             if slots:
                 one_day = query.day_from if query.day_from == query.day_to else None
-                busy = await _busy(scope, one_day, one_day, pro_ids) if one_day else []
+                busy = (await _busy(scope, one_day, one_day, pro_ids))[0] if one_day else []
                 note = _refused_note(tenant, svc, pro_id, query, scope, busy)
     else:
         slots = await search(None, None)
