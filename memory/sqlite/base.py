@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -76,7 +77,7 @@ class SQLiteBase(Backend):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as conn:
             # WAL lets readers run beside the one writer; the mode is stored in the file.
-            conn.execute("PRAGMA journal_mode = WAL")
+            _wal(conn, self._busy_timeout)
             with transaction(conn):
                 conn.execute(BOOTSTRAP)
                 (current,) = conn.execute("SELECT max(v) FROM schema_migrations").fetchone()
@@ -152,3 +153,21 @@ class SQLiteBase(Backend):
             else:
                 with self._idle_lock:
                     self._idle.append(conn)
+
+
+def _wal(conn: sqlite3.Connection, patience: float) -> None:
+    """Put the file in WAL mode. Switching needs the file to itself, and SQLite answers "locked"
+    at once (no busy handler) while another process is migrating it: wait for that, within
+    the busy timeout; a file already in WAL mode needs nothing."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
