@@ -189,6 +189,8 @@ def create_app(
             if calendars is not None:
                 if google is not None:  # disconnecting stops the channels while tokens work
                     google.on_disconnect.append(calendars.disconnect)
+                    # newly associated calendars are synced and watched now, not at the next tick
+                    google.on_associate.append(lambda _tenant: calendars.sync_wake.set())
                 # the Google loops (backstop sync, channel renewal, calendar jobs) run in this
                 # process on both backends: it is the one receiving the push notifications
                 calendars_task = asyncio.create_task(calendars.run(), name="google-calendar")

@@ -2,7 +2,7 @@
 its `GoogleTokens`, `services.google_calendar` wired by `oauth_wiring`) against one loopback
 Google answering both OAuth (tests/google_fake.py) and Calendar (tests/google_calendar_fake.py):
 
-    start → callback → calendars list → associate → backstop tick (sync, watch) → staff create
+    start → callback → calendars list → associate (wakes the sync: first sync, watch) → staff create
     an event → push on atende's channel → that time is not offered at the console (the offline
     model) → the patient books another → events.insert with the derived id, its answer lost and
     the retry's 409 taken as done → staff delete the event → push → the appointment is cancelled
@@ -160,9 +160,15 @@ async def test_connect_associate_push_offer_book_then_staff_delete_tells_the_pat
                                               {"calendarId": TV, "professionalId": "carla-mendes"}]})
         assert linked.status_code == 200, linked.text
 
-        # the backstop tick: first sync of both calendars and a push channel on each
-        counts = await calendars.tick()
-        assert (counts["synced"], counts["failed"], counts["channels"]) == (2, 0, 2), counts
+        # associating wakes the calendar loop: both calendars are synced and watched now, not at
+        # the next backstop tick (minutes away)
+        await eventually(lambda: len(fake.calendar.calls("POST", "/watch")) == 2,
+                         "a push channel on each newly associated calendar")
+        for _ in range(100):
+            if len(await store.calendar_sync_states(CLINIC)) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(await store.calendar_sync_states(CLINIC)) == 2
         watches = fake.calendar.calls("POST", "/watch")
         assert {json.loads(w.content)["address"] for w in watches} == {WEBHOOK}
 

@@ -1,6 +1,7 @@
 """`GoogleConnections`: each clinic's Google connection as the routes use it (start a consent,
 complete it, status, calendars, associations, disconnect) and as the rest of atende reaches it
-(`tokens`: the `TokenSource`; `on_disconnect`: hooks run before a clinic is disconnected).
+(`tokens`: the `TokenSource`; `on_disconnect`: hooks run before a clinic is disconnected;
+`on_associate`: hooks run after its calendars change).
 
 Built once per process by `open_google` (the server's lifespan puts it on `Services.google`;
 `atende worker` may build its own): None when Google is not configured and no clinic uses it; a
@@ -107,6 +108,7 @@ class GoogleConnections:
         self.tokens = tokens  # the TokenSource the Calendar side uses
         self.signer = signer
         self.on_disconnect: list[DisconnectHook] = []
+        self.on_associate: list[Callable[[str], None]] = []  # tenant id; after the store write
 
     def refresh_loop(self) -> GoogleRefreshLoop:
         return GoogleRefreshLoop(self.tokens, lambda: [t.id for t in self.tenants],
@@ -201,7 +203,10 @@ class GoogleConnections:
                            f"{unknown[0]!r}.", hint="veja GET /api/google/calendars/list")
         links = [CalendarLink(tenant_id, calendar_id, professional_id, seen[calendar_id].summary)
                  for calendar_id, professional_id in pairs]
-        return await self.store.google_calendars_set(tenant_id, links)
+        saved = await self.store.google_calendars_set(tenant_id, links)
+        for hook in list(self.on_associate):  # e.g. the Calendar side syncs and watches now
+            hook(tenant_id)
+        return saved
 
     async def disconnect(self, tenant_id: str) -> dict[str, Any]:
         """Run the disconnect hooks (the Calendar side stops its channels while the tokens still
