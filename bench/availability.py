@@ -1,6 +1,6 @@
 """Benchmark: availability with a busy agenda vs an empty one, through the store.
 
-    python bench/availability.py [--busy 200] [--calls 20] [--database-url URL]
+    python bench/availability.py [--busy 200] [--calls 20] [--database-url URL-with-{side}]
 
 Two fresh databases hold the example clinic (3 professionals): one empty, one where each
 professional has `--busy` busy spans over the 60-day booking horizon (30 minutes each on the
@@ -115,6 +115,9 @@ async def batch(work: Callable[[Scope], Awaitable[int]], scope: Scope, calls: in
 
 async def main(args: argparse.Namespace) -> None:
     tenant = resolve_tenant("clinica-exemplo", ROOT / "tenants")
+    if args.database_url and "{side}" not in args.database_url:
+        raise SystemExit("--database-url must hold {side} (e.g. postgresql://…/bench_{side}): "
+                         "the empty and the busy side need a database each")
     with tempfile.TemporaryDirectory(prefix="atende-bench-availability-") as folder:
         urls = {side: args.database_url.replace("{side}", side) if args.database_url
                 else f"sqlite:///{Path(folder) / side}.db" for side in ("empty", "busy")}
